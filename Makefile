@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make scan` and `make test`. Each installs the
+# environment on first use (scripts/install.sh), so a fresh clone needs nothing else.
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+LS_STAMP := .venv-ls/.installed
+RUN ?= miscomp-run
+
+.PHONY: install scan test lint clean
+
+$(STAMP): pyproject.toml scripts/install.sh
+	VENV=$(VENV) bash scripts/install.sh
+	touch $@
+
+$(LS_STAMP): annotation/install_ls.sh
+	bash annotation/install_ls.sh
+	touch $@
+
+install: $(STAMP)
+
+# The main job on the bundled default: sample photos + rendered scenes through offline codecs.
+scan: $(STAMP)
+	$(VENV)/bin/miscomp scan --out $(RUN)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) $(LS_STAMP)
+	$(VENV)/bin/ruff check .
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(RUN) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from miscomp.cli import app
+
+app(prog_name="miscomp")

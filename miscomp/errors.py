@@ -1,0 +1,39 @@
+"""Errors that carry a user-facing message naming the file and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MiscompError(Exception):
+    """Base class: the CLI prints ``str(err)`` as one line, never a traceback."""
+
+
+class ImageError(MiscompError):
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class CodecError(MiscompError):
+    pass
+
+
+class MissingWeightsError(CodecError):
+    """Model weights are not available locally and could not be downloaded."""
+
+
+class MissingDependencyError(MiscompError):
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'miscomp[{extra}]' (see README, Install)")
+
+
+def require(module: str, extra: str):
+    """Import an optional heavy dependency lazily, with a one-line install hint when it is absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingDependencyError(module.split(".")[0], extra) from err

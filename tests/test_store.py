@@ -1,0 +1,46 @@
+import json
+
+import pandas as pd
+
+from miscomp.findings import FINDING_COLUMNS, Finding
+from miscomp.store import PAIR_COLUMNS, ResultStore
+
+
+def _row(pair_id, status="ok"):
+    row = dict.fromkeys(PAIR_COLUMNS)
+    row.update(pair_id=pair_id, image_id=pair_id.split("__")[0], status=status, error="", n_findings=1)
+    return row
+
+
+def _finding(pair_id, score=0.5):
+    return Finding(pair_id, "diff", 1, 2, 3, 4, "shape", False, score, "edge moved")
+
+
+def test_commit_consolidate_and_stable_schema(tmp_path):
+    store = ResultStore(tmp_path)
+    store.commit(_row("b__jpeg"), [_finding("b__jpeg", 0.2), _finding("b__jpeg", 0.9)])
+    store.commit(_row("a__jpeg", status="error"), [])
+    pairs, findings = store.consolidate()
+    assert list(pairs.pair_id) == ["a__jpeg", "b__jpeg"]
+    assert list(findings.columns) == FINDING_COLUMNS
+    assert list(findings.score) == [0.9, 0.2]
+    assert store.committed() == {"a__jpeg": "error", "b__jpeg": "ok"}
+    on_disk = pd.read_parquet(tmp_path / "findings.parquet")
+    assert on_disk.symbol.dtype == bool and on_disk.x.dtype == "int64"
+
+
+def test_recommit_replaces_and_unreadable_part_is_ignored(tmp_path):
+    store = ResultStore(tmp_path)
+    store.commit(_row("a__jpeg", status="error"), [])
+    store.commit(_row("a__jpeg"), [_finding("a__jpeg")])
+    (tmp_path / "parts" / "broken.json").write_text("{not json")
+    pairs, findings = store.consolidate()
+    assert len(pairs) == 1 and pairs.status[0] == "ok" and len(findings) == 1
+    assert "broken" not in store.committed()
+
+
+def test_finding_ids_are_deterministic_and_distinct():
+    a, b = _finding("p"), _finding("p")
+    assert a.finding_id == b.finding_id
+    assert _finding("q").finding_id != a.finding_id
+    assert json.loads(json.dumps(a.to_row()))["finding_id"] == a.finding_id
