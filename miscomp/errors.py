@@ -32,8 +32,12 @@ class MissingDependencyError(MiscompError):
 def require(module: str, extra: str):
     """Import an optional heavy dependency lazily, with a one-line install hint when it is absent."""
     import importlib
+    import warnings
 
     try:
-        return importlib.import_module(module)
+        with warnings.catch_warnings():
+            # compressai's import trips torch's torch.jit.script deprecation notice: noise for users
+            warnings.simplefilter("ignore", FutureWarning)
+            return importlib.import_module(module)
     except ImportError as err:
         raise MissingDependencyError(module.split(".")[0], extra) from err

@@ -62,7 +62,7 @@ class Codec(ABC):
 
 
 def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._" else "_" for c in text)
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 
 CODECS: Registry[Codec] = Registry("codec")
