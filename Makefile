@@ -17,9 +17,15 @@ $(LS_STAMP): annotation/install_ls.sh
 
 install: $(STAMP)
 
+# TAEF2's weights are third-party (MIT) and not shipped: use the shared copy when it is beside us.
+TAEF2_DIR := $(wildcard $(abspath ..)/shared/models/taef2)
+ifneq ($(TAEF2_DIR),)
+export MISCOMP_TAEF2_DIR ?= $(TAEF2_DIR)
+endif
+
 # The main job on the bundled default: sample photos + rendered scenes through offline codecs.
 scan: $(STAMP)
-	$(VENV)/bin/miscomp scan --out $(RUN)
+	OMP_NUM_THREADS=1 $(VENV)/bin/miscomp scan --out $(RUN)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
