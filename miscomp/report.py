@@ -197,7 +197,7 @@ def _num(value: Any, digits: int = 2) -> str:
 
 def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
     pairs, findings = run.pairs, run.findings
-    ok = pairs[pairs["status"] == "ok"]
+    ok = pairs[pairs["status"].isin(["ok", "partial"])]
     pair_info = pairs.set_index("pair_id", drop=False)
     cats = [c.value for c in Category]
     cards = [_card(run, refs, pair_info, rank, row) for rank, row in enumerate(findings.itertuples(), 1)]
@@ -214,7 +214,7 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
             "codecs": pairs["codec_tag"].nunique(),
             "pairs": len(pairs),
             "pairs_ok": len(ok),
-            "pairs_error": int((pairs["status"] != "ok").sum()),
+            "pairs_error": int((pairs["status"] == "error").sum()),
             "findings": len(findings),
             "symbol": int(findings["symbol"].sum()),
             "per_category": {c: int((findings["category"] == c).sum()) for c in cats},
@@ -274,7 +274,7 @@ def _codec_rows(pairs, findings, pair_info, cats) -> list[dict[str, Any]]:
     f = findings.assign(codec_tag=findings["pair_id"].map(tag_of).fillna(""))
     rows = []
     for tag, group in pairs.groupby("codec_tag", sort=True):
-        ok = group[group["status"] == "ok"]
+        ok = group[group["status"].isin(["ok", "partial"])]
         ff = f[f["codec_tag"] == tag]
         params = (ok if len(ok) else group)["params"].iloc[0] if "params" in group else ""
         rows.append({

@@ -3,7 +3,8 @@
 ``run_scan`` reads each original once, runs every codec on it, measures the pair, runs the detectors
 and commits the pair to the run's store before moving on. A pair that fails (unreadable file, wrong
 size, codec error) becomes an error row and the run goes on. Committed pairs are skipped on re-run;
-error rows are retried, since the user may have fixed the file.
+error rows are retried, since the user may have fixed the file, and so are ``partial`` rows (measured,
+but a detector failed on them).
 """
 
 from __future__ import annotations
@@ -174,7 +175,10 @@ class _PairRunner:
             try:
                 findings.extend(det.detect(images))
             except MiscompError as err:
-                problems.append(f"{det.name}: {err}")
+                problems.append(f"detector {det.name}: {err}")
+            except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
+                _log_internal(self.run_dir, pair, err)
+                problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
         detect_s = time.perf_counter() - t0
         with_crops = []
         for f in findings:
@@ -187,7 +191,8 @@ class _PairRunner:
             "width": w, "height": h, "bytes": out.n_bytes, "bpp": bpp,
             "psnr": psnr(image.rgb, out.reconstruction), "ms_ssim": ms_ssim(image.rgb, out.reconstruction),
             "encode_s": out.encode_seconds, "decode_s": out.decode_seconds, "detect_s": detect_s,
-            "n_findings": len(with_crops), "status": "ok", "error": "; ".join(problems),
+            "n_findings": len(with_crops), "status": "partial" if problems else "ok",
+            "error": "; ".join(problems),
             "original_sha256": image.sha256, "original_metadata": image.metadata_json(),
             "notes": "; ".join(image.notes),
         }  # fmt: skip

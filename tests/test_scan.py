@@ -124,8 +124,9 @@ def test_killed_scan_resumes_to_exactly_the_rows_of_an_uninterrupted_run(tmp_pat
     originals.mkdir()
     for name in sorted(os.listdir(kodak))[:8]:
         (originals / name).symlink_to(kodak / name)
-    args = [sys.executable, "-m", "miscomp", "scan", "--originals", str(originals), "--codec",
-            "jpeg:quality=10", "--codec", "webp:quality=5", "--detector", "diff", "--no-report", "--quiet"]  # fmt: skip
+    codecs = ["--codec", "jpeg:quality=10", "--codec", "webp:quality=5"]
+    args = [sys.executable, "-m", "miscomp", "scan", "--originals", str(originals), *codecs,
+            "--detector", "diff", "--no-report", "--quiet"]  # fmt: skip
     env = {**os.environ, "MISCOMP_CACHE": str(tmp_path / "cache")}
     reference = tmp_path / "reference"
     subprocess.run([*args, "--out", str(reference)], check=True, env=env, capture_output=True)
@@ -151,3 +152,31 @@ def test_killed_scan_resumes_to_exactly_the_rows_of_an_uninterrupted_run(tmp_pat
     pd.testing.assert_frame_equal(ref_pairs, got_pairs)
     pd.testing.assert_frame_equal(ref_findings, got_findings)
     assert not list(killed.rglob("*.tmp")) or all(p.parent.name != "parts" for p in killed.rglob("*.tmp"))
+
+
+def test_a_failing_detector_leaves_a_partial_row_that_is_retried(tmp_path, originals, monkeypatch):
+    from miscomp.detect import Detector
+    from miscomp.findings import Finding
+
+    class Broken(Detector):
+        name = "broken"
+
+        def detect(self, images):
+            raise RuntimeError("boom")
+
+    class Fine(Detector):
+        name = "fine"
+
+        def detect(self, images):
+            return [Finding(images.pair_id, "fine", 2, 3, 10, 12, "amplitude", False, 0.5, "test")]
+
+    monkeypatch.setattr("miscomp.scan.build_detectors", lambda specs, cache: ([Broken(), Fine()], []))
+    summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert (pairs.status == "partial").all() and pairs.error.str.contains("detector broken failed").all()
+    assert summary.findings == 3 and pairs.psnr.notna().all()
+    assert "RuntimeError: boom" in (tmp_path / "run" / "errors.log").read_text()
+    monkeypatch.setattr("miscomp.scan.build_detectors", lambda specs, cache: ([Fine()], []))
+    again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    assert again.pairs_done == 3
+    assert (pd.read_parquet(tmp_path / "run" / "pairs.parquet").status == "ok").all()
