@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miscomp import __version__
+from miscomp.cli_annotate import annotate_app, dataset_app
 from miscomp.errors import MiscompError
 
 app = typer.Typer(
@@ -187,13 +188,5 @@ def report_cmd(
     out_console.print(f"report written: {path}")
 
 
-def _mount_optional() -> None:
-    try:
-        from miscomp.cli_annotate import annotate_app, dataset_app
-    except ImportError:
-        return
-    app.add_typer(annotate_app, name="annotate", help="Review findings in Label Studio.")
-    app.add_typer(dataset_app, name="dataset", help="Fetch datasets and build labelled datasets.")
-
-
-_mount_optional()
+app.add_typer(annotate_app, name="annotate", help="Review findings in Label Studio (serve, push, pull).")
+app.add_typer(dataset_app, name="dataset", help="Fetch public datasets; build labelled datasets.")

@@ -1,0 +1,1 @@
+"""Human review of findings in Label Studio: labeling config, push, pull, agreement, local server."""
