@@ -85,6 +85,24 @@ def test_identical_and_mildly_compressed_text_gives_no_finding(detector):
     assert detector.detect(PairImages("p3", orig, jpeg(orig, 90))) == []
 
 
+def test_visibly_altered_glyph_is_a_symbol_finding_even_if_ocr_reads_the_same(detector):
+    orig = render("KX7 4821")
+    im = Image.fromarray(orig.copy())
+    gx, gy, gw, gh = glyph_box("KX7 ", "4")
+    ImageDraw.Draw(im).rectangle([gx, gy, gx + 5, gy + gh // 2], fill="black")  # an added stroke
+    findings = [f for f in detector.detect(PairImages("g1", orig, np.asarray(im))) if f.symbol]
+    assert len(findings) == 1  # one place, one finding (merged if OCR also reads a change there)
+    f = findings[0]
+    assert f.category == "shape" and "glyph changed in text 'KX7 4821' at char 4" in f.evidence
+    assert gx <= f.x + f.w / 2 <= gx + gw and f.w < 1.5 * gw
+    assert json.loads(f.details)["glyph_cells"][0]["ratio"] >= detector.glyph_ratio
+
+
+def test_jpeg_q50_of_text_gives_no_symbol_finding(detector):
+    orig = render("KX7 4821")
+    assert [f for f in detector.detect(PairImages("g2", orig, jpeg(orig, 50))) if f.symbol] == []
+
+
 def test_original_is_read_once_for_four_codecs_and_cached_on_disk(tmp_path):
     det = DETECTORS.create("ocr", cache_dir=tmp_path)
     spy = det.reader = CountingReader(det.reader)
