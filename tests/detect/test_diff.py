@@ -1,0 +1,79 @@
+"""The diff detector on small synthetic scenes with one known change each (tests/detect/scenes.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scenes import brighten, bulge, scene, shift_patch
+
+from miscomp.codecs import create_codec
+from miscomp.detect import DETECTORS, PairImages
+from miscomp.detect.diff import DiffDetector
+from miscomp.findings import Region
+
+
+def _detect(original: np.ndarray, reconstruction: np.ndarray) -> list:
+    return DiffDetector().detect(PairImages("t", original, reconstruction))
+
+
+def test_registered_as_cheap_default_without_model():
+    entry = DETECTORS.get("diff")
+    assert entry.meta == {"cost": "cheap", "needs_model": False, "default": True}
+
+
+def test_identical_images_give_no_finding():
+    img = scene()
+    assert _detect(img, img.copy()) == []
+
+
+@pytest.mark.parametrize("change", [brighten, shift_patch, bulge])
+def test_local_change_is_found_where_it_is(change):
+    img = scene()
+    rec, box = change(img)
+    findings = _detect(img, rec)
+    assert len(findings) == 1
+    f = findings[0]
+    truth = Region(*box)
+    assert f.region.iou(truth) >= 0.3
+    assert 0.5 <= f.score <= 1.0
+    assert f.detector == "diff" and f.symbol is False and f.evidence
+
+
+def test_each_change_gets_its_category():
+    img = scene()
+    assert _detect(img, brighten(img)[0])[0].category == "amplitude"
+    assert _detect(img, shift_patch(img)[0])[0].category == "geometry"
+    assert _detect(img, bulge(img)[0])[0].category == "shape"
+
+
+@pytest.mark.parametrize("quality", [50, 75, 90])
+def test_clean_jpeg_pair_gives_no_finding(quality):
+    # The pair's own noise model absorbs codec error: at quality >= 50 this scene gives nothing.
+    img = scene()
+    rec = create_codec(f"jpeg:quality={quality}").apply(img).reconstruction
+    assert _detect(img, rec) == []
+
+
+def test_change_survives_jpeg():
+    img = scene()
+    changed, box = shift_patch(img)
+    rec = create_codec("jpeg:quality=75").apply(changed).reconstruction
+    findings = _detect(img, rec)
+    assert len(findings) == 1 and findings[0].region.iou(Region(*box)) >= 0.3
+
+
+def test_size_mismatch_is_a_clear_error():
+    img = scene()
+    with pytest.raises(ValueError, match="differ in size"):
+        _detect(img, img[:64])
+
+
+def test_uniform_noise_is_absorbed_but_a_local_change_in_it_is_not():
+    # The noise model is fitted to the pair itself: strong noise everywhere is the norm, not a finding.
+    img = scene()
+    noise = np.random.default_rng(0).normal(0, 10, img.shape)
+    noisy = np.clip(img + noise, 0, 255).astype(np.uint8)
+    assert _detect(img, noisy) == []
+    changed, box = brighten(img)
+    findings = _detect(img, np.clip(changed + noise, 0, 255).astype(np.uint8))
+    assert len(findings) == 1 and findings[0].region.iou(Region(*box)) >= 0.3
