@@ -118,6 +118,10 @@ def _build_codecs(cfg: ScanConfig, notes: list[str], bundled: bool) -> list[Code
     return codecs
 
 
+def _codec_records(codecs: list[Codec]) -> list[dict[str, Any]]:
+    return [{"tag": c.tag, "name": c.name, "params": c.params(), "info": c.info()} for c in codecs]
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -229,7 +233,7 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
         "miscomp_version": __version__,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "codecs": [{"tag": c.tag, "name": c.name, "params": c.params(), "info": c.info()} for c in codecs],
+        "codecs": _codec_records(codecs),
         "detectors": [{"name": d.name, **d.info()} for d in detectors],
         "skipped": notes,
         "versions": _versions(),
@@ -281,6 +285,8 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
     summary.symbol_findings = int(find_df["symbol"].sum()) if len(find_df) else 0
     summary.errors = int((pair_df["status"] == "error").sum())
     summary.seconds = round(time.perf_counter() - started, 3)
+    # codecs load their models lazily: their info (weights, entropy tables) is complete only now
+    run_info["codecs"] = _codec_records(codecs)
     run_info.update(
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         timings={

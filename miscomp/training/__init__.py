@@ -1,0 +1,1 @@
+"""Training our own small CompressAI codecs on photos available offline (see models/README.md)."""

@@ -1,0 +1,282 @@
+"""Rate-distortion training of CompressAI architectures on the CPU, with a wall-clock budget,
+atomic checkpoints and resume, and an export that runs ``update(force=True)`` so the entropy coder's
+CDF tables travel inside the weight file.
+
+Loss as in CompressAI's examples/train.py: ``λ·255²·MSE + bpp``; the entropy bottleneck's quantiles
+get their own optimiser (the "aux" loss). The learning rate follows the *time* budget (warm-up, then
+cosine decay), so a run that is interrupted and resumed follows the same schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# CompressAI's λ for the MSE-optimised zoo models, quality 1..8 (compressai docs, "Model zoo").
+LAMBDA_MSE = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "bmshj2018-factorized"
+    quality: int = 1
+    lmbda: float | None = None  # None: CompressAI's table for ``quality``
+    batch_size: int = 8
+    patch: int = 128
+    lr: float = 5e-4
+    lr_min: float = 1e-5
+    warmup_steps: int = 100
+    aux_lr: float = 1e-3
+    # The factorized density starts broad (init_scale 10) and must sharpen by a factor of ~10, i.e.
+    # its log-space parameters move by ~2.3; at lr 5e-4 that alone takes ~5000 Adam steps, more than
+    # a CPU hour gives, so the entropy model's own parameters learn at a multiple of ``lr``.
+    entropy_lr_scale: float = 10.0
+    clip_max_norm: float = 1.0
+    minutes: float = 55.0  # wall-clock budget for this model (resume counts time already spent)
+    max_steps: int = 0  # 0: no step limit
+    checkpoint_every_s: float = 300.0
+    log_every: int = 50
+    seed: int = 0
+
+    @property
+    def lambda_(self) -> float:
+        return self.lmbda if self.lmbda is not None else LAMBDA_MSE[self.quality]
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}-q{self.quality}"
+
+
+def build_model(arch: str, quality: int):
+    from compressai.zoo import image_models
+
+    return image_models[arch](quality=quality)
+
+
+def learning_rate(cfg: TrainConfig, step: int, elapsed_s: float) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = elapsed_s / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0
+    if cfg.max_steps:
+        progress = max(progress, step / cfg.max_steps)
+    progress = min(max(progress, 0.0), 1.0)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def _optimisers(model, cfg: TrainConfig):
+    import torch
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    aux = [p for n, p in named if n.endswith(".quantiles")]
+    density = [p for n, p in named if _is_density(n)]
+    transforms = [p for n, p in named if not n.endswith(".quantiles") and not _is_density(n)]
+    groups = [{"params": transforms, "lr_scale": 1.0}, {"params": density, "lr_scale": cfg.entropy_lr_scale}]
+    return torch.optim.Adam(groups, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
+
+
+def _is_density(name: str) -> bool:
+    """Parameters of a factorized entropy model's density (not its quantiles)."""
+    return "entropy_bottleneck." in name and not name.endswith(".quantiles")
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    cfg: TrainConfig, dataset, workdir: Path, monitor=None, log=print, init_from: Path | None = None
+) -> dict[str, Any]:
+    """Train (or resume) ``cfg`` until its time or step budget is spent; returns the checkpoint dict.
+
+    ``dataset`` has ``sample(rng, batch, patch) -> N×3×H×W float32``. ``monitor(model) -> dict`` is
+    called at each checkpoint (e.g. PSNR/bpp on a held-out crop) and logged, never used to select.
+    ``init_from``: a checkpoint whose model weights start a *new* run (e.g. q2 from q1: neighbouring
+    rates share most of their transforms, so a short CPU budget goes further); ignored on resume."""
+    import numpy as np
+    import torch
+    from compressai.losses import RateDistortionLoss
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / "checkpoint.pt"
+    log_path = workdir / "log.jsonl"
+    model = build_model(cfg.arch, cfg.quality)
+    opt, aux_opt = _optimisers(model, cfg)
+    criterion = RateDistortionLoss(lmbda=cfg.lambda_)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    step, elapsed = 0, 0.0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        try:
+            opt.load_state_dict(state["optimizer"])
+        except ValueError:  # parameter groups changed (e.g. a run from before entropy_lr_scale)
+            log(f"[{cfg.name}] optimiser state does not match the parameter groups: Adam moments reset")
+        aux_opt.load_state_dict(state["aux_optimizer"])
+        step, elapsed = state["step"], state["elapsed_s"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min spent")
+    elif init_from is not None:
+        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+        log(f"[{cfg.name}] initialised from {init_from}")
+
+    def checkpoint(final: bool = False) -> dict[str, Any]:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "aux_optimizer": aux_opt.state_dict(),
+            "step": step,
+            "elapsed_s": elapsed,
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "config": asdict(cfg),
+            "lambda": cfg.lambda_,
+            "final": final,
+        }
+        _save_atomic(state, ckpt_path)
+        record = {"event": "checkpoint", "step": step, "elapsed_s": round(elapsed, 1), "final": final}
+        if monitor is not None:
+            model.eval()
+            with torch.no_grad():
+                record.update(monitor(model))
+            model.train()
+        _log_json(log_path, record)
+        log(f"[{cfg.name}] checkpoint {record}")
+        return state
+
+    def budget_left() -> bool:
+        if cfg.max_steps and step >= cfg.max_steps:
+            return False
+        return cfg.minutes <= 0 or elapsed < cfg.minutes * 60
+
+    model.train()
+    last_ckpt = elapsed
+    window: list[tuple[float, float, float, float]] = []
+    t_prev = time.monotonic()
+    while budget_left():
+        lr = learning_rate(cfg, step, elapsed)
+        for group in opt.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch))
+        opt.zero_grad()
+        aux_opt.zero_grad()
+        out = criterion(model(x), x)
+        out["loss"].backward()
+        if cfg.clip_max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_max_norm)
+        opt.step()
+        aux = model.aux_loss()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        now = time.monotonic()
+        elapsed += now - t_prev
+        t_prev = now
+        window.append((out["loss"].item(), out["bpp_loss"].item(), out["mse_loss"].item(), aux.item()))
+        if not math.isfinite(window[-1][0]):
+            raise FloatingPointError(f"[{cfg.name}] loss is not finite at step {step}; lower --lr")
+        if step % cfg.log_every == 0:
+            loss, bpp, mse, auxv = (float(np.mean(c)) for c in zip(*window, strict=True))
+            window.clear()
+            psnr = 10 * math.log10(1 / max(mse, 1e-12))
+            rec = {
+                "step": step,
+                "elapsed_s": round(elapsed, 1),
+                "lr": lr,
+                "loss": loss,
+                "bpp": bpp,
+                "psnr": psnr,
+                "aux": auxv,
+            }
+            _log_json(log_path, rec)
+            log(
+                f"[{cfg.name}] step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss:.4f} "
+                f"bpp {bpp:.3f} psnr {psnr:.2f} aux {auxv:.1f}"
+            )
+        if elapsed - last_ckpt >= cfg.checkpoint_every_s:
+            checkpoint()
+            last_ckpt = elapsed
+            t_prev = time.monotonic()  # checkpoint/monitor time is not training time
+    return checkpoint(final=True)
+
+
+def _log_json(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def settle_quantiles(model, steps: int = 4000, lr: float = 5e-2) -> tuple[float, float]:
+    """Fit the entropy bottleneck's quantiles to its (now fixed) learned densities.
+
+    ``update()`` builds the rANS tables over [lower, upper] quantile and rounds latents around the
+    median, all taken from ``quantiles``; in CompressAI's long trainings the aux loss converges on
+    the way, in our short CPU runs it does not (it starts near 8000). The aux loss depends on the
+    quantiles and the density only, not on images, so a few thousand steps on it alone are cheap
+    and change nothing else. Returns the aux loss before and after."""
+    import torch
+
+    params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 100)
+    before = model.aux_loss().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = model.aux_loss()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return before, model.aux_loss().item()
+
+
+def export_weights(
+    checkpoint: Path, out: Path, half: bool = True, settle_steps: int = 4000
+) -> dict[str, Any]:
+    """Checkpoint → shippable state dict: ``update(force=True)`` fills the entropy coder's CDF
+    tables, then the transform weights are stored as fp16 (``half``) while the entropy bottleneck
+    (quantiles, density parameters, integer CDF buffers) stays exact, so encoder and decoder share
+    bit-identical tables. Keys are those of ``compressai.zoo.<arch>(quality=q)``; loading casts
+    fp16 back to fp32 (``load_state_dict`` copies into the fp32 parameters)."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**state["config"])
+    model = build_model(cfg.arch, cfg.quality)
+    model.load_state_dict(state["model"])
+    aux_before, aux_after = settle_quantiles(model, steps=settle_steps)
+    model.update(force=True)
+    sd = model.state_dict()
+    if half:
+        sd = {
+            k: (v.half() if v.is_floating_point() and not k.startswith("entropy_bottleneck") else v)
+            for k, v in sd.items()
+        }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic(sd, out)
+    meta = {
+        "arch": cfg.arch,
+        "quality": cfg.quality,
+        "lambda": cfg.lambda_,
+        "metric": "mse",
+        "steps": state["step"],
+        "train_minutes": round(state["elapsed_s"] / 60, 1),
+        "final": state.get("final", False),
+        "batch_size": cfg.batch_size,
+        "patch": cfg.patch,
+        "lr": cfg.lr,
+        "fp16_transforms": half,
+        "aux_loss_before_settle": round(aux_before, 4),
+        "aux_loss_after_settle": round(aux_after, 4),
+        "file": out.name,
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
