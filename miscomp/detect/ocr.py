@@ -40,7 +40,7 @@ from miscomp.detect.textdiff import (
     span_box,
     union_box,
 )
-from miscomp.findings import Category, Finding
+from miscomp.findings import Category, Finding, Region
 
 ENV_MODEL_DIR = "MISCOMP_EASYOCR_DIR"
 _EN_WEIGHTS = ("craft_mlt_25k.pth", "english_g2.pth")
@@ -125,11 +125,7 @@ def _hlist(boxes: list[Box], scale: float = 1.0) -> list[list[int]]:
 
 
 def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
+    return Region(*a).iou(Region(*b))
 
 
 @DETECTORS.register("ocr", cost="slow", needs_model=True, default=True)
