@@ -20,9 +20,12 @@ substitution only counts where that check sees at least some change at its cell 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -94,14 +97,23 @@ def get_reader(model_dir: Path, langs: tuple[str, ...], download: bool = False) 
                 f"or set {ENV_MODEL_DIR} / model_dir=, or download=true"
             )
     try:
-        reader = easyocr.Reader(
-            list(langs), gpu=False, download_enabled=download, model_storage_directory=str(model_dir),
-            verbose=False,
-        )  # fmt: skip
+        with _quiet_torch():
+            reader = easyocr.Reader(
+                list(langs), gpu=False, download_enabled=download, model_storage_directory=str(model_dir),
+                verbose=False,
+            )  # fmt: skip
     except (FileNotFoundError, ValueError) as err:
         raise DetectorUnavailable(f"EasyOCR could not load {list(langs)} from {model_dir}: {err}") from None
     _READERS[key] = reader
     return reader
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    """EasyOCR on the CPU trips torch's quantisation and pin_memory warnings on every call: noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
+        yield
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -192,13 +204,15 @@ class OCRDetector(Detector):
 
             h, w = rgb.shape[:2]
             img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
-        res = self.reader.recognize(
-            _grey(img), horizontal_list=_hlist(boxes, scale), free_list=[], allowlist=self.allowlist
-        )
+        with _quiet_torch():
+            res = self.reader.recognize(
+                _grey(img), horizontal_list=_hlist(boxes, scale), free_list=[], allowlist=self.allowlist
+            )
         return [(str(text), float(conf)) for _bbox, text, conf in res]
 
     def _detect_boxes(self, rgb: np.ndarray) -> list[Box]:
-        horizontal, free = self.reader.detect(rgb)
+        with _quiet_torch():
+            horizontal, free = self.reader.detect(rgb)
         boxes = [(int(x0), int(y0), int(x1 - x0), int(y1 - y0)) for x0, x1, y0, y1 in horizontal[0]]
         boxes += [_to_box(poly) for poly in free[0]]  # rotated text: its axis-aligned bounding box
         h, w = rgb.shape[:2]
