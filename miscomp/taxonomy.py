@@ -141,15 +141,14 @@ def _register(g_o: np.ndarray, g_r: np.ndarray, core: np.ndarray, search: int = 
     return warp
 
 
+def _unwarp(img: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """The reconstruction moved back by the affine ``warp`` (original → reconstruction)."""
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(img, warp, (img.shape[1], img.shape[0]), flags=flags, borderMode=cv2.BORDER_REFLECT)
+
+
 def _core_error(go: np.ndarray, gr: np.ndarray, warp: np.ndarray, core: np.ndarray) -> float:
-    moved = cv2.warpAffine(
-        gr,
-        warp,
-        (go.shape[1], go.shape[0]),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT,
-    )
-    return float(np.abs(moved - go)[core].mean())
+    return float(np.abs(_unwarp(gr, warp) - go)[core].mean())
 
 
 def _edges(gray: np.ndarray) -> np.ndarray:
@@ -185,13 +184,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     g_o = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
     g_r = cv2.cvtColor(reconstruction, cv2.COLOR_RGB2GRAY)
     affine = _register(g_o, g_r, core)
-    moved = cv2.warpAffine(
-        reconstruction,
-        affine,
-        (mask.shape[1], mask.shape[0]),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT,
-    )
+    moved = _unwarp(reconstruction, affine)
     aff_err = _mean_abs(_lab(moved) - lab_o, core) / raw
     # Dense flow can follow non-rigid motion (a bulge) that no single affine explains.
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(g_o, g_r, None)
