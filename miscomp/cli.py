@@ -179,8 +179,6 @@ def report_cmd(
     """Write the self-contained HTML report of a run."""
     from miscomp.report import render_report
 
-    if not (run_dir / "pairs.parquet").exists():
-        _fail(f"{run_dir}: not a miscomp run directory (no pairs.parquet)")
     try:
         path = render_report(run_dir, out)
     except MiscompError as err:

@@ -227,8 +227,7 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
     store = ResultStore(run_dir)
     committed = store.committed()
     summary = ScanSummary(run_dir=str(run_dir), notes=notes)
-    plan = [(image_id, path, codec) for image_id, path in originals for codec in codecs]
-    summary.pairs_total = len(plan)
+    summary.pairs_total = total = len(originals) * len(codecs)
     run_info = {
         "miscomp_version": __version__,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -242,13 +241,10 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
 
     runner = _PairRunner(run_dir, store, detectors)
     done = 0
-    by_image: dict[str, list[Codec]] = {}
-    for image_id, _path, codec in plan:
-        by_image.setdefault(image_id, []).append(codec)
     for image_id, path in originals:
-        todo = [c for c in by_image[image_id] if committed.get(make_pair_id(image_id, c.tag)) != "ok"]
-        summary.pairs_skipped += len(by_image[image_id]) - len(todo)
-        done += len(by_image[image_id]) - len(todo)
+        todo = [c for c in codecs if committed.get(make_pair_id(image_id, c.tag)) != "ok"]
+        summary.pairs_skipped += len(codecs) - len(todo)
+        done += len(codecs) - len(todo)
         if not todo:
             continue
         try:
@@ -262,22 +258,19 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
             )
             if image is None:
                 store.commit(_error_row(pair, path, read_error), [])
-                summary.errors += 1
             else:
                 try:
                     runner.run(pair, image, codec)
                 except MiscompError as err:
                     store.commit(_error_row(pair, path, str(err)), [])
-                    summary.errors += 1
                 except Exception as err:  # noqa: BLE001 - one bad pair must not end the run
                     _log_internal(run_dir, pair, err)
                     message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
                     store.commit(_error_row(pair, path, message), [])
-                    summary.errors += 1
             summary.pairs_done += 1
             done += 1
             if progress:
-                progress(pair.pair_id, done, len(plan))
+                progress(pair.pair_id, done, total)
 
     pair_df, find_df = store.consolidate()
     summary.findings = len(find_df)
