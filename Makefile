@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 LS_STAMP := .venv-ls/.installed
 RUN ?= miscomp-run
 
-.PHONY: install scan test lint clean
+.PHONY: install scan test lint wheel-check clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	VENV=$(VENV) bash scripts/install.sh
@@ -31,9 +31,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The installed wheel, outside this checkout, runs the bundled scan with the in-house codec.
+wheel-check: $(STAMP)
+	VENV=$(VENV) bash scripts/check_wheel.sh
+
 test: $(STAMP) $(LS_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q
+	VENV=$(VENV) bash scripts/check_wheel.sh
 
 clean:
 	rm -rf $(RUN) .pytest_cache .ruff_cache

@@ -40,8 +40,8 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _first_task(url: str, token: str, project: str, task: int | None) -> tuple[int, int]:
-    from miscomp.annotate.client import LabelStudioClient
-    from miscomp.annotate.config import Connection
+    from miscomp.review.client import LabelStudioClient
+    from miscomp.review.config import Connection
 
     client = LabelStudioClient(Connection(url, token))
     pid = client.require_project(project)

@@ -8,4 +8,4 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/annotation/install_ls.sh" >/dev/null
-exec "${PYTHON:-$ROOT/.venv/bin/python}" -m miscomp.cli_annotate serve "$@"
+exec "${PYTHON:-$ROOT/.venv/bin/python}" -m miscomp.cli.review serve "$@"

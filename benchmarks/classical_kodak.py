@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from miscomp.codecs import create_codec
-from miscomp.imageio import list_images, read_image
+from miscomp.io import list_images, read_image
 from miscomp.metrics import ms_ssim, psnr
 
 QUALITIES = list(range(5, 100, 5))  # CompressAI's grid

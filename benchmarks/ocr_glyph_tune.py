@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.ocr_plates import (  # noqa: E402
+from benchmarks.ocr_plates import (
     PLATE_CHARS,
     SEED,
     UNCHANGED_QUALITIES,
@@ -32,7 +28,9 @@ from benchmarks.ocr_plates import (  # noqa: E402
     plate_cases,
     select,
 )
-from miscomp.detect import DETECTORS, PairImages  # noqa: E402
+from miscomp.detect import DETECTORS, PairImages
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def dump(args: argparse.Namespace) -> None:

@@ -31,22 +31,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+from miscomp.codecs import create_codec
+from miscomp.detect import DETECTORS, PairImages
+from miscomp.detect.textdiff import normalise_text
+from miscomp.synth.scenes import swap_glyph
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from miscomp.codecs import create_codec  # noqa: E402
-from miscomp.detect import DETECTORS, PairImages  # noqa: E402
-from miscomp.detect.textdiff import normalise_text  # noqa: E402
 
 SHARED = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
 OUT = REPO / "benchmarks" / "results"
 SEED = 0
 UNCHANGED_QUALITIES = (50, 75, 90)
 SWAP_QUALITY = 75
-ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"  # swap targets (no I/O/Q: ambiguous on plates)
 PLATE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -117,33 +117,6 @@ def char_boxes(crop: np.ndarray, plate: tuple, n_chars: int) -> tuple[list[tuple
     ], "cells"
 
 
-def swap_char(crop: np.ndarray, cbox: tuple, old: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Erase the glyph in ``cbox`` with the local background and render a different character."""
-    import matplotlib
-
-    x, y, w, h = cbox
-    region = crop[y : y + h, x : x + w].reshape(-1, 3).astype(float)
-    lum = region.mean(axis=1)
-    bg = np.median(region[lum >= np.median(lum)], axis=0)
-    fg = np.median(region[lum < np.median(lum)], axis=0)
-    if np.median(crop[max(0, y - 3) : y, x : x + w]) < lum.mean():  # light glyph on dark plate
-        bg, fg = fg, bg
-    new = old
-    while new == old:
-        new = ALPHABET[rng.integers(len(ALPHABET))]
-    out = Image.fromarray(crop.copy())
-    draw = ImageDraw.Draw(out)
-    draw.rectangle([x - 1, y - 1, x + w + 1, y + h + 1], fill=tuple(int(v) for v in bg))
-    font_path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
-    font = ImageFont.truetype(str(font_path), max(8, int(h * 1.3)))
-    gx0, gy0, gx1, gy1 = draw.textbbox((0, 0), new, font=font)
-    glyph = Image.new("L", (gx1 - gx0, gy1 - gy0), 0)
-    ImageDraw.Draw(glyph).text((-gx0, -gy0), new, fill=255, font=font)
-    glyph = glyph.resize((max(2, w), max(2, h)))  # fit the old glyph's cell exactly
-    out.paste(Image.new("RGB", glyph.size, tuple(int(v) for v in fg)), (x, y), glyph)
-    return np.asarray(out), new
-
-
 def intersects(a: tuple, b: tuple) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
@@ -169,7 +142,7 @@ def plate_cases(p: dict, rng: np.random.Generator) -> dict:
     boxes, how = char_boxes(orig, pbox, len(p["text"]))
     i = int(rng.integers(len(boxes)))
     old = p["text"][i] if i < len(p["text"]) else "?"
-    swapped, new = swap_char(orig, boxes[i], old, rng)
+    swapped, new = swap_glyph(orig, boxes[i], old, rng)
     return {
         "pid": Path(p["image"]).stem, "orig": orig, "pbox": pbox, "unchanged": unchanged,
         "swapped": jpeg(swapped, SWAP_QUALITY), "swap_box": tuple(boxes[i]), "swap": f"{old}->{new}",

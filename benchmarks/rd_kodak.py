@@ -24,17 +24,16 @@ import io
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from miscomp.metrics import ms_ssim, psnr
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from miscomp.metrics import ms_ssim, psnr  # noqa: E402
 
 JPEG_QUALITIES = list(range(1, 96))
 WEBP_QUALITIES = list(range(0, 101, 2))
@@ -246,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from miscomp.refs import kodak_refs
+    from miscomp.report.refs import kodak_refs
 
     images = _load_images(args.kodak, args.images)
     t_start = time.perf_counter()

@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-
-from report_run import write_run  # noqa: E402  (the run writer the report tests use)
-from screenshot_report import load_time  # noqa: E402
-
 from miscomp.report import EMBED_LIMIT_BYTES, choose_embed, load_run_dir, render_report  # noqa: E402
+from miscomp.report.screenshot import load_time
+from miscomp.synth.runs import write_run  # the run writer the report tests use
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 CODECS = ("jpeg:quality=5", "jpeg:quality=15", "jpeg:quality=40", "webp:quality=5", "webp:quality=30")
 SIZES = (50, 100, 250, 500)

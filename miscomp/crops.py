@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 
 from miscomp.findings import Finding
-from miscomp.imageio import write_png
+from miscomp.geometry import Box
+from miscomp.io import write_png
 
 MIN_SIDE = 96  # smaller crops are enlarged (nearest neighbour, so pixels stay honest)
-CONTEXT = 0.5  # margin around the box, as a fraction of its size
 DIFF_GAIN = 4.0
 
 
@@ -23,14 +23,7 @@ class CropPaths:
     reconstruction: str
     diff: str
     side_by_side: str
-
-
-def crop_window(x: int, y: int, w: int, h: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """A window around the box with context, at least MIN_SIDE//2 wide, clipped to the image."""
-    mx, my = max(int(w * CONTEXT), 8), max(int(h * CONTEXT), 8)
-    x0, y0 = max(0, x - mx), max(0, y - my)
-    x1, y1 = min(width, x + w + mx), min(height, y + h + my)
-    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+    window: Box  # where the crops were cut, in original-image pixels
 
 
 def amplified_diff(original: np.ndarray, reconstruction: np.ndarray, gain: float = DIFF_GAIN) -> np.ndarray:
@@ -60,10 +53,10 @@ def write_crops(
 ) -> CropPaths:
     """Write the crop images of one finding; returns paths relative to ``run_dir``."""
     height, width = original.shape[:2]
-    x0, y0, x1, y1 = crop_window(finding.x, finding.y, finding.w, finding.h, width, height)
-    box = (finding.x - x0, finding.y - y0, finding.w, finding.h)
-    o = original[y0:y1, x0:x1]
-    r = reconstruction[y0:y1, x0:x1]
+    win = finding.box.crop_window(width, height)
+    box = (finding.x - win.x, finding.y - win.y, finding.w, finding.h)
+    o = original[win.y : win.y1, win.x : win.x1]
+    r = reconstruction[win.y : win.y1, win.x : win.x1]
     d = amplified_diff(o, r)
     rel = Path("crops") / finding.pair_id
     names = {k: rel / f"{finding.finding_id}_{k}.png" for k in ("orig", "rec", "diff", "sbs")}
@@ -74,4 +67,4 @@ def write_crops(
     sbs = np.hstack([_outline(o_big, sbox), sep, _outline(r_big, sbox), sep, d_big])
     for key, img in (("orig", o_big), ("rec", r_big), ("diff", d_big), ("sbs", sbs)):
         write_png(run_dir / names[key], img)
-    return CropPaths(str(names["orig"]), str(names["rec"]), str(names["diff"]), str(names["sbs"]))
+    return CropPaths(str(names["orig"]), str(names["rec"]), str(names["diff"]), str(names["sbs"]), win)

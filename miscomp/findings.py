@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
+
+from miscomp.geometry import Box
 
 
 class Category(StrEnum):
@@ -17,7 +21,7 @@ class Category(StrEnum):
 
 @dataclass(frozen=True)
 class Region:
-    """An axis-aligned box in original-image pixel coordinates, with a detector score in [0, 1]."""
+    """A box in original-image pixel coordinates with a detector score in [0, 1]."""
 
     x: int
     y: int
@@ -26,22 +30,22 @@ class Region:
     score: float = 1.0
 
     @property
+    def box(self) -> Box:
+        return Box(self.x, self.y, self.w, self.h)
+
+    @property
     def area(self) -> int:
         return self.w * self.h
 
     def iou(self, other: Region) -> float:
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union else 0.0
+        return self.box.iou(other.box)
 
     def contains_point(self, px: float, py: float) -> bool:
-        return self.x <= px < self.x + self.w and self.y <= py < self.y + self.h
+        return self.box.contains_point(px, py)
 
     @property
     def centre(self) -> tuple[float, float]:
-        return (self.x + self.w / 2, self.y + self.h / 2)
+        return self.box.centre
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,15 @@ class Finding:
     crop_original: str = ""
     crop_reconstruction: str = ""
     crop_diff: str = ""
-    # Free-form machine-readable details (JSON text) for tools that want more than the evidence line.
-    details: str = ""
+    # The window (original-image pixels) the crops were cut from: stored so that push and pull use
+    # the crops' own geometry instead of recomputing it.
+    crop_x: int = 0
+    crop_y: int = 0
+    crop_w: int = 0
+    crop_h: int = 0
+    # Machine-readable details for tools that want more than the evidence line. A dict here; the
+    # store writes it as JSON text (``details`` column) and ``from_row`` turns it back into a dict.
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     finding_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -83,14 +94,33 @@ class Finding:
     def region(self) -> Region:
         return Region(self.x, self.y, self.w, self.h, self.score)
 
-    def with_crops(self, original: str, reconstruction: str, diff: str) -> Finding:
-        return replace(self, crop_original=original, crop_reconstruction=reconstruction, crop_diff=diff)
+    @property
+    def box(self) -> Box:
+        return Box(self.x, self.y, self.w, self.h)
 
-    def to_row(self) -> dict:
-        return asdict(self)
+    @property
+    def crop_window(self) -> Box:
+        return Box(self.crop_x, self.crop_y, self.crop_w, self.crop_h)
+
+    def with_crops(self, original: str, reconstruction: str, diff: str, window: Box) -> Finding:
+        return replace(
+            self, crop_original=original, crop_reconstruction=reconstruction, crop_diff=diff,
+            crop_x=window.x, crop_y=window.y, crop_w=window.w, crop_h=window.h,
+        )  # fmt: skip
+
+    def to_row(self) -> dict[str, Any]:
+        """The findings-table row: ``details`` as JSON text, every other field as is."""
+        row = asdict(self)
+        row["details"] = json.dumps(self.details, sort_keys=True, default=str) if self.details else ""
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Finding:
+        kw = {f: row[f] for f in FINDING_COLUMNS if f in row}
+        text = kw.get("details") or ""
+        kw["details"] = json.loads(text) if isinstance(text, str) and text else dict(text or {})
+        return cls(**kw)
 
 
-FINDING_COLUMNS: list[str] = [
-    "finding_id", "pair_id", "detector", "x", "y", "w", "h", "category", "symbol", "score",
-    "evidence", "crop_original", "crop_reconstruction", "crop_diff", "details",
-]  # fmt: skip
+# The public column order of findings.parquet: the id first, then the Finding's fields in order.
+FINDING_COLUMNS: list[str] = ["finding_id"] + [f.name for f in fields(Finding) if f.name != "finding_id"]

@@ -1,51 +1,70 @@
-"""The results store of a run directory: incremental, crash-safe, resumable.
+"""The results store of a run directory: incremental, crash-safe, resumable; and ``load_run``, the one
+reader of a run that the report, the review push and the benchmarks use.
 
 Each finished pair is committed as one small JSON part file (``parts/<pair_id>.json``, written to a
 temporary name and renamed, so it is either wholly there or absent). ``pairs.parquet`` and
 ``findings.parquet`` (+ CSV) are rebuilt from the parts; a run killed at any moment therefore loses
 at most the pair in flight, and a re-run skips committed pairs and rebuilds identical tables.
+
+The tables' columns and types are derived from :class:`~miscomp.pairs.PairRecord` and
+:class:`~miscomp.findings.Finding`: adding a field there adds the column everywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from miscomp.errors import MiscompError
 from miscomp.findings import FINDING_COLUMNS, Finding
+from miscomp.io import atomic_write_text
+from miscomp.pairs import PairRecord
 
-PAIR_COLUMNS: list[str] = [
-    "pair_id", "image_id", "original", "reconstruction", "bitstream", "codec", "codec_tag", "params",
-    "width", "height", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "detect_s",
-    "n_findings", "status", "error", "original_sha256", "original_metadata", "notes",
-]  # fmt: skip
+_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string()}
 
-_PAIR_DTYPES = {
-    "width": "Int64", "height": "Int64", "bytes": "Int64", "n_findings": "Int64",
-    "bpp": "float64", "psnr": "float64", "ms_ssim": "float64",
-    "encode_s": "float64", "decode_s": "float64", "detect_s": "float64",
-}  # fmt: skip
-_FINDING_DTYPES = {
-    "x": "int64",
-    "y": "int64",
-    "w": "int64",
-    "h": "int64",
-    "score": "float64",
-    "symbol": "bool",
+
+def _arrow_schema(cls: type, order: list[str] | None = None) -> pa.Schema:
+    """An Arrow schema from a dataclass: ``X | None`` becomes a nullable X, dicts are JSON text."""
+    hints = typing.get_type_hints(cls)
+    names = order or [f.name for f in dataclasses.fields(cls)]
+    out = []
+    for name in names:
+        tp = hints[name]
+        args = typing.get_args(tp)
+        nullable = isinstance(tp, types.UnionType) and type(None) in args
+        base = next(a for a in args if a is not type(None)) if nullable else typing.get_origin(tp) or tp
+        out.append(pa.field(name, _ARROW[base], nullable=nullable))
+    return pa.schema(out)
+
+
+PAIR_SCHEMA = _arrow_schema(PairRecord)
+FINDING_SCHEMA = _arrow_schema(Finding, FINDING_COLUMNS)
+PAIR_COLUMNS: list[str] = PAIR_SCHEMA.names
+# pandas types of the tables as load_run returns them: nullable integers stay integers (Int64).
+_PANDAS = {
+    pa.int64(): ("int64", "Int64"),
+    pa.float64(): ("float64", "float64"),
+    pa.bool_(): ("bool", "boolean"),
 }
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+_EMPTY = {pa.string(): "", pa.bool_(): False, pa.int64(): 0, pa.float64(): float("nan")}
+
+
+def _pandas_dtypes(schema: pa.Schema) -> dict[str, str]:
+    return {f.name: _PANDAS[f.type][f.nullable] for f in schema if f.type in _PANDAS}
+
+
+def _frame(rows: list[dict[str, Any]], schema: pa.Schema) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=schema.names).astype(_pandas_dtypes(schema))
 
 
 class ResultStore:
@@ -57,22 +76,19 @@ class ResultStore:
     def _part(self, pair_id: str) -> Path:
         return self.parts / f"{pair_id}.json"
 
-    def committed(self) -> dict[str, str]:
-        """pair_id → status of every committed pair."""
-        out: dict[str, str] = {}
+    def committed(self) -> dict[str, dict[str, Any]]:
+        """pair_id → the committed pair row of every readable part."""
+        out: dict[str, dict[str, Any]] = {}
         for path in self.parts.glob("*.json"):
             try:
-                out[path.stem] = json.loads(path.read_text(encoding="utf-8"))["pair"]["status"]
+                out[path.stem] = json.loads(path.read_text(encoding="utf-8"))["pair"]
             except (OSError, ValueError, KeyError):
                 continue  # unreadable part: treated as not done, so the pair is redone
         return out
 
-    def commit(self, pair_row: dict[str, Any], findings: list[Finding]) -> None:
-        missing = set(PAIR_COLUMNS) - set(pair_row)
-        if missing:
-            raise ValueError(f"pair row lacks {sorted(missing)}")
-        doc = {"pair": {k: pair_row[k] for k in PAIR_COLUMNS}, "findings": [f.to_row() for f in findings]}
-        atomic_write_text(self._part(pair_row["pair_id"]), json.dumps(doc, default=str))
+    def commit(self, record: PairRecord, findings: list[Finding]) -> None:
+        doc = {"pair": dataclasses.asdict(record), "findings": [f.to_row() for f in findings]}
+        atomic_write_text(self._part(record.pair_id), json.dumps(doc, default=str))
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         pairs, findings = [], []
@@ -83,27 +99,96 @@ class ResultStore:
                 continue
             pairs.append(doc["pair"])
             findings.extend(doc["findings"])
-        pair_df = pd.DataFrame(pairs, columns=PAIR_COLUMNS).astype(_PAIR_DTYPES)
-        pair_df = pair_df.sort_values("pair_id", kind="stable").reset_index(drop=True)
-        find_df = pd.DataFrame(findings, columns=FINDING_COLUMNS).astype(_FINDING_DTYPES)
+        pair_df = _frame(pairs, PAIR_SCHEMA).sort_values("pair_id", kind="stable").reset_index(drop=True)
+        find_df = _frame(findings, FINDING_SCHEMA)
         find_df = find_df.sort_values(["pair_id", "score", "finding_id"], ascending=[True, False, True])
         return pair_df, find_df.reset_index(drop=True)
 
     def consolidate(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Rebuild pairs/findings Parquet and CSV from the committed parts (atomic replaces)."""
         pair_df, find_df = self.tables()
-        for name, df in (("pairs", pair_df), ("findings", find_df)):
+        for name, df, schema in (("pairs", pair_df, PAIR_SCHEMA), ("findings", find_df, FINDING_SCHEMA)):
             for suffix in (".parquet", ".csv"):
                 final = self.run_dir / f"{name}{suffix}"
                 tmp = final.with_name(f".{final.name}.tmp")
                 if suffix == ".parquet":
-                    df.to_parquet(tmp, index=False)
+                    df.to_parquet(tmp, index=False, schema=schema)
                 else:
                     df.to_csv(tmp, index=False)
                 tmp.replace(final)
         return pair_df, find_df
 
 
-def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a run's pairs and findings tables (what outside tools should use)."""
-    return pd.read_parquet(run_dir / "pairs.parquet"), pd.read_parquet(run_dir / "findings.parquet")
+@dataclass(frozen=True)
+class RunData:
+    """A run directory as read by :func:`load_run`."""
+
+    run_dir: Path
+    meta: dict[str, Any]  # run.json
+    pairs: pd.DataFrame
+    findings: pd.DataFrame
+    notes: tuple[str, ...] = ()  # what was missing or damaged, for the reader to show
+
+    def finding_records(self) -> list[Finding]:
+        return [Finding.from_row(r) for r in self.findings.to_dict("records")]
+
+
+def load_run(run_dir: Path | str) -> RunData:
+    """Read a run directory (tables, run.json), or raise MiscompError naming what is missing.
+
+    Tables written by older versions get the columns they lack (with empty values), so every reader
+    sees the same schema. An interrupted scan (parts but no tables yet) is read from its parts."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MiscompError(f"{run_dir}: run directory does not exist")
+    notes: list[str] = []
+    meta: dict[str, Any] = {}
+    run_json = run_dir / "run.json"
+    if run_json.exists():
+        try:
+            meta = json.loads(run_json.read_text(encoding="utf-8"))
+        except ValueError as err:
+            notes.append(f"run.json is not valid JSON ({err}); run details are missing")
+    else:
+        notes.append("run.json is missing; run details are not shown")
+    pairs_path, findings_path = run_dir / "pairs.parquet", run_dir / "findings.parquet"
+    if pairs_path.exists():
+        pairs = _read_parquet(pairs_path)
+        findings = _read_parquet(findings_path) if findings_path.exists() else None
+    elif (run_dir / "parts").is_dir():
+        pairs, findings = ResultStore(run_dir).tables()
+        notes.append("pairs.parquet is missing (interrupted scan?); read from the committed parts")
+    else:
+        raise MiscompError(f"{run_dir}: not a miscomp run directory (pairs.parquet is missing)")
+    if findings is None:
+        notes.append("findings.parquet is missing; no findings are shown")
+        findings = _frame([], FINDING_SCHEMA)
+    return RunData(
+        run_dir, meta, _conform(pairs, PAIR_SCHEMA), _conform(findings, FINDING_SCHEMA), tuple(notes)
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise MiscompError(f"{path}: cannot read Parquet table ({err})") from None
+
+
+def _conform(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``df`` with exactly the schema's columns, missing ones filled with empty values."""
+    df = df.copy()
+    for f in schema:
+        if f.name not in df:
+            df[f.name] = _EMPTY[f.type] if not f.nullable else pd.NA
+    df = df[schema.names]
+    for f in schema:
+        if f.type in (pa.int64(), pa.float64()) and not pd.api.types.is_numeric_dtype(df[f.name]):
+            # hand-written or CSV-born tables hold "" for "not measured"
+            df[f.name] = pd.to_numeric(df[f.name].replace("", None), errors="coerce")
+            if not f.nullable:
+                df[f.name] = df[f.name].fillna(_EMPTY[f.type])
+    try:
+        return df.astype(_pandas_dtypes(schema))
+    except (TypeError, ValueError) as err:
+        raise MiscompError(f"run table does not match the expected schema ({err})") from None

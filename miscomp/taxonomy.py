@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +30,10 @@ import cv2
 import numpy as np
 
 from miscomp.findings import Category
+from miscomp.settings import Settings
 
 # Rule thresholds, set from feature medians per injected kind on the generated training split
-# (benchmarks/groundtruth.py, seed 7); the benchmark uses seed 2024.
+# (miscomp/synth/truth.py, seed 7); the benchmark uses seed 2024.
 GAIN_EXPLAINS = 0.55  # residual/raw error below which a gain + offset explains the change
 AFFINE_EXPLAINS = 0.6  # residual/raw error below which an affine motion explains the change
 CLEAR_GAIN = 0.35  # below this (and edges in place), amplitude without asking the forest
@@ -294,7 +294,7 @@ def rules(f: RegionFeatures) -> tuple[Category, float]:
 @functools.cache
 def _forest() -> dict | None:
     default = Path(__file__).parent / "data" / "taxonomy-forest.json"
-    path = Path(os.environ.get("MISCOMP_TAXONOMY_MODEL", default))
+    path = Settings.from_env().taxonomy_model or default
     if not path.is_file():
         return None
     model = json.loads(path.read_text())

@@ -6,25 +6,25 @@ users who have internet → :class:`~miscomp.errors.MissingWeightsError` saying 
 provide the file. An explicit path that does not exist is an error at once: silently falling back
 to another file would make results unreproducible.
 
-Weights we trained ourselves live in ``models/`` at the repository root (``MISCOMP_MODELS_DIR``
-overrides it), named ``<arch>-q<N>-miscomp.pth``.
+Weights we trained ourselves ship inside the package (``miscomp/data/weights``, so an installed wheel
+has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-miscomp.pth``. Their model card
+and training script are in ``models/`` at the repository root.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from miscomp.errors import MissingWeightsError
+from miscomp.io import file_sha256
+from miscomp.settings import ENV, Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DOWNLOAD_TIMEOUT_S = 20.0
 """Short: offline machines (CI, air-gapped labs) should fail fast with the how-to message."""
 
@@ -35,11 +35,15 @@ class WeightsSpec:
 
     name: str  # human-readable, e.g. "TAEF2 encoder"
     filename: str  # the file name looked for in folders, e.g. "taef2_encoder.pth"
-    env_var: str  # may name the file itself or the folder that holds it
+    setting: str  # the Settings field (and so the env var) that may name the file or its folder
     flag: str  # how to pass it explicitly, e.g. "taef2:weights_dir=DIR"
     url: str = ""  # upstream download ("" = none)
     cache_subdir: str = ""  # folder under the cache dir
     sha256_prefix: str = ""  # checked after a download when the upstream publishes it
+
+    @property
+    def env_var(self) -> str:
+        return ENV[self.setting]
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,16 @@ class ResolvedWeights:
 
     def info(self) -> dict[str, Any]:
         """What run.json records: which file, found how, and its content hash."""
-        return {"path": str(self.path), "source": self.source, "sha256": self.sha256[:16]}
+        return {"path": str(self.path), "source": self.source, "sha256": self.sha256}
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MISCOMP_CACHE") or Path.home() / ".cache" / "miscomp").expanduser()
+    return Settings.from_env().cache_dir
 
 
 def models_dir() -> Path:
-    """The in-house weights folder: ``MISCOMP_MODELS_DIR`` or ``models/`` at the repository root."""
-    return Path(os.environ.get("MISCOMP_MODELS_DIR") or REPO_ROOT / "models").expanduser()
+    """The in-house weights folder: ``MISCOMP_MODELS_DIR`` or the weights shipped in the package."""
+    return Settings.from_env().models_dir
 
 
 def inhouse_path(arch: str, quality: int) -> Path:
@@ -96,9 +100,9 @@ def resolve(
             return ResolvedWeights(path, "argument")
         raise MissingWeightsError(f"{path}: {spec.name} weights not found (given by {spec.flag})")
 
-    env_value = os.environ.get(spec.env_var, "")
+    env_value = getattr(Settings.from_env(), spec.setting)
     if env_value:
-        path = _in_folder(Path(env_value).expanduser(), spec.filename)
+        path = _in_folder(Path(env_value), spec.filename)
         if path.is_file():
             return ResolvedWeights(path, f"env:{spec.env_var}")
         raise MissingWeightsError(f"{path}: {spec.name} weights not found (from ${spec.env_var})")
@@ -143,21 +147,6 @@ def download_file(
     finally:
         tmp.unlink(missing_ok=True)
     return dest
-
-
-def file_sha256(path: Path) -> str:
-    stat = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=64)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    # size and mtime are part of the key so a replaced file is hashed again
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _in_folder(path: Path, filename: str) -> Path:

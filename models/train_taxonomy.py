@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python models/train_taxonomy_tree.py [--pairs 500] [--seed 7]
 
-Generates pairs (benchmarks/groundtruth.py), runs the diff detector's candidate search, keeps the
+Generates pairs (miscomp/synth/truth.py), runs the diff detector's candidate search, keeps the
 candidate matching each truth box, computes its features and fits 30 depth-6 trees on the truth
 categories. Writes miscomp/data/taxonomy-forest.json (plain arrays, no pickle).
 """
@@ -18,9 +18,9 @@ import numpy as np
 
 def features_table(n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from benchmarks.detection_quality import matches
-    from benchmarks.groundtruth import generate
     from miscomp.detect.diff import _patch, find_candidates
     from miscomp.findings import Finding, Region
+    from miscomp.synth.truth import generate
     from miscomp.taxonomy import region_features
 
     xs, ys = [], []
@@ -63,7 +63,7 @@ def export(forest, cv: float, args) -> dict:
     return {
         "kind": "sklearn RandomForestClassifier exported to arrays", "params": PARAMS,
         "features": list(FEATURE_NAMES), "classes": [str(c) for c in forest.classes_], "trees": trees,
-        "trained_on": {"generator": "benchmarks/groundtruth.py", "seed": args.seed, "pairs": args.pairs},
+        "trained_on": {"generator": "miscomp/synth/truth.py", "seed": args.seed, "pairs": args.pairs},
         "cv5_accuracy": round(cv, 3),
     }  # fmt: skip
 

@@ -100,7 +100,9 @@ def test_published_kodak_checksums_verify_real_files(require_shared, served, man
     """The real manifest's SHA-256 values, checked against those shared copies that are byte-identical."""
     kodak = require_shared("data", "kodak")
     www, base = served
-    real_doc = json.loads((REPO / "datasets" / "kodak.json").read_text())  # `manifests` moved the dir
+    real_doc = json.loads(
+        (REPO / "miscomp" / "datasets" / "manifests" / "kodak.json").read_text()
+    )  # `manifests` moved the dir
     real = {f["path"]: datasets.DatasetFile(f["path"], f["sha256"], f["size"]) for f in real_doc["files"]}
     same = [p for p in sorted(kodak.glob("*.png")) if real[p.name].sha256 == _sha(p)][:3]
     assert len(same) == 3
@@ -117,7 +119,7 @@ def test_published_kodak_checksums_verify_real_files(require_shared, served, man
 
 
 def test_corrupted_download_is_detected_and_removed(served, manifests, tmp_path, textured_image):
-    from miscomp.imageio import write_png
+    from miscomp.io import write_png
 
     www, base = served
     write_png(www / "a.png", textured_image)
@@ -133,7 +135,7 @@ def test_corrupted_download_is_detected_and_removed(served, manifests, tmp_path,
 
 
 def test_partial_download_resumes_with_range(served, manifests, tmp_path, textured_image):
-    from miscomp.imageio import write_png
+    from miscomp.io import write_png
 
     www, base = served
     write_png(www / "a.png", textured_image)
@@ -149,7 +151,7 @@ def test_partial_download_resumes_with_range(served, manifests, tmp_path, textur
 
 
 def test_server_without_range_support_restarts_cleanly(served, manifests, tmp_path, textured_image):
-    from miscomp.imageio import write_png
+    from miscomp.io import write_png
 
     www, base = served
     _Handler.honour_range = False
@@ -164,7 +166,7 @@ def test_server_without_range_support_restarts_cleanly(served, manifests, tmp_pa
 
 
 def test_zip_is_unpacked_and_images_found(served, manifests, tmp_path, textured_image):
-    from miscomp.imageio import write_png
+    from miscomp.io import write_png
 
     www, base = served
     src = tmp_path / "src"
@@ -192,7 +194,7 @@ def test_zip_escaping_the_folder_is_refused(served, manifests, tmp_path):
 
 
 def test_missing_checksum_is_reported_unverified_by_the_cli(served, manifests, tmp_path, monkeypatch):
-    from miscomp.cli_annotate import dataset_app
+    from miscomp.cli.data import dataset_app
 
     www, base = served
     (www / "x.bin").write_bytes(b"abc")
@@ -205,7 +207,7 @@ def test_missing_checksum_is_reported_unverified_by_the_cli(served, manifests, t
 
 
 def test_cli_errors_are_one_line(served, manifests, tmp_path):
-    from miscomp.cli_annotate import dataset_app
+    from miscomp.cli.data import dataset_app
 
     www, base = served
     manifests("gone", [{"path": "missing.png", "sha256": "0" * 64}])
@@ -227,7 +229,7 @@ def test_expand_codecs():
 
 
 def test_build_without_push_writes_a_manifest(tmp_path, textured_image):
-    from miscomp.imageio import write_png
+    from miscomp.io import write_png
 
     src = tmp_path / "orig"
     src.mkdir()

@@ -3,13 +3,16 @@ import json
 import pandas as pd
 
 from miscomp.findings import FINDING_COLUMNS, Finding
+from miscomp.pairs import PairRecord
 from miscomp.store import PAIR_COLUMNS, ResultStore
 
 
 def _row(pair_id, status="ok"):
-    row = dict.fromkeys(PAIR_COLUMNS)
+    row = dict.fromkeys(PAIR_COLUMNS, "")
     row.update(pair_id=pair_id, image_id=pair_id.split("__")[0], status=status, error="", n_findings=1)
-    return row
+    row.update(dict.fromkeys(["width", "height", "bytes", "bpp", "psnr", "ms_ssim"], None))
+    row.update(dict.fromkeys(["encode_s", "decode_s", "detect_s"], None))
+    return PairRecord(**row)
 
 
 def _finding(pair_id, score=0.5):
@@ -24,7 +27,7 @@ def test_commit_consolidate_and_stable_schema(tmp_path):
     assert list(pairs.pair_id) == ["a__jpeg", "b__jpeg"]
     assert list(findings.columns) == FINDING_COLUMNS
     assert list(findings.score) == [0.9, 0.2]
-    assert store.committed() == {"a__jpeg": "error", "b__jpeg": "ok"}
+    assert {k: v["status"] for k, v in store.committed().items()} == {"a__jpeg": "error", "b__jpeg": "ok"}
     on_disk = pd.read_parquet(tmp_path / "findings.parquet")
     assert on_disk.symbol.dtype == bool and on_disk.x.dtype == "int64"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from detect.scenes import brighten, bulge, scene, shift_patch
 
 from miscomp.findings import Category
+from miscomp.synth.shapes import brighten, bulge, scene, shift_patch
 from miscomp.taxonomy import FEATURE_NAMES, classify, forest_predict, region_features, rules
 
 

@@ -1,12 +1,12 @@
 """The codec contract. A codec turns an 8-bit RGB image into a real bitstream and back, so that bpp
-is measured from bytes. ``external`` is the exception: it looks reconstructions up instead."""
+is measured from bytes. (Reconstructions made elsewhere are a source of pairs, not a codec:
+:mod:`miscomp.pairs.sources`.)"""
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +17,7 @@ from miscomp.registry import Registry
 @dataclass(frozen=True)
 class CodecOutput:
     reconstruction: np.ndarray  # H×W×3 uint8, same size as the original
-    bitstream: bytes | None  # None when the codec did not run here (external without bitstreams)
+    bitstream: bytes | None  # None when the codec did not run here (existing outputs)
     n_bytes: int | None
     encode_seconds: float | None = None
     decode_seconds: float | None = None
@@ -48,9 +48,9 @@ class Codec(ABC):
     def tag(self) -> str:
         """A filesystem-safe identifier of codec + parameters, used in pair ids and folder names."""
         parts = [self.name] + [f"{k}{v}" for k, v in sorted(self.params().items()) if v is not None]
-        return "-".join(_safe(str(p)) for p in parts)
+        return "-".join(safe_tag(str(p)) for p in parts)
 
-    def apply(self, rgb: np.ndarray, source: Path | None = None) -> CodecOutput:
+    def apply(self, rgb: np.ndarray) -> CodecOutput:
         t0 = time.perf_counter()
         data = self.compress(rgb)
         t1 = time.perf_counter()
@@ -61,7 +61,8 @@ class Codec(ABC):
         return CodecOutput(rec, data, len(data), t1 - t0, t2 - t1, self.info())
 
 
-def _safe(text: str) -> str:
+def safe_tag(text: str) -> str:
+    """``text`` with every character but letters, digits and ``._-`` replaced by ``_``."""
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 

@@ -36,7 +36,6 @@ _FIXED = struct.Struct("<4sBBBIIHHB")
 ARCHS = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor",
          "cheng2020-attn")  # fmt: skip
 _TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
-OFFICIAL_ENV = "MISCOMP_COMPRESSAI_WEIGHTS"
 
 
 @dataclass
@@ -90,7 +89,10 @@ class CompressAICodec(Codec):
             return W.resolve(official_spec(self.name, self.metric, self.q), cache=_torch_hub_checkpoints())
         return W.resolve(
             W.WeightsSpec(
-                f"{self.name} q={self.q}", Path(self.weights).name, OFFICIAL_ENV, f"{self.name}:weights=PATH"
+                f"{self.name} q={self.q}",
+                Path(self.weights).name,
+                "compressai_weights",
+                f"{self.name}:weights=PATH",
             ),  # fmt: skip
             self.weights,
         )
@@ -109,7 +111,8 @@ class CompressAICodec(Codec):
 
         h, w = _check_rgb(rgb, self.name)
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255)
+        # a writable copy: torch warns on the read-only arrays images arrive as
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
         # Edge replication, not zeros: a black border would cost bits and bleed into the image.
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         with torch.no_grad():
@@ -182,7 +185,7 @@ def official_spec(arch: str, metric: str, quality: int) -> W.WeightsSpec:
     return W.WeightsSpec(
         name=f"CompressAI {arch} {metric} q={quality}",
         filename=filename,
-        env_var=OFFICIAL_ENV,
+        setting="compressai_weights",
         flag=f"{arch}:weights=PATH",
         url=url,
         sha256_prefix=match.group(1) if match else "",

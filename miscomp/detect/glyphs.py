@@ -16,14 +16,12 @@ both ``change >= floor`` and ``ratio >= ratio_threshold``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from miscomp.findings import Category, Finding
-
-Box = tuple[int, int, int, int]  # x, y, w, h in pixels
+from miscomp.geometry import Box
 
 # Defaults tuned on the 50 even-indexed plates of ../shared/data/plates with benchmarks/ocr_glyph_tune.py
 # and reported on the odd-indexed ones only. On the tuning plates, unchanged JPEG q50/75/90 cells
@@ -151,10 +149,6 @@ def flagged(
     return [c for c in cells if c.ratio >= ratio and c.change >= floor]
 
 
-def overlaps(a: Box, b: Box) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-
-
 def group_adjacent(cells: list[GlyphCell]) -> list[list[GlyphCell]]:
     """Neighbouring flagged cells are one change (a glyph that grew into its neighbour)."""
     groups: list[list[GlyphCell]] = []
@@ -164,12 +158,6 @@ def group_adjacent(cells: list[GlyphCell]) -> list[list[GlyphCell]]:
         else:
             groups.append([c])
     return groups
-
-
-def _union(boxes: list[Box]) -> Box:
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
-    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def glyph_score(ratio: float, threshold: float = RATIO_THRESHOLD) -> float:
@@ -182,12 +170,12 @@ def refine(
 ) -> Finding:
     """An OCR substitution finding and changed glyph cells at the same place become one finding, with
     the cells' box (measured, unlike the proportional character box OCR allows)."""
-    x, y, w, h = _union([c.box for c in cells])
-    details = json.loads(finding.details) | {"glyph_cells": [dataclasses.asdict(c) for c in cells]}
+    x, y, w, h = Box.union_of([c.box for c in cells])
+    details = finding.details | {"glyph_cells": [dataclasses.asdict(c) for c in cells]}
     ratio = max(c.ratio for c in cells)
     chars = ", ".join(str(c.char + 1) for c in cells)
     return dataclasses.replace(
-        finding, x=x, y=y, w=w, h=h, finding_id="", details=json.dumps(details),
+        finding, x=x, y=y, w=w, h=h, finding_id="", details=details,
         evidence=f"{finding.evidence}; glyph changed in text {text!r} at char {chars} "
         f"({ratio:.1f}× the box's noise)",
         score=max(finding.score, glyph_score(ratio, threshold)),
@@ -208,7 +196,7 @@ def glyph_finding(
     else:
         ocr = f"OCR reads {texts[0]!r}→{texts[1]!r}"
     ratio = max(c.ratio for c in group)
-    x, y, w, h = _union([c.box for c in group])
+    x, y, w, h = Box.union_of([c.box for c in group])
     details = {
         "kind": "glyph", "original_text": texts[0], "reconstruction_text": texts[1],
         "line_box": list(line_box), "glyph_cells": [dataclasses.asdict(c) for c in group],
@@ -216,7 +204,7 @@ def glyph_finding(
     # A glyph whose contour changed is a shape change of a symbol, like an OCR substitution.
     return Finding(
         pair_id=pair_id, detector=detector, x=x, y=y, w=w, h=h, category=Category.SHAPE.value, symbol=True,
-        score=glyph_score(ratio, threshold), details=json.dumps(details),
+        score=glyph_score(ratio, threshold), details=details,
         evidence=(f"glyph changed in text {texts[0]!r} at char {', '.join(str(i + 1) for i in idx)} "
                   f"({ocr}; {ratio:.1f}× the box's noise)"),
     )  # fmt: skip

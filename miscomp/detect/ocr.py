@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -35,17 +34,17 @@ import numpy as np
 from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, DetectorUnavailable, PairImages
 from miscomp.detect.textdiff import (
-    Box,
     CharEdit,
     char_edits,
     describe_edits,
     normalise_text,
     span_box,
-    union_box,
 )
-from miscomp.findings import Category, Finding, Region
+from miscomp.findings import Category, Finding
+from miscomp.geometry import Box
+from miscomp.settings import ENV, Settings
 
-ENV_MODEL_DIR = "MISCOMP_EASYOCR_DIR"
+ENV_MODEL_DIR = ENV["easyocr_dir"]
 _EN_WEIGHTS = ("craft_mlt_25k.pth", "english_g2.pth")
 _CACHE_VERSION = 1
 
@@ -69,8 +68,9 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
     EasyOCR's own download folder (~/.EasyOCR/model)."""
     if model_dir:
         return Path(model_dir).expanduser()
-    if os.environ.get(ENV_MODEL_DIR):
-        return Path(os.environ[ENV_MODEL_DIR]).expanduser()
+    configured = Settings.from_env().easyocr_dir
+    if configured:
+        return configured
     try:
         import easyocr_en_models
 
@@ -127,17 +127,13 @@ def _to_box(bbox: list) -> Box:
     pts = np.asarray(bbox, dtype=float)
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
-    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+    return Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
 def _hlist(boxes: list[Box], scale: float = 1.0) -> list[list[int]]:
     """Boxes in EasyOCR's horizontal-list form [x_min, x_max, y_min, y_max]."""
     s = scale
     return [[int(x * s), int((x + w) * s), int(y * s), int((y + h) * s)] for x, y, w, h in boxes]
-
-
-def _iou(a: Box, b: Box) -> float:
-    return Region(*a).iou(Region(*b))
 
 
 @DETECTORS.register("ocr", cost="slow", needs_model=True, default=True)
@@ -271,8 +267,8 @@ class OCRDetector(Detector):
             found = self._detect_boxes(rgb)
             boxes = []
             for ln in lines:
-                best = max(found, key=lambda b, ln=ln: _iou(ln.box, b), default=None)
-                boxes.append(best if best is not None and _iou(ln.box, best) >= 0.3 else None)
+                best = max(found, key=lambda b, ln=ln: Box(*ln.box).iou(b), default=None)
+                boxes.append(best if best is not None and Box(*ln.box).iou(best) >= 0.3 else None)
         present = [b for b in boxes if b is not None]
         first = iter(self._recognize(rgb, present))
         second = iter(self._recognize(rgb, present, self.rescale))
@@ -307,10 +303,8 @@ class OCRDetector(Detector):
             groups = glyphs.group_adjacent(glyphs.flagged(cells, self.glyph_ratio, self.glyph_floor))
             if finding is not None and finding.symbol:
                 # One place, one finding: glyph changes inside the OCR edit's box refine that finding.
-                edit_boxes = json.loads(finding.details)["edit_boxes"]
-                same = [
-                    g for g in groups if any(glyphs.overlaps(c.box, tuple(b)) for c in g for b in edit_boxes)
-                ]
+                edit_boxes = finding.details["edit_boxes"]
+                same = [g for g in groups if any(Box(*c.box).overlaps(b) for c in g for b in edit_boxes)]
                 if same:
                     finding = glyphs.refine(
                         finding, line.text, [c for g in same for c in g], self.glyph_ratio
@@ -356,7 +350,7 @@ class OCRDetector(Detector):
             confirming = [c.box for c in cells if c.ratio >= self.confirm_ratio]
             edits = [
                 e for e in edits
-                if any(glyphs.overlaps(c, span_box(line.box, len(a), e.a_start, e.a_end)) for c in confirming)
+                if any(Box(*c).overlaps(span_box(line.box, len(a), e.a_start, e.a_end)) for c in confirming)
             ]  # fmt: skip
         orig_conf = min(line.conf, line.recheck_conf)
         rec_conf = min(rec.conf, rec.recheck_conf)
@@ -379,7 +373,7 @@ class OCRDetector(Detector):
                 symbol=False, score=round(0.3 * max(orig_conf, 0.1), 4),
                 evidence=(f"OCR illegible after compression: {line.text!r} ({orig_conf:.2f}) → {rec.text!r} "
                           f"({rec_conf:.2f}), not read confidently"),
-                details=json.dumps(details),
+                details=details,
             )  # fmt: skip
         return None
 
@@ -390,14 +384,14 @@ class OCRDetector(Detector):
         details["kind"] = "substitution"
         boxes = [span_box(line.box, len(a), e.a_start, e.a_end) for e in edits]
         details["edit_boxes"] = [list(bx) for bx in boxes]
-        x, y, w, h = union_box(boxes)
+        x, y, w, h = Box.union_of(boxes)
         # A changed character is a changed contour of a symbol: shape, with the symbol flag.
         return Finding(
             pair_id=pair_id, detector=self.name, x=x, y=y, w=w, h=h, category=Category.SHAPE.value,
             symbol=True, score=round(0.5 + 0.5 * min(orig_conf, rec_conf), 4),
             evidence=f"OCR {line.text!r} → {rec.text!r} ({describe_edits(edits)}; conf "
             f"{orig_conf:.2f}/{rec_conf:.2f})",
-            details=json.dumps(details),
+            details=details,
         )  # fmt: skip
 
 

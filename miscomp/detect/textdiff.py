@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-Box = tuple[int, int, int, int]  # x, y, w, h in pixels
+from miscomp.geometry import Box
 
 
 def normalise_text(text: str, case_sensitive: bool = False) -> str:
@@ -84,14 +84,6 @@ def span_box(line: Box, n_chars: int, start: int, end: int) -> Box:
     x0 = max(x, int(round(x0)))
     x1 = min(x + w, int(round(x1)))
     return (x0, y, max(1, x1 - x0), h)
-
-
-def union_box(boxes: list[Box]) -> Box:
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[0] + b[2] for b in boxes)
-    y1 = max(b[1] + b[3] for b in boxes)
-    return (x0, y0, x1 - x0, y1 - y0)
 
 
 # ---- captions: tokens ------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from miscomp.synth.scenes import rendered_scenes
+
 # Colour photos bundled with scikit-image (no download needed).
 SKIMAGE_COLOUR = (
     "astronaut",
@@ -29,8 +31,6 @@ SKIMAGE_COLOUR = (
 )
 # Grey-level photos and textures, replicated to RGB: fine detail and text (page, text).
 SKIMAGE_GREY = ("camera", "coins", "moon", "page", "text", "brick", "grass", "gravel")
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
 @dataclass
@@ -110,53 +110,6 @@ def plate_photos(folder: Path, min_side: int, max_side: int = 640) -> tuple[list
             imgs.append(np.asarray(im))
             names.append(f"{path.parent.name}/{path.name}")
     return imgs, names
-
-
-def rendered_scenes(n: int, seed: int = 0, size: tuple[int, int] = (384, 256)) -> list[np.ndarray]:
-    """Synthetic scenes: gradient or noisy backgrounds, filled shapes, and lines of text/digits in
-    DejaVu fonts at 10-56 px, some slightly blurred (as a camera would)."""
-    from PIL import Image, ImageDraw, ImageFilter, ImageFont
-
-    rng = np.random.default_rng(seed)
-    fonts = sorted(FONT_DIR.glob("DejaVu*.ttf")) if FONT_DIR.exists() else []
-    alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
-    words = ["EXIT", "STOP", "km/h", "$1,284.50", "No. 38", "Tel. 0171 555 0199", "B-MW 3812", "OPEN 24h"]
-    w, h = size
-    scenes = []
-    for _ in range(n):
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-        t = (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / (w + h) + 0.5
-        bg = c0 * (1 - t[..., None]) + c1 * t[..., None] + rng.normal(0, rng.uniform(0, 12), (h, w, 3))
-        im = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(im)
-        for _ in range(rng.integers(2, 8)):
-            box = sorted(rng.integers(0, w, 2)), sorted(rng.integers(0, h, 2))
-            xy = [box[0][0], box[1][0], box[0][1] + 2, box[1][1] + 2]
-            fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-            kind = rng.integers(3)
-            if kind == 0:
-                draw.rectangle(xy, fill=fill)
-            elif kind == 1:
-                draw.ellipse(xy, fill=fill)
-            else:
-                pts = [(int(rng.integers(w)), int(rng.integers(h))) for _ in range(3)]
-                draw.polygon(pts, fill=fill)
-        for _ in range(rng.integers(2, 7)):
-            if rng.random() < 0.5:
-                text = "".join(rng.choice(list(alphabet), rng.integers(3, 9)))
-            else:
-                text = str(rng.choice(words))
-            px = int(rng.integers(10, 57))
-            font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), px) if fonts else None
-            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-            draw.text(
-                (int(rng.integers(0, w - 40)), int(rng.integers(0, h - 20))), text, fill=colour, font=font
-            )
-        if rng.random() < 0.3:
-            im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2)))
-        scenes.append(np.asarray(im))
-    return scenes
 
 
 def build_training_set(

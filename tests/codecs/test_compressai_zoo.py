@@ -137,7 +137,7 @@ def test_checkpoint_with_tables_is_used_as_is(checkpoints, image):
     info = codec.info()
     assert info["entropy_tables"] == "checkpoint"
     assert info["weights"]["source"] == "argument"
-    assert info["weights"]["sha256"] == W.file_sha256(checkpoints["mbt2018-mean"])[:16]
+    assert info["weights"]["sha256"] == W.file_sha256(checkpoints["mbt2018-mean"])
 
 
 def test_wrong_or_broken_checkpoint(tmp_path, checkpoints, image):
@@ -163,7 +163,7 @@ def test_parameter_checks():
 
 def test_official_offline_says_how_to_provide(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty torch hub cache
-    monkeypatch.delenv(cz.OFFICIAL_ENV, raising=False)
+    monkeypatch.delenv("MISCOMP_COMPRESSAI_WEIGHTS", raising=False)
 
     def offline(url, dest, **kwargs):
         raise OSError("no network (test)")
@@ -173,7 +173,12 @@ def test_official_offline_says_how_to_provide(tmp_path, monkeypatch):
         create_codec("bmshj2018-factorized:q=3,weights=official")
     message = str(err.value)
     url = "https://compressai.s3.amazonaws.com/models/v1/bmshj2018-factorized-prior-3-5c6f152b.pth.tar"
-    for needed in (url, "bmshj2018-factorized-prior-3-5c6f152b.pth.tar", cz.OFFICIAL_ENV, "weights=PATH"):
+    for needed in (
+        url,
+        "bmshj2018-factorized-prior-3-5c6f152b.pth.tar",
+        "MISCOMP_COMPRESSAI_WEIGHTS",
+        "weights=PATH",
+    ):
         assert needed in message
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in message
 
@@ -182,9 +187,9 @@ def test_official_found_through_env_folder(tmp_path, monkeypatch, checkpoints, i
     spec = cz.official_spec("mbt2018-mean", "mse", 1)
     assert spec.sha256_prefix == "e522738d"
     (tmp_path / spec.filename).write_bytes(checkpoints["mbt2018-mean"].read_bytes())
-    monkeypatch.setenv(cz.OFFICIAL_ENV, str(tmp_path))
+    monkeypatch.setenv("MISCOMP_COMPRESSAI_WEIGHTS", str(tmp_path))
     codec = create_codec("mbt2018-mean:q=1,weights=official")
-    assert codec.info()["weights"]["source"] == f"env:{cz.OFFICIAL_ENV}"
+    assert codec.info()["weights"]["source"] == f"env:{'MISCOMP_COMPRESSAI_WEIGHTS'}"
     assert codec.decompress(codec.compress(image)).shape == image.shape
     assert codec.tag == "mbt2018-mean-metricmse-q1-weightsofficial"
 

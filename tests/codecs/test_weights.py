@@ -13,7 +13,7 @@ from miscomp.errors import MissingWeightsError
 SPEC = W.WeightsSpec(
     name="Toy model",
     filename="toy.pth",
-    env_var="MISCOMP_TOY_DIR",
+    setting="compressai_weights",  # any path setting: the toy reads MISCOMP_COMPRESSAI_WEIGHTS
     flag="toy:weights=PATH",
     url="https://example.invalid/models/toy.pth",
     cache_subdir="toy",
@@ -116,7 +116,7 @@ def test_resolved_info_has_hash(tmp_path):
     assert info == {
         "path": str(file),
         "source": "argument",
-        "sha256": hashlib.sha256(b"abc").hexdigest()[:16],
+        "sha256": hashlib.sha256(b"abc").hexdigest(),
     }
 
 
@@ -133,7 +133,9 @@ def test_inhouse_weights(tmp_path, monkeypatch):
     assert found.source == "in-house" and found.path.parent == tmp_path / "models"
 
 
-def test_models_dir_default_is_repo_models(monkeypatch):
+def test_models_dir_default_is_package_data(monkeypatch):
+    import miscomp
+
     monkeypatch.delenv("MISCOMP_MODELS_DIR", raising=False)
-    assert W.models_dir() == W.REPO_ROOT / "models"
+    assert W.models_dir() == Path(miscomp.__file__).resolve().parent / "data" / "weights"
     assert W.inhouse_path("mbt2018", 3).name == "mbt2018-q3-miscomp.pth"

@@ -4,8 +4,6 @@ real model does). No captioning weights can be downloaded on the build machines.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -97,7 +95,7 @@ def test_changed_caption_becomes_a_finding_with_both_captions(detector):
     f = findings[0]
     assert f.detector == "caption" and f.category == "shape"
     assert repr(caps[i]) in f.evidence and repr(caps[j]) in f.evidence
-    details = json.loads(f.details)
+    details = f.details
     assert details["original_caption"] == caps[i] and details["reconstruction_caption"] == caps[j]
     assert f.symbol == bool(details["numbers_removed"] or details["numbers_added"])
     assert (f.x, f.y, f.w, f.h) == (0, 0, 40, 40)

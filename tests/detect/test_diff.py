@@ -1,15 +1,15 @@
-"""The diff detector on small synthetic scenes with one known change each (tests/detect/scenes.py)."""
+"""The diff detector on small synthetic scenes with one known change each (miscomp/synth/shapes.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scenes import brighten, bulge, scene, shift_patch
 
 from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.diff import DiffDetector
 from miscomp.findings import Region
+from miscomp.synth.shapes import brighten, bulge, scene, shift_patch
 
 
 def _detect(original: np.ndarray, reconstruction: np.ndarray) -> list:

@@ -4,7 +4,6 @@ module and the tests are few."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import matplotlib
@@ -69,7 +68,7 @@ def test_digit_swap_is_a_symbol_finding_on_the_changed_character(detector):
     f = findings[0]
     assert f.symbol and f.category == "shape" and f.detector == "ocr"
     assert "7→Z" in f.evidence and "'KX7 4821'" in f.evidence
-    details = json.loads(f.details)
+    details = f.details
     assert details["kind"] == "substitution"
     assert details["ops"] == [{"op": "replace", "pos": 2, "from": "7", "to": "Z"}]
     # the box is the changed character, not the line: it overlaps the rendered "7", not the "4821"
@@ -95,7 +94,7 @@ def test_visibly_altered_glyph_is_a_symbol_finding_even_if_ocr_reads_the_same(de
     f = findings[0]
     assert f.category == "shape" and "glyph changed in text 'KX7 4821' at char 4" in f.evidence
     assert gx <= f.x + f.w / 2 <= gx + gw and f.w < 1.5 * gw
-    assert json.loads(f.details)["glyph_cells"][0]["ratio"] >= detector.glyph_ratio
+    assert f.details["glyph_cells"][0]["ratio"] >= detector.glyph_ratio
 
 
 def test_jpeg_q50_of_text_gives_no_symbol_finding(detector):

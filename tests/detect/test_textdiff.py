@@ -4,7 +4,6 @@ from miscomp.detect.textdiff import (
     normalise_text,
     span_box,
     token_changes,
-    union_box,
 )
 
 
@@ -30,7 +29,6 @@ def test_span_box_is_proportional_and_clipped():
     assert span_box(line, 4, 0, 4) == line
     x, _, w, _ = span_box(line, 4, 0, 0)  # insertion before the first character: clipped to the line
     assert x == 100 and 1 <= w <= 10
-    assert union_box([(0, 0, 2, 2), (5, 1, 2, 4)]) == (0, 0, 7, 5)
 
 
 def test_token_changes_numbers_and_nouns():

@@ -1,0 +1,149 @@
+"""The review group: ``miscomp annotate serve|push|pull`` (Label Studio). Thin: parse, call, print.
+
+The API key comes from --api-key or LABEL_STUDIO_API_KEY and is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from miscomp.cli.common import err_console as err
+from miscomp.cli.common import fail
+from miscomp.cli.common import out_console as out
+from miscomp.errors import MiscompError
+from miscomp.settings import Settings
+
+annotate_app = typer.Typer(no_args_is_help=True, help="Review findings in Label Studio.")
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL [env LABEL_STUDIO_URL].")]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", help="API key (legacy token or PAT) [env LABEL_STUDIO_API_KEY].", show_default=False
+    ),
+]
+ProjectOpt = Annotated[str, typer.Option("--project", help="Project title (created by push if missing).")]
+
+
+@annotate_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8089,
+    data_dir: Annotated[
+        Path, typer.Option(help="Label Studio data (database, uploads, credentials).")
+    ] = Path(".label-studio"),
+    root: Annotated[
+        Path, typer.Option(help="Local Files document root: run dirs to push must be inside it.")
+    ] = Path("."),
+    venv: Annotated[
+        Path | None,
+        typer.Option(help="Label Studio's virtual env [env MISCOMP_LABELSTUDIO_VENV; default ./.venv-ls]."),
+    ] = None,
+) -> None:
+    """Start a local Label Studio (loopback only) with an admin user and an API token; Ctrl-C stops it."""
+    from miscomp.review.serve import (
+        CREDENTIALS_FILE,
+        TOKEN_FILE,
+        LabelStudioServer,
+        ServerSpec,
+    )
+
+    spec = ServerSpec(
+        data_dir=data_dir.resolve(),
+        document_root=root.resolve(),
+        port=port,
+        venv=venv or Settings.from_env().labelstudio_venv,
+    )
+    server = LabelStudioServer(spec)
+    err.print(f"starting Label Studio on {spec.url} (first start takes about a minute) ...")
+    try:
+        server.start()
+    except MiscompError as e:
+        fail(str(e))
+    creds_file = spec.data_dir / CREDENTIALS_FILE
+    out.print(
+        f"Label Studio is running at {spec.url}\n"
+        f"  log in as {server.credentials.username}; password and token are in {creds_file}\n"
+        f"  for push/pull:\n"
+        f"    export LABEL_STUDIO_URL={spec.url}\n"
+        f'    export LABEL_STUDIO_API_KEY="$(cat {spec.data_dir / TOKEN_FILE})"\n'
+        f"    export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={spec.document_root}\n"
+        f"  server log: {server.log_path}\n"
+        "Press Ctrl-C to stop.",
+        highlight=False,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@annotate_app.command("push")
+def push(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `miscomp scan`.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    project: ProjectOpt = "miscomp review",
+    files: Annotated[
+        str, typer.Option(help="How the server gets the crops: auto, local (Local Files), upload, inline.")
+    ] = "auto",
+    document_root: Annotated[
+        Path | None,
+        typer.Option(help="The server's Local Files root [env LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT]."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 100,
+) -> None:
+    """Create (or reuse) the project and add one task per new finding, pre-annotated by the tool."""
+    from miscomp.review.config import ENV_DOCUMENT_ROOT, resolve_connection
+    from miscomp.review.push import push_run
+
+    root = document_root or (
+        Path(os.environ[ENV_DOCUMENT_ROOT]) if os.environ.get(ENV_DOCUMENT_ROOT) else None
+    )
+    try:
+        conn = resolve_connection(url, api_key)
+        res = push_run(run_dir, conn, project, files=files, document_root=root, batch_size=batch_size)
+    except MiscompError as e:
+        fail(str(e))
+    out.print(
+        f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
+        f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
+        highlight=False,
+    )
+
+
+@annotate_app.command("pull")
+def pull(
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder (created; re-pulls update it).")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    project: ProjectOpt = "miscomp review",
+) -> None:
+    """Export the reviews into labels.parquet/.csv, crops and an agreement report."""
+    from miscomp.review.config import resolve_connection
+    from miscomp.review.pull import pull_dataset
+
+    try:
+        res = pull_dataset(resolve_connection(url, api_key), project, out_dir)
+    except MiscompError as e:
+        fail(str(e))
+    report = json.loads((out_dir / "agreement.json").read_text())
+    prec = report["precision"]
+    out.print(
+        f"{res.reviewed} of {res.tasks} tasks reviewed; {res.rows} rows in {out_dir / 'labels.parquet'} "
+        f"({res.added} added, {res.updated} updated); tool precision "
+        f"{'n/a' if prec is None else f'{prec:.2f}'} (see {out_dir / 'agreement.md'})",
+        highlight=False,
+    )
+
+
+if __name__ == "__main__":  # `python -m miscomp.cli.review serve` (annotation/serve.sh)
+    annotate_app()

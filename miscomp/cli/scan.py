@@ -1,0 +1,158 @@
+"""The scan group: ``miscomp scan``, ``report``, ``codecs``, ``detectors``. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from miscomp.cli.common import err_console, fail, out_console
+from miscomp.errors import MiscompError
+
+
+def scan(
+    originals: Annotated[
+        Path | None, typer.Option(help="Folder of original images. Default: the bundled sample set.")
+    ] = None,
+    codec: Annotated[
+        list[str] | None,
+        typer.Option("--codec", "-c", help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`)."),
+    ] = None,
+    reconstructions: Annotated[
+        Path | None, typer.Option(help="Folder of reconstructions made by any codec, matched by file stem.")
+    ] = None,
+    label: Annotated[str, typer.Option(help="Codec name recorded for --reconstructions.")] = "external",
+    pattern: Annotated[
+        str, typer.Option(help="Reconstruction stem for an original's stem, e.g. '{stem}_rec'.")
+    ] = "{stem}",
+    bitstreams: Annotated[
+        Path | None, typer.Option(help="Folder of the external codec's bitstreams (bpp from file size).")
+    ] = None,
+    sizes_csv: Annotated[
+        Path | None, typer.Option(help="CSV with columns stem and bytes (or bpp) for external codecs.")
+    ] = None,
+    detector: Annotated[
+        list[str] | None,
+        typer.Option("--detector", "-d", help="Detector spec (repeatable). Default: the default detectors."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; re-runs resume).")] = Path(
+        "miscomp-run"
+    ),
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache for per-original work (OCR).")] = None,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
+    convert: Annotated[
+        bool, typer.Option(help="Convert 16-bit and CMYK images to 8-bit RGB instead of refusing them.")
+    ] = False,
+    report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only errors.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run summary as JSON (implies --quiet).")
+    ] = False,
+) -> None:
+    """Compress originals with codecs (or take a codec's outputs) and look for miscompressions."""
+    from miscomp.run import ScanConfig, run_scan
+
+    cfg = ScanConfig(
+        out=out, originals=originals, codecs=tuple(codec or ()), reconstructions=reconstructions,
+        pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
+        detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
+        convert=convert, quiet=quiet or as_json, report=report,
+    )  # fmt: skip
+    try:
+        if cfg.quiet or not sys.stderr.isatty():
+            summary = run_scan(cfg, progress=None if cfg.quiet else _plain_progress)
+        else:
+            summary = _scan_with_bar(cfg, run_scan)
+    except MiscompError as err:
+        fail(str(err))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished pairs are saved in {out}; run the same command to resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    for note in summary.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if not quiet:
+        _print_summary(summary)
+
+
+def _plain_progress(pair_id: str, done: int, total: int) -> None:
+    print(f"[{done}/{total}] {pair_id}", file=sys.stderr, flush=True)
+
+
+def _scan_with_bar(cfg, run_scan):  # noqa: ANN001, ANN202
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("scanning", total=None)
+
+        def update(pair_id: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=pair_id[:40])
+
+        return run_scan(cfg, progress=update)
+
+
+def _print_summary(summary) -> None:  # noqa: ANN001
+    table = Table(title=f"miscomp scan → {summary.run_dir}", show_header=False)
+    table.add_row(
+        "pairs", f"{summary.pairs_total} ({summary.pairs_done} new, {summary.pairs_skipped} already done)"
+    )
+    table.add_row("errors", str(summary.errors))
+    cats = ", ".join(f"{k} {v}" for k, v in sorted(summary.findings_by_category.items())) or "none"
+    table.add_row("findings", f"{summary.findings} ({cats}; symbol {summary.symbol_findings})")
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    if summary.report:
+        table.add_row("report", summary.report)
+    out_console.print(table)
+
+
+def list_codecs() -> None:
+    """List the registered codecs and their parameters."""
+    from miscomp.codecs import CODECS
+
+    table = Table("name", "family", "needs weights", "description")
+    for entry in CODECS:
+        table.add_row(entry.name, str(entry.meta.get("family", "")), str(entry.meta.get("needs_weights", "")),
+                      entry.summary)  # fmt: skip
+    out_console.print(table)
+
+
+def list_detectors() -> None:
+    """List the registered detectors."""
+    from miscomp.detect import DETECTORS
+
+    table = Table("name", "cost", "needs model", "default", "description")
+    for entry in DETECTORS:
+        meta = entry.meta
+        table.add_row(entry.name, str(meta.get("cost", "")), str(meta.get("needs_model", "")),
+                      str(meta.get("default", False)), entry.summary)  # fmt: skip
+    out_console.print(table)
+
+
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `miscomp scan`.")],
+    out: Annotated[Path | None, typer.Option(help="Output HTML file (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write the self-contained HTML report of a run."""
+    from miscomp.report import render_report
+
+    try:
+        path = render_report(run_dir, out)
+    except MiscompError as err:
+        fail(str(err))
+    out_console.print(f"report written: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan")(scan)
+    app.command("report")(report_cmd)
+    app.command("codecs")(list_codecs)
+    app.command("detectors")(list_detectors)

@@ -1,0 +1,217 @@
+"""Files in and out: the one safe image reader (every image miscomp looks at comes through
+:func:`read_image`), PNG writing, atomic text writes and file hashes.
+
+Lossless conversions (palette, grayscale, EXIF orientation, alpha over a white background) are done
+and recorded in ``LoadedImage.notes``. Conversions that lose information (16-bit → 8-bit, CMYK → RGB)
+are refused unless ``convert=True``, because comparing a silently converted original would blame the
+codec for our own conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from miscomp.errors import ImageError
+
+DEFAULT_MAX_PIXELS = 64_000_000
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".jp2", ".avif"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    path: Path
+    rgb: np.ndarray  # H×W×3 uint8
+    sha256: str  # of the file's bytes: cache key for per-original work (OCR)
+    mode: str  # PIL mode as stored in the file
+    metadata: dict = field(default_factory=dict)  # EXIF / XMP / ICC presence, kept in the record
+    notes: tuple[str, ...] = ()  # conversions applied
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    def metadata_json(self) -> str:
+        return json.dumps(self.metadata, sort_keys=True, default=str)
+
+
+def read_image(
+    path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, convert: bool = False
+) -> LoadedImage:
+    """Read an image as 8-bit RGB, or raise :class:`ImageError` naming the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(path, "file does not exist")
+    if path.is_dir():
+        raise ImageError(path, "is a directory, not an image")
+    data = path.read_bytes()
+    if not data:
+        raise ImageError(path, "empty file (0 bytes)")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            im.size  # noqa: B018 - header parsed here
+    except UnidentifiedImageError:
+        raise ImageError(path, "not a recognised image format (corrupt or unsupported)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(path, f"refused: {err}") from None
+    except OSError as err:
+        raise ImageError(path, f"cannot open: {err}") from None
+    with im:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageError(
+                path, f"{w}×{h} = {w * h} pixels exceeds the limit of {max_pixels} (--max-pixels)"
+            )
+        deep = _stored_16bit(im)  # must be read before load(), which drops the tile list
+        try:
+            im.load()
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageError(path, f"truncated or corrupt image data: {err}") from None
+        metadata = _metadata(im)
+        mode = im.mode
+        notes: list[str] = []
+        try:
+            transposed = ImageOps.exif_transpose(im)
+        except Exception:  # noqa: BLE001 - broken EXIF must not lose the image
+            transposed = im
+            notes.append("EXIF orientation unreadable; used stored orientation")
+        if transposed is not im and metadata.get("orientation") not in (None, 1):
+            notes.append(f"applied EXIF orientation {metadata.get('orientation')}")
+        rgb = _to_rgb8(path, transposed, convert, notes, deep)
+    return LoadedImage(path=path, rgb=rgb, sha256=digest, mode=mode, metadata=metadata, notes=tuple(notes))
+
+
+def _metadata(im: Image.Image) -> dict:
+    meta: dict = {"format": im.format, "mode": im.mode, "size": list(im.size)}
+    try:
+        exif = im.getexif()
+    except Exception:  # noqa: BLE001
+        exif = {}
+    if exif:
+        from PIL import ExifTags
+
+        tags = {}
+        for key, value in exif.items():
+            name = ExifTags.TAGS.get(key, str(key))
+            if isinstance(value, bytes):
+                value = f"<{len(value)} bytes>"
+            tags[name] = value if isinstance(value, (int, float, str)) else str(value)
+        meta["exif"] = tags
+        meta["orientation"] = tags.get("Orientation")
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if xmp:
+        meta["xmp"] = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp)
+    if im.info.get("icc_profile"):
+        meta["icc_profile_bytes"] = len(im.info["icc_profile"])
+    return meta
+
+
+def _to_rgb8(path: Path, im: Image.Image, convert: bool, notes: list[str], deep: bool) -> np.ndarray:
+    mode = im.mode
+    if mode == "RGB" and deep:
+        # Pillow decodes 48-bit RGB to 8 bits itself; the reduction is still ours to allow.
+        if not convert:
+            raise ImageError(
+                path, "16-bit RGB image; miscomp compares 8-bit RGB. Pass --convert to reduce it to 8 bits"
+            )
+        notes.append("reduced 16-bit RGB to 8 bits")
+        return np.asarray(im)
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
+        if not convert:
+            raise ImageError(
+                path,
+                f"16-bit image (mode {mode}); miscomp compares 8-bit RGB. "
+                "Pass --convert to reduce it to 8 bits",
+            )
+        arr = np.asarray(im, dtype=np.uint32)
+        arr = (arr >> 8).clip(0, 255).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
+        notes.append(f"reduced {mode} to 8 bits")
+        return np.ascontiguousarray(np.stack([arr] * 3, axis=-1))
+    if mode == "CMYK":
+        if not convert:
+            raise ImageError(
+                path, "CMYK image; miscomp compares RGB. Pass --convert to convert it (not colour-managed)"
+            )
+        notes.append("converted CMYK to RGB")
+        return np.asarray(im.convert("RGB"))
+    if mode in {"RGBA", "LA", "PA"} or (mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3]
+        if alpha.min() < 255:
+            notes.append("composited alpha over white")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    if mode == "F":
+        raise ImageError(path, "floating-point image; miscomp compares 8-bit RGB")
+    if mode != "RGB":
+        notes.append(f"converted {mode} to RGB")
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def _stored_16bit(im: Image.Image) -> bool:
+    """True for 48/64-bit RGB(A) files, which Pillow opens as 8-bit RGB without a word."""
+    if im.mode not in {"RGB", "RGBA"}:
+        return False
+    if any(";16" in str(tile.args) for tile in getattr(im, "tile", None) or []):
+        return True
+    bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+    return bool(bits) and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Write atomically so a killed run never leaves half a file that looks complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)
+    tmp.replace(path)
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    The temporary name carries the pid so two processes writing the same file cannot clobber each
+    other's half-written temporary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def file_sha256(path: Path | str) -> str:
+    """The full hex SHA-256 of a file's bytes (cached per path, size and mtime)."""
+    stat = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    # size and mtime are part of the key so a replaced file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

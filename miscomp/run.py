@@ -1,0 +1,327 @@
+"""The pipeline: originals → codecs → detectors → findings, persisted pair by pair.
+
+``run_scan`` reads each original once, runs every codec on it, measures the pair, runs the detectors
+and commits the pair to the run's store before moving on. A pair that fails (unreadable file, wrong
+size, codec error) becomes an error row and the run goes on. Committed pairs are skipped on re-run;
+error rows are retried, since the user may have fixed the file, and so are ``partial`` rows (measured,
+but a detector failed on them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from miscomp import __version__
+from miscomp.codecs import create_codec
+from miscomp.crops import write_crops
+from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
+from miscomp.errors import MiscompError
+from miscomp.findings import Finding
+from miscomp.io import DEFAULT_MAX_PIXELS, LoadedImage, atomic_write_text, read_image, write_png
+from miscomp.metrics import ms_ssim, psnr
+from miscomp.pairs import Pair, PairRecord, find_originals, make_pair_id
+from miscomp.pairs.records import params_json
+from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
+from miscomp.settings import Settings
+from miscomp.store import ResultStore
+
+log = logging.getLogger(__name__)
+
+# Codecs tried for the bundled default, in order; those unavailable here are skipped with a note.
+DEFAULT_CODECS = ("jpeg:quality=10", "webp:quality=5", "bmshj2018-factorized:q=1", "taef2:bits=3")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    out: Path
+    originals: Path | None = None
+    codecs: tuple[str, ...] = ()
+    reconstructions: Path | None = None
+    pattern: str = "{stem}"
+    bitstreams: Path | None = None
+    sizes_csv: Path | None = None
+    label: str = "external"
+    detectors: tuple[str, ...] | None = None  # None: the registry's defaults
+    cache_dir: Path | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    convert: bool = False
+    quiet: bool = False
+    report: bool = True
+
+
+@dataclass
+class ScanSummary:
+    run_dir: str
+    pairs_total: int = 0
+    pairs_skipped: int = 0  # already committed by an earlier run
+    pairs_done: int = 0  # committed by this run
+    errors: int = 0
+    findings: int = 0
+    findings_by_category: dict[str, int] = field(default_factory=dict)
+    symbol_findings: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    report: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[str, int, int], None]  # (pair_id, done, total)
+
+
+def default_detectors() -> list[str]:
+    return [e.name for e in DETECTORS if e.meta.get("default")]
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What a scan will do, resolved from its config before any pair runs."""
+
+    run_dir: Path
+    originals: list[tuple[str, Path]]  # (image id, path)
+    sources: list[PairSource]
+    detectors: list[Detector]
+    settings: Settings
+    notes: tuple[str, ...]  # what was skipped and why (one line each)
+
+    @property
+    def total(self) -> int:
+        return len(self.originals) * len(self.sources)
+
+
+def plan_scan(cfg: ScanConfig) -> ScanPlan:
+    """Resolve originals, sources of pairs and detectors; raise MiscompError for what cannot run."""
+    settings = Settings.from_env(cache_dir=cfg.cache_dir)
+    notes: list[str] = []
+    bundled = cfg.originals is None
+    originals_dir = cfg.originals
+    if bundled:
+        from miscomp.pairs.samples import materialize
+
+        originals_dir = materialize(cfg.out / "originals")
+    codec_specs = list(cfg.codecs)
+    # Only the bundled default's codec list is optional (TAEF2 needs third-party weights); a codec the
+    # user names must work or the scan stops with the reason.
+    optional = bundled and not codec_specs and cfg.reconstructions is None
+    if optional:
+        codec_specs = list(DEFAULT_CODECS)
+    sources: list[PairSource] = []
+    if cfg.reconstructions is not None:
+        sources.append(
+            ExistingOutputs(
+                cfg.reconstructions,
+                label=cfg.label,
+                pattern=cfg.pattern,
+                bitstreams=cfg.bitstreams,
+                sizes_csv=cfg.sizes_csv,
+                max_pixels=cfg.max_pixels,
+            )  # fmt: skip
+        )
+    for spec in codec_specs:
+        try:
+            sources.append(CodecSource(create_codec(spec)))
+        except MiscompError as err:
+            if not optional:
+                raise
+            notes.append(f"codec {spec} skipped: {err}")
+        except (TypeError, ValueError) as err:
+            raise MiscompError(f"codec {spec!r}: {err}") from None
+    if not sources:
+        raise MiscompError("no codec: give --codec NAME:k=v (see `miscomp codecs`) or --reconstructions DIR")
+    tags = [s.tag for s in sources]
+    dupes = {t for t in tags if tags.count(t) > 1}
+    if dupes:
+        raise MiscompError(f"the same codec settings are given twice: {', '.join(sorted(dupes))}")
+    specs = default_detectors() if cfg.detectors is None else cfg.detectors
+    specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
+    detectors, skipped = build_detectors(specs, settings.cache_dir)
+    notes.extend(skipped)
+    return ScanPlan(cfg.out, find_originals(originals_dir), sources, detectors, settings, tuple(notes))
+
+
+def _source_records(sources: list[PairSource]) -> list[dict[str, Any]]:
+    return [{"tag": s.tag, "name": s.name, "params": s.params(), "info": s.info()} for s in sources]
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"miscomp": __version__, "python": platform.python_version()}
+    for pkg in (
+        "numpy",
+        "pillow",
+        "opencv-python-headless",
+        "scikit-image",
+        "torch",
+        "compressai",
+        "easyocr",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def run_pair(
+    run_dir: Path, pair: Pair, image: LoadedImage, source: PairSource, detectors: list[Detector]
+) -> tuple[PairRecord, list[Finding]]:
+    """Reconstruct, measure and check one pair; writes its reconstruction, bitstream and crops."""
+    out = source.reconstruct(image.rgb, image.path)
+    rec_rel = Path("reconstructions") / pair.codec_tag / f"{pair.image_id}.png"
+    write_png(run_dir / rec_rel, out.reconstruction)
+    bit_rel = ""
+    if out.bitstream is not None:
+        bit_path = Path("bitstreams") / pair.codec_tag / f"{pair.image_id}{source.bitstream_suffix}"
+        (run_dir / bit_path).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / bit_path).write_bytes(out.bitstream)
+        bit_rel = str(bit_path)
+    h, w = image.rgb.shape[:2]
+    bpp = out.n_bytes * 8 / (h * w) if out.n_bytes is not None else None
+    t0 = time.perf_counter()
+    images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
+    findings: list[Finding] = []
+    problems: list[str] = []
+    for det in detectors:
+        try:
+            findings.extend(det.detect(images))
+        except MiscompError as err:
+            problems.append(f"detector {det.name}: {err}")
+        except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
+            _log_internal(run_dir, pair, err)
+            problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+    detect_s = time.perf_counter() - t0
+    with_crops = []
+    for f in findings:
+        c = write_crops(run_dir, f, image.rgb, out.reconstruction)
+        with_crops.append(f.with_crops(c.original, c.reconstruction, c.diff, c.window))
+    record = PairRecord(
+        pair_id=pair.pair_id, image_id=pair.image_id, original=str(image.path.resolve()),
+        reconstruction=str(rec_rel), bitstream=bit_rel, codec=pair.codec, codec_tag=pair.codec_tag,
+        params=params_json(pair.params), width=w, height=h, bytes=out.n_bytes, bpp=bpp,
+        psnr=psnr(image.rgb, out.reconstruction), ms_ssim=ms_ssim(image.rgb, out.reconstruction),
+        encode_s=out.encode_seconds, decode_s=out.decode_seconds, detect_s=detect_s,
+        n_findings=len(with_crops), status="partial" if problems else "ok", error="; ".join(problems),
+        original_sha256=image.sha256, original_metadata=image.metadata_json(), notes="; ".join(image.notes),
+    )  # fmt: skip
+    return record, with_crops
+
+
+def _run_original(
+    plan: ScanPlan,
+    store: ResultStore,
+    image_id: str,
+    path: Path,
+    todo: list[PairSource],
+    convert: bool,
+    max_pixels: int,
+) -> Iterator[str]:
+    """Run every pending source on one original (read once); yields each committed pair id."""
+    try:
+        image: LoadedImage | None = read_image(path, max_pixels=max_pixels, convert=convert)
+        read_error = ""
+    except MiscompError as err:
+        image, read_error = None, str(err)
+    for source in todo:
+        pair = Pair(
+            make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params()
+        )
+        if image is None:
+            store.commit(PairRecord.failed(pair, read_error), [])
+        else:
+            try:
+                store.commit(*run_pair(plan.run_dir, pair, image, source, plan.detectors))
+            except MiscompError as err:
+                store.commit(PairRecord.failed(pair, str(err)), [])
+            except Exception as err:  # noqa: BLE001 - one bad pair must not end the run
+                _log_internal(plan.run_dir, pair, err)
+                message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
+                store.commit(PairRecord.failed(pair, message), [])
+        yield pair.pair_id
+
+
+def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
+    """Plan the scan, run every pair not yet committed, rebuild the tables, write run.json and report."""
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    plan = plan_scan(cfg)
+    store = ResultStore(plan.run_dir)
+    committed = store.committed()
+    _write_run_json(cfg, plan, started_at, None)
+
+    skipped = done = new = 0
+    for image_id, path in plan.originals:
+        todo = [
+            s for s in plan.sources if committed.get(make_pair_id(image_id, s.tag), {}).get("status") != "ok"
+        ]
+        skipped += len(plan.sources) - len(todo)
+        done += len(plan.sources) - len(todo)
+        for pair_id in _run_original(plan, store, image_id, path, todo, cfg.convert, cfg.max_pixels):
+            new += 1
+            done += 1
+            if progress:
+                progress(pair_id, done, plan.total)
+
+    pair_df, find_df = store.consolidate()
+    summary = ScanSummary(
+        run_dir=str(plan.run_dir), pairs_total=plan.total, pairs_skipped=skipped, pairs_done=new,
+        errors=int((pair_df["status"] == "error").sum()), findings=len(find_df),
+        findings_by_category={str(k): int(v) for k, v in find_df["category"].value_counts().items()},
+        symbol_findings=int(find_df["symbol"].sum()) if len(find_df) else 0,
+        seconds=round(time.perf_counter() - started, 3), notes=list(plan.notes),
+    )  # fmt: skip
+    # Codecs load their models lazily: their info (weights, entropy tables) is complete only now.
+    _write_run_json(cfg, plan, started_at, summary)
+    if cfg.report:
+        summary.report, problem = _write_report(plan.run_dir)
+        if problem:
+            summary.notes.append(problem)
+    return summary
+
+
+def _write_run_json(cfg: ScanConfig, plan: ScanPlan, started_at: str, summary: ScanSummary | None) -> None:
+    """run.json: written when the scan starts (``finished`` empty) and again when it ends, so that an
+    interrupted run still says what it was doing."""
+    info: dict[str, Any] = {
+        "miscomp_version": __version__,
+        "started": started_at,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds") if summary else "",
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "settings": plan.settings.to_json(),
+        "codecs": _source_records(plan.sources),
+        "detectors": [{"name": d.name, **d.info()} for d in plan.detectors],
+        "skipped": list(plan.notes),
+        "versions": _versions(),
+    }
+    if summary is not None:
+        info["timings"] = {
+            "seconds": summary.seconds,
+            "pairs_done": summary.pairs_done,
+            "pairs_skipped": summary.pairs_skipped,
+        }
+    atomic_write_text(plan.run_dir / "run.json", json.dumps(info, indent=2, default=str))
+
+
+def _write_report(run_dir: Path) -> tuple[str, str]:
+    """(report path, "") or ("", why it was not written): results are safe on disk either way."""
+    from miscomp.report import render_report
+
+    try:
+        return str(render_report(run_dir)), ""
+    except Exception as err:  # noqa: BLE001 - results are already safe on disk; the report is extra
+        return "", f"report not written: {type(err).__name__}: {err}"
+
+
+def _log_internal(run_dir: Path, pair: Pair, err: Exception) -> None:
+    with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
+        fh.write(f"--- {pair.pair_id}\n{''.join(traceback.format_exception(err))}\n")

@@ -1,0 +1,69 @@
+"""The command line as a user meets it: help, listings, clear one-line errors, JSON output."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from miscomp.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_listings():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "scan" in result.output
+    result = runner.invoke(app, ["codecs"])
+    assert result.exit_code == 0 and "jpeg2000" in result.output and "external" not in result.output
+    assert runner.invoke(app, ["detectors"]).exit_code == 0
+    assert runner.invoke(app, ["--version"]).output.startswith("miscomp ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--originals", "/no/such/dir", "--codec", "jpeg:quality=5"],
+            "/no/such/dir: originals folder does not exist",
+        ),
+        (["--codec", "jpg:quality=5"], "unknown codec 'jpg'"),
+        (["--codec", "jpeg:quality"], "expected key=value"),
+        (["--codec", "jpeg:quality=500"], "quality must be in"),
+        (["--codec", "jpeg:qualty=5"], "qualty"),
+        (["--codec", "jpeg:quality=5", "--detector", "nosuch"], "unknown detector 'nosuch'"),
+        (["--reconstructions", "/no/recs"], "/no/recs: reconstructions folder does not exist"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line(tmp_path, textured_image, args, message):
+    orig = tmp_path / "o"
+    orig.mkdir()
+    Image.fromarray(textured_image).save(orig / "a.png")
+    base = ["scan", "--out", str(tmp_path / "run"), "--quiet"]
+    if "--originals" not in args:
+        base += ["--originals", str(orig)]
+    result = runner.invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+
+
+def test_scan_json_summary(tmp_path, textured_image):
+    orig = tmp_path / "o"
+    orig.mkdir()
+    for i in range(2):
+        Image.fromarray(np.roll(textured_image, 9 * i, axis=0)).save(orig / f"im{i}.png")
+    args = ["scan", "--originals", str(orig), "--codec", "jpeg:quality=30", "--detector", "none",
+            "--out", str(tmp_path / "run"), "--json", "--no-report"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["pairs_total"] == 2 and summary["pairs_done"] == 2 and summary["errors"] == 0
+    again = json.loads(runner.invoke(app, args).stdout)
+    assert again["pairs_done"] == 0 and again["pairs_skipped"] == 2
+
+
+def test_report_on_a_non_run_directory(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a miscomp run directory" in result.output

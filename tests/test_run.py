@@ -1,0 +1,182 @@
+"""The pipeline end to end on real codecs: resume, kill mid-run, error rows, external codecs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from miscomp.run import ScanConfig, run_scan
+from miscomp.store import PAIR_COLUMNS
+
+TIMING = ["encode_s", "decode_s", "detect_s"]
+
+
+def _originals(folder: Path, images: dict[str, np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in images.items():
+        Image.fromarray(arr).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture
+def originals(tmp_path, textured_image):
+    imgs = {f"img{i}": np.roll(textured_image, 7 * i, axis=1) for i in range(3)}
+    return _originals(tmp_path / "orig", imgs)
+
+
+def _scan(out, originals, **kw):
+    codecs = kw.pop("codecs", ["jpeg:quality=10", "webp:quality=20"])
+    detectors = kw.pop("detectors", ["none"])
+    cfg = ScanConfig(
+        out=out, originals=originals, codecs=codecs, detectors=detectors, quiet=True, report=False, **kw
+    )
+    return run_scan(cfg)
+
+
+def test_scan_measures_pairs_from_real_bitstreams(tmp_path, originals):
+    summary = _scan(tmp_path / "run", originals)
+    assert summary.pairs_total == 6 and summary.pairs_done == 6 and summary.errors == 0
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert list(pairs.columns) == PAIR_COLUMNS and len(pairs) == 6
+    for row in pairs.itertuples():
+        bitstream = tmp_path / "run" / row.bitstream
+        assert bitstream.stat().st_size == row.bytes > 0
+        assert row.bpp == pytest.approx(row.bytes * 8 / (row.width * row.height))
+        assert 15 < row.psnr < 50 and 0 < row.ms_ssim <= 1
+        assert (tmp_path / "run" / row.reconstruction).exists()
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert {c["name"] for c in run["codecs"]} == {"jpeg", "webp"} and "numpy" in run["versions"]
+    assert (tmp_path / "run" / "pairs.csv").exists() and (tmp_path / "run" / "findings.csv").exists()
+
+
+def test_rerun_does_no_work_twice(tmp_path, originals):
+    _scan(tmp_path / "run", originals)
+    first = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    again = _scan(tmp_path / "run", originals)
+    assert again.pairs_done == 0 and again.pairs_skipped == 6
+    pd.testing.assert_frame_equal(first, pd.read_parquet(tmp_path / "run" / "pairs.parquet"))
+    # a new codec on the same run dir adds only its pairs
+    more = _scan(
+        tmp_path / "run", originals, codecs=["jpeg:quality=10", "webp:quality=20", "jpeg:quality=50"]
+    )
+    assert more.pairs_done == 3 and more.pairs_skipped == 6
+
+
+def test_bad_inputs_become_error_rows_and_the_run_goes_on(tmp_path, originals, textured_image):
+    (originals / "zero.png").write_bytes(b"")
+    (originals / "junk.png").write_bytes(b"not an image")
+    good = originals / "img0.png"
+    (originals / "trunc.png").write_bytes(good.read_bytes()[:300])
+    Image.fromarray(textured_image).convert("CMYK").save(originals / "cmyk.jpg")
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 9).astype(np.uint16)).save(originals / "deep.png")
+    summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("image_id")
+    assert summary.pairs_total == 8 and summary.errors == 5
+    assert (pairs.loc[["img0", "img1", "img2"], "status"] == "ok").all()
+    expected = {"zero": "empty file", "junk": "not a recognised image", "trunc": "truncated",
+                "cmyk": "CMYK", "deep": "16-bit"}  # fmt: skip
+    for image_id, problem in expected.items():
+        row = pairs.loc[image_id]
+        assert row.status == "error" and problem in row.error and image_id in row.error, row.error
+
+
+def test_error_rows_are_retried_after_the_file_is_fixed(tmp_path, originals, textured_image):
+    (originals / "late.png").write_bytes(b"")
+    assert _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"]).errors == 1
+    Image.fromarray(textured_image).save(originals / "late.png")
+    again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    assert again.errors == 0 and again.pairs_done == 1
+
+
+def test_external_reconstructions_with_sizes_and_wrong_size(tmp_path, originals, textured_image):
+    recs = tmp_path / "recs"
+    recs.mkdir()
+    for name in ("img0", "img1"):
+        Image.open(originals / f"{name}.png").save(recs / f"{name}_rec.png")
+    Image.fromarray(textured_image[:64]).save(recs / "img2_rec.png")  # wrong size
+    (tmp_path / "sizes.csv").write_text("stem,bytes\nimg0_rec,1234\nimg1_rec,999\n")
+    summary = _scan(tmp_path / "run", originals, codecs=[], reconstructions=recs, pattern="{stem}_rec",
+                    sizes_csv=tmp_path / "sizes.csv", label="mycodec")  # fmt: skip
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("image_id")
+    assert summary.errors == 1
+    assert pairs.loc["img0", "bytes"] == 1234 and pairs.loc["img0", "codec_tag"] == "mycodec"
+    assert pairs.loc["img0", "psnr"] == np.inf or pairs.loc["img0", "psnr"] > 90  # identical copies
+    assert "img2_rec.png" in pairs.loc["img2", "error"] and "192×64" in pairs.loc["img2", "error"]
+
+
+def _tables(run: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    pairs = pd.read_parquet(run / "pairs.parquet").drop(columns=TIMING + ["original"])
+    findings = pd.read_parquet(run / "findings.parquet")
+    return pairs, findings
+
+
+def test_killed_scan_resumes_to_exactly_the_rows_of_an_uninterrupted_run(tmp_path, require_shared):
+    kodak = require_shared("data", "kodak")
+    originals = tmp_path / "orig"
+    originals.mkdir()
+    for name in sorted(os.listdir(kodak))[:8]:
+        (originals / name).symlink_to(kodak / name)
+    codecs = ["--codec", "jpeg:quality=10", "--codec", "webp:quality=5"]
+    args = [sys.executable, "-m", "miscomp", "scan", "--originals", str(originals), *codecs,
+            "--detector", "diff", "--no-report", "--quiet"]  # fmt: skip
+    env = {**os.environ, "MISCOMP_CACHE": str(tmp_path / "cache")}
+    reference = tmp_path / "reference"
+    subprocess.run([*args, "--out", str(reference)], check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((killed / "parts").glob("*.json"))) < 5:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    parts_at_kill = len(list((killed / "parts").glob("*.json")))
+    assert 0 < parts_at_kill < 16, "the kill must land mid-run"
+    resumed = subprocess.run(
+        [*args, "--out", str(killed), "--json"], check=True, env=env, capture_output=True
+    )
+    summary = json.loads(resumed.stdout)
+    assert summary["pairs_skipped"] >= parts_at_kill and summary["pairs_total"] == 16
+    ref_pairs, ref_findings = _tables(reference)
+    got_pairs, got_findings = _tables(killed)
+    pd.testing.assert_frame_equal(ref_pairs, got_pairs)
+    pd.testing.assert_frame_equal(ref_findings, got_findings)
+    assert not list(killed.rglob("*.tmp")) or all(p.parent.name != "parts" for p in killed.rglob("*.tmp"))
+
+
+def test_a_failing_detector_leaves_a_partial_row_that_is_retried(tmp_path, originals, monkeypatch):
+    from miscomp.detect import Detector
+    from miscomp.findings import Finding
+
+    class Broken(Detector):
+        name = "broken"
+
+        def detect(self, images):
+            raise RuntimeError("boom")
+
+    class Fine(Detector):
+        name = "fine"
+
+        def detect(self, images):
+            return [Finding(images.pair_id, "fine", 2, 3, 10, 12, "amplitude", False, 0.5, "test")]
+
+    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache: ([Broken(), Fine()], []))
+    summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert (pairs.status == "partial").all() and pairs.error.str.contains("detector broken failed").all()
+    assert summary.findings == 3 and pairs.psnr.notna().all()
+    assert "RuntimeError: boom" in (tmp_path / "run" / "errors.log").read_text()
+    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache: ([Fine()], []))
+    again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    assert again.pairs_done == 3
+    assert (pd.read_parquet(tmp_path / "run" / "pairs.parquet").status == "ok").all()
