@@ -82,7 +82,9 @@ def time_batches(cap: Captioner, sizes: list[int], crop: int) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
-    ap.add_argument("--tokens", type=int, default=12, help="max_new_tokens (real BLIP captions: ~10)")
+    ap.add_argument(
+        "--tokens", type=int, default=12, help="max_new_tokens (random weights always generate this many)"
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/miscomp_caption_cost"))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from miscomp.detect.base import DETECTORS, Detector, DetectorUnavailable, PairImages
-from miscomp.detect.captioners import ENV_CAPTION_MODEL, Captioner
+from miscomp.detect.captioners import ENV_CAPTION_MODEL, Captioner, no_progress_bars
 from miscomp.detect.textdiff import token_changes
 from miscomp.findings import Category, Finding
 from miscomp.geometry import Box
@@ -73,7 +73,8 @@ class Embedder:
                 "sentence-transformers is not installed: pip install 'miscomp[caption]'"
             ) from None
         try:
-            self.model = SentenceTransformer(source, device=device)
+            with no_progress_bars():
+                self.model = SentenceTransformer(source, device=device)
         except OSError as err:
             raise DetectorUnavailable(f"sentence-embedding model {source!r} not available: {err}") from None
 

@@ -16,6 +16,8 @@ loads the default id.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +41,20 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bars, off while a model loads: they break a quiet scan's output."""
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()
+
+
 class Captioner:
     """Images → captions, a whole batch in one ``generate`` call. ``forward_passes`` counts those calls."""
 
@@ -57,8 +73,10 @@ class Captioner:
         self.device = resolve_device(device)
         self.max_new_tokens = int(max_new_tokens)
         self.forward_passes = 0
-        bars = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars break a quiet scan
+        with no_progress_bars():
+            self._load(transformers, source)
+
+    def _load(self, transformers, source: str) -> None:
         try:
             config = transformers.AutoConfig.from_pretrained(source)
             family = FAMILIES.get(config.model_type)
@@ -84,9 +102,6 @@ class Captioner:
                 f"captioning model {source!r} not available ({first[:160]}); give a local folder with "
                 f"model=PATH or {ENV_CAPTION_MODEL}, or go online once to download it"
             ) from None
-        finally:
-            if bars:
-                transformers.utils.logging.enable_progress_bar()
 
     def info(self) -> dict:
         n_params = sum(p.numel() for p in self.model.parameters())
