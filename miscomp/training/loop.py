@@ -84,6 +84,36 @@ def _is_density(name: str) -> bool:
     return "entropy_bottleneck." in name and not name.endswith(".quantiles")
 
 
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint, read with ``weights_only=True``: a checkpoint is data (tensors, numbers,
+    strings, dicts), and unpickling anything else would run code from the file.
+
+    Raises :class:`~miscomp.errors.MiscompError` with one line for a file that holds other objects
+    (e.g. one written by a version that pickled them) or is not a checkpoint at all."""
+    import pickle
+
+    import torch
+
+    from miscomp.errors import MiscompError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's message is a page long; its "WeightsUnpickler error:" line names the refused object
+        lines = [ln for ln in str(err).splitlines() if "WeightsUnpickler error" in ln]
+        first = (lines[0].split("error:", 1)[1].strip() if lines else "") or "not plain data"
+        raise MiscompError(
+            f"{path}: refused to load: the checkpoint holds objects other than tensors and plain types "
+            f"({first[:160]}); it was written by an older miscomp or comes from elsewhere: retrain, or "
+            "re-save it as plain data from a trusted copy"
+        ) from None
+    except (OSError, RuntimeError, EOFError) as err:
+        raise MiscompError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict):
+        raise MiscompError(f"{path}: not a miscomp training checkpoint (a {type(state).__name__})")
+    return state
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     import torch
 
@@ -115,7 +145,7 @@ def train(
     torch.manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         try:
             opt.load_state_dict(state["optimizer"])
@@ -127,7 +157,7 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min spent")
     elif init_from is not None:
-        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(load_checkpoint(init_from)["model"])
         log(f"[{cfg.name}] initialised from {init_from}")
 
     def checkpoint(final: bool = False) -> dict[str, Any]:
@@ -248,7 +278,7 @@ def export_weights(
     fp16 back to fp32 (``load_state_dict`` copies into the fp32 parameters)."""
     import torch
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_checkpoint(checkpoint)
     cfg = TrainConfig(**state["config"])
     model = build_model(cfg.arch, cfg.quality)
     model.load_state_dict(state["model"])

@@ -154,3 +154,33 @@ def test_hyperprior_trains_exports_and_decodes(tmp_path, tiny_set):
     codec = create_codec(f"bmshj2018-hyperprior:q=1,weights={out}")
     img = (np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)
     assert codec.decompress(codec.compress(img)).shape == img.shape
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickled object that creates a file when loaded: what a hostile checkpoint could do."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_load_weights_only_and_refuse_pickled_objects(tmp_path, tiny_set):
+    from miscomp.errors import MiscompError
+    from miscomp.training.loop import load_checkpoint
+
+    # What train() writes is plain data and loads with weights_only=True.
+    state = train(_cfg(1), tiny_set, tmp_path / "ok", log=lambda *_: None)
+    loaded = load_checkpoint(tmp_path / "ok" / "checkpoint.pt")
+    assert loaded["step"] == state["step"] == 1 and loaded["config"]["quality"] == 1
+
+    marker = tmp_path / "code-ran"
+    bad = tmp_path / "hostile.pt"
+    torch.save({"model": {}, "config": {}, "x": _RunsCodeWhenUnpickled(marker)}, bad)
+    with pytest.raises(MiscompError, match=r"hostile\.pt: refused to load.*older miscomp"):
+        export_weights(bad, tmp_path / "out.pth")
+    assert not marker.exists()  # nothing in the file was executed
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(MiscompError, match=r"junk\.pt: (refused to load|not a readable checkpoint)"):
+        load_checkpoint(tmp_path / "junk.pt")
