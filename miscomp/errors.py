@@ -21,7 +21,21 @@ class CodecError(MiscompError):
 
 
 class MissingWeightsError(CodecError):
-    """Model weights are not available locally and could not be downloaded."""
+    """Model weights are not available locally and could not be downloaded. ``short`` is a one-line
+    version for notes (the full message says every way to provide the file)."""
+
+    def __init__(self, message: str, short: str = "") -> None:
+        super().__init__(message)
+        self.short = short or message
+
+
+class StorageError(MiscompError):
+    """The run directory cannot be written (disk full, read-only, not a folder, locked): the CLI
+    exits with code 3, so that scripts can tell it from bad input (2) and error rows (1)."""
+
+
+class RunLockedError(StorageError):
+    """Another process holds the run directory's lock."""
 
 
 class MissingDependencyError(MiscompError):

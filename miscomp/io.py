@@ -23,6 +23,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from miscomp.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# The scan refuses smaller originals with an error row: a 1×1 image has no structure to compare, and
+# its bpp (header bytes over one pixel: 5048 for JPEG) would dominate every mean in the report.
+MIN_SIDE = 16
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".jp2", ".avif"}
 
@@ -49,10 +52,13 @@ class LoadedImage:
 
 
 def read_image(
-    path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, convert: bool = False
+    path: Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, convert: bool = False, min_side: int = 1
 ) -> LoadedImage:
-    """Read an image as 8-bit RGB, or raise :class:`ImageError` naming the file and the problem."""
+    """Read an image as 8-bit RGB, or raise :class:`ImageError` naming the file and the problem.
+    ``min_side``: refuse images narrower or lower than this (the scan passes :data:`MIN_SIDE`)."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise ImageError(path, f"broken symbolic link (its target {os.readlink(path)} does not exist)")
     if not path.exists():
         raise ImageError(path, "file does not exist")
     if path.is_dir():
@@ -74,6 +80,8 @@ def read_image(
         raise ImageError(path, f"cannot open: {err}") from None
     with im:
         w, h = im.size
+        if w < min_side or h < min_side:
+            raise ImageError(path, f"{w}×{h} is smaller than the minimum of {min_side}×{min_side} pixels")
         if w * h > max_pixels:
             raise ImageError(
                 path, f"{w}×{h} = {w * h} pixels exceeds the limit of {max_pixels} (--max-pixels)"

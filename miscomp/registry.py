@@ -6,6 +6,9 @@ branches on names itself.
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -33,6 +36,102 @@ class Entry(Generic[T]):
         doc = (self.factory.__doc__ or "").strip().splitlines()
         return doc[0] if doc else ""
 
+    def parameters(self) -> list[Parameter]:
+        """The parameters a spec may set, from the factory's signature and type hints."""
+        return _parameters(self.factory)
+
+    def check_params(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked by name and type against :meth:`parameters` (ints where a float is
+        expected become floats); raises MiscompError naming the parameter and the expected type."""
+        known = {p.name: p for p in self.parameters()}
+        open_ended = _takes_kwargs(self.factory)
+        out = dict(params)
+        for key, value in params.items():
+            p = known.get(key)
+            if p is None:
+                if open_ended:
+                    continue
+                have = ", ".join(known) or "none"
+                raise MiscompError(f"{kind} {self.name} has no parameter {key!r} (its parameters: {have})")
+            out[key] = p.convert(value, f"{kind} {self.name}")
+        return out
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: type | None  # int, float, bool or str; None: not checked
+    default: Any = inspect.Parameter.empty
+
+    def __str__(self) -> str:
+        d = self.default
+        if d is inspect.Parameter.empty:
+            return f"{self.name} (required)"
+        text = "" if d is None else str(d).lower() if isinstance(d, bool) else '""' if d == "" else str(d)
+        return f"{self.name}={text}"
+
+    def convert(self, value: Any, owner: str) -> Any:
+        t = self.type
+        if t is None or value is None:
+            return value
+        ok = {
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            bool: isinstance(value, bool),
+            str: True,
+        }.get(t, True)
+        if not ok:
+            example = "" if self.default is inspect.Parameter.empty else f", e.g. {self.name}={self.default}"
+            raise MiscompError(
+                f"{owner}: parameter {self.name} expects {_TYPE_WORDS[t]}{example}; got {value!r}"
+            )
+        if t is float:
+            return float(value)
+        if t is str and not isinstance(value, str):
+            return str(value).lower() if isinstance(value, bool) else str(value)
+        return value
+
+
+# Arguments the pipeline passes itself; not user parameters.
+_INTERNAL = {"self", "cache_dir", "device"}
+
+
+def _parameters(factory: Callable[..., Any]) -> list[Parameter]:
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return []
+    hints: dict[str, Any] = {}
+    for target in (factory, getattr(factory, "__init__", None)):
+        try:
+            hints.update(typing.get_type_hints(target) if target is not None else {})
+        except Exception:  # noqa: BLE001, S112 - unresolvable hints: that parameter is not type-checked
+            continue
+    out = []
+    for p in sig.parameters.values():
+        if p.name in _INTERNAL or p.name.startswith("_") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out.append(Parameter(p.name, _base_type(hints.get(p.name)), p.default))
+    return out
+
+
+def _base_type(tp: Any) -> type | None:
+    """int/float/bool/str from a hint, ``X | None`` unwrapped; None for anything else."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0] if len(args) == 1 else None
+    return tp if tp in _TYPE_WORDS else None
+
+
+def _takes_kwargs(factory: Callable[..., Any]) -> bool:
+    try:
+        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return True
+
 
 class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
@@ -56,7 +155,8 @@ class Registry(Generic[T]):
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def create(self, name: str, **params: Any) -> T:
-        return self.get(name).factory(**params)
+        entry = self.get(name)
+        return entry.factory(**entry.check_params(self.kind, params))
 
     def names(self) -> list[str]:
         return sorted(self._entries)

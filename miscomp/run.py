@@ -2,14 +2,22 @@
 
 ``run_scan`` reads each original once, runs every codec on it, measures the pair, runs the detectors
 and commits the pair to the run's store before moving on. A pair that fails (unreadable file, wrong
-size, codec error) becomes an error row and the run goes on. Committed pairs are skipped on re-run;
-error rows are retried, since the user may have fixed the file, and so are ``partial`` rows (measured,
-but a detector failed on them).
+size, codec error) becomes an error row and the run goes on. Committed pairs are skipped on re-run
+when their resume key still holds: the original's content hash (``original_sha256``), the codec and
+its parameters (the codec tag in the pair id) and the detector settings (``detectors``). A pair whose
+original was replaced or that ran other detectors is done again with this run's settings, so every
+row says what it was made with. Error rows are retried, since the user may have fixed the file, and
+so are ``partial`` rows (measured, but a detector failed on them).
+
+One scan at a time per run dir: :class:`~miscomp.store.RunLock`. A run dir that cannot be written
+(disk full, read-only, ``--out`` is a file) stops the scan with one line
+(:class:`~miscomp.errors.StorageError`); committed pairs stay as they are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import platform
@@ -26,20 +34,38 @@ from miscomp.codecs import create_codec
 from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
-from miscomp.errors import MiscompError
+from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.findings import Finding
-from miscomp.io import DEFAULT_MAX_PIXELS, LoadedImage, atomic_write_text, read_image, write_png
+from miscomp.io import (
+    DEFAULT_MAX_PIXELS,
+    MIN_SIDE,
+    LoadedImage,
+    atomic_write_text,
+    file_sha256,
+    read_image,
+    write_png,
+)
 from miscomp.metrics import ms_ssim, psnr
 from miscomp.pairs import Pair, PairRecord, find_originals, make_pair_id
 from miscomp.pairs.records import params_json
 from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
+from miscomp.registry import parse_spec
 from miscomp.settings import Settings
-from miscomp.store import ResultStore
+from miscomp.store import ResultStore, RunLock
 
 log = logging.getLogger(__name__)
 
 # Codecs tried for the bundled default, in order; those unavailable here are skipped with a note.
-DEFAULT_CODECS = ("jpeg:quality=10", "webp:quality=5", "bmshj2018-factorized:q=1", "taef2:bits=3")
+# The bundled run makes no network call: TAEF2 is used only when its weights are already local.
+DEFAULT_CODECS = (
+    "jpeg:quality=10",
+    "webp:quality=5",
+    "bmshj2018-factorized:q=1",
+    "taef2:bits=3,download=false",
+)
+
+# Errors writing the run dir that end the scan (one line) instead of becoming one pair's error row.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,7 @@ class ScanConfig:
     convert: bool = False
     quiet: bool = False
     report: bool = True
+    recursive: bool = False  # also scan the originals folder's subfolders
 
 
 @dataclass
@@ -72,6 +99,7 @@ class ScanSummary:
     symbol_findings: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    redone: int = 0  # committed before, done again: original replaced or detector settings changed
     report: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +123,8 @@ class ScanPlan:
     detectors: list[Detector]
     settings: Settings
     notes: tuple[str, ...]  # what was skipped and why (one line each)
+    names: dict[str, str] = field(default_factory=dict)  # image id → path relative to the folder
+    detector_key: str = "[]"  # the detector settings that run (JSON), part of the resume key
 
     @property
     def total(self) -> int:
@@ -132,6 +162,10 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
     for spec in codec_specs:
         try:
             sources.append(CodecSource(create_codec(spec)))
+        except MissingWeightsError as err:
+            if not optional:
+                raise
+            notes.append(f"codec {spec.split(',')[0]} skipped: {err.short}")
         except MiscompError as err:
             if not optional:
                 raise
@@ -148,7 +182,21 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
     specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
     detectors, skipped = build_detectors(specs, settings.cache_dir)
     notes.extend(skipped)
-    return ScanPlan(cfg.out, find_originals(originals_dir), sources, detectors, settings, tuple(notes))
+    found = find_originals(originals_dir, recursive=cfg.recursive)
+    notes.extend(found.skipped)
+    return ScanPlan(
+        cfg.out, [(i, p) for i, p, _ in found.images], sources, detectors, settings, tuple(notes),
+        names={i: rel for i, _, rel in found.images}, detector_key=detector_key(specs, detectors),
+    )  # fmt: skip
+
+
+def detector_key(specs: list[str], detectors: list[Detector]) -> str:
+    """The detector settings that will run (name and parameters of each built detector), as JSON.
+    A detector skipped because its model is missing is not part of it: once the model is there, the
+    key changes and the pairs are done again with it."""
+    built = {d.name for d in detectors}
+    parsed = [parse_spec(s) for s in specs]
+    return json.dumps(sorted([n, p] for n, p in parsed if n in built), sort_keys=True, default=str)
 
 
 def _source_records(sources: list[PairSource]) -> list[dict[str, Any]]:
@@ -174,7 +222,12 @@ def _versions() -> dict[str, str]:
 
 
 def run_pair(
-    run_dir: Path, pair: Pair, image: LoadedImage, source: PairSource, detectors: list[Detector]
+    run_dir: Path,
+    pair: Pair,
+    image: LoadedImage,
+    source: PairSource,
+    detectors: list[Detector],
+    detector_key: str = "",
 ) -> tuple[PairRecord, list[Finding]]:
     """Reconstruct, measure and check one pair; writes its reconstruction, bitstream and crops."""
     out = source.reconstruct(image.rgb, image.path)
@@ -213,6 +266,7 @@ def run_pair(
         encode_s=out.encode_seconds, decode_s=out.decode_seconds, detect_s=detect_s,
         n_findings=len(with_crops), status="partial" if problems else "ok", error="; ".join(problems),
         original_sha256=image.sha256, original_metadata=image.metadata_json(), notes="; ".join(image.notes),
+        original_name=pair.original_name, detectors=detector_key,
     )  # fmt: skip
     return record, with_crops
 
@@ -228,21 +282,30 @@ def _run_original(
 ) -> Iterator[str]:
     """Run every pending source on one original (read once); yields each committed pair id."""
     try:
-        image: LoadedImage | None = read_image(path, max_pixels=max_pixels, convert=convert)
+        image: LoadedImage | None = read_image(
+            path, max_pixels=max_pixels, convert=convert, min_side=MIN_SIDE
+        )
         read_error = ""
     except MiscompError as err:
         image, read_error = None, str(err)
     for source in todo:
         pair = Pair(
-            make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params()
-        )
+            make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params(),
+            original_name=plan.names.get(image_id, path.name),
+        )  # fmt: skip
         if image is None:
             store.commit(PairRecord.failed(pair, read_error), [])
         else:
             try:
-                store.commit(*run_pair(plan.run_dir, pair, image, source, plan.detectors))
+                store.commit(*run_pair(plan.run_dir, pair, image, source, plan.detectors, plan.detector_key))
             except MiscompError as err:
                 store.commit(PairRecord.failed(pair, str(err)), [])
+            except OSError as err:
+                if err.errno in _STORAGE_ERRNOS:
+                    raise  # the run dir cannot be written: no use trying the next pair
+                _log_internal(plan.run_dir, pair, err)
+                message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
+                store.commit(PairRecord.failed(pair, message), [])
             except Exception as err:  # noqa: BLE001 - one bad pair must not end the run
                 _log_internal(plan.run_dir, pair, err)
                 message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
@@ -251,20 +314,74 @@ def _run_original(
 
 
 def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
-    """Plan the scan, run every pair not yet committed, rebuild the tables, write run.json and report."""
+    """Plan the scan, run every pair not yet committed, rebuild the tables, write run.json and report.
+
+    Holds the run dir's lock throughout; raises :class:`StorageError` (one line) when the run dir
+    cannot be written, leaving committed pairs as they were."""
+    out = cfg.out
+    if out.exists() and not out.is_dir():
+        raise StorageError(
+            f"{out}: --out is a file, not a folder; give the path of a new or existing run folder"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with RunLock(out):
+            return _run_locked(cfg, progress)
+    except OSError as err:
+        raise StorageError(storage_message(err, out)) from None
+
+
+def storage_message(err: OSError, out: Path) -> str:
+    """One line for an OSError writing the run dir: which path, what happened, what to do."""
+    where = err.filename or out
+    what = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = "free some space (or give another --out) and run the same command again to resume"
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        todo = "the run folder is not writable: give another --out or fix its permissions"
+    else:
+        todo = "check the run folder, then run the same command again to resume"
+    return f"{where}: {what}; {todo} (committed pairs are kept)"
+
+
+def _is_done(row: dict[str, Any] | None, sha256: str, detector_key: str) -> tuple[bool, str]:
+    """(done, why it is not although a row is committed: "" | "original" | "detectors")."""
+    if not row or row.get("status") != "ok":
+        return False, ""
+    if row.get("original_sha256") != sha256:
+        return False, "original"
+    if row.get("detectors", "") != detector_key:
+        return False, "detectors"
+    return True, ""
+
+
+def _sha256_or_empty(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return ""  # unreadable: never "done"; read_image gives the error row
+
+
+def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    cfg.out.mkdir(parents=True, exist_ok=True)
     plan = plan_scan(cfg)
     store = ResultStore(plan.run_dir)
     committed = store.committed()
     _write_run_json(cfg, plan, started_at, None)
 
     skipped = done = new = 0
+    redone = {"original": 0, "detectors": 0}
     for image_id, path in plan.originals:
-        todo = [
-            s for s in plan.sources if committed.get(make_pair_id(image_id, s.tag), {}).get("status") != "ok"
-        ]
+        rows = [committed.get(make_pair_id(image_id, s.tag)) for s in plan.sources]
+        sha = _sha256_or_empty(path) if any(r and r.get("status") == "ok" for r in rows) else ""
+        todo = []
+        for source, row in zip(plan.sources, rows, strict=True):
+            ok, why = _is_done(row, sha, plan.detector_key)
+            if not ok:
+                todo.append(source)
+            if why:
+                redone[why] += 1
         skipped += len(plan.sources) - len(todo)
         done += len(plan.sources) - len(todo)
         for pair_id in _run_original(plan, store, image_id, path, todo, cfg.convert, cfg.max_pixels):
@@ -280,9 +397,18 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
         findings_by_category={str(k): int(v) for k, v in find_df["category"].value_counts().items()},
         symbol_findings=int(find_df["symbol"].sum()) if len(find_df) else 0,
         seconds=round(time.perf_counter() - started, 3), notes=list(plan.notes),
+        redone=sum(redone.values()),
     )  # fmt: skip
+    if redone["original"]:
+        summary.notes.append(
+            f"{redone['original']} pair(s) done again: their original changed since they ran"
+        )
+    if redone["detectors"]:
+        summary.notes.append(
+            f"{redone['detectors']} pair(s) done again: they were made with other detector settings"
+        )
     # Codecs load their models lazily: their info (weights, entropy tables) is complete only now.
-    _write_run_json(cfg, plan, started_at, summary)
+    _write_run_json(cfg, plan, started_at, summary, pair_df)
     if cfg.report:
         summary.report, problem = _write_report(plan.run_dir)
         if problem:
@@ -290,9 +416,13 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
     return summary
 
 
-def _write_run_json(cfg: ScanConfig, plan: ScanPlan, started_at: str, summary: ScanSummary | None) -> None:
+def _write_run_json(
+    cfg: ScanConfig, plan: ScanPlan, started_at: str, summary: ScanSummary | None, pairs: Any = None
+) -> None:
     """run.json: written when the scan starts (``finished`` empty) and again when it ends, so that an
-    interrupted run still says what it was doing."""
+    interrupted run still says what it was doing. ``codecs`` and ``detectors`` are this run's
+    settings; ``tables`` says what the tables hold, which includes pairs of earlier runs into the
+    same folder (e.g. codecs this run did not name)."""
     info: dict[str, Any] = {
         "miscomp_version": __version__,
         "started": started_at,
@@ -309,6 +439,15 @@ def _write_run_json(cfg: ScanConfig, plan: ScanPlan, started_at: str, summary: S
             "seconds": summary.seconds,
             "pairs_done": summary.pairs_done,
             "pairs_skipped": summary.pairs_skipped,
+            "pairs_redone": summary.redone,
+        }
+    if pairs is not None:
+        ran = pairs[pairs["status"] != "error"]
+        info["tables"] = {
+            "pairs": len(pairs),
+            "codec_tags": sorted(pairs["codec_tag"].unique().tolist()),
+            # detector settings (JSON) → pairs made with them; more than one key: a mixed run dir
+            "detectors": {str(k): int(v) for k, v in ran["detectors"].value_counts().items()},
         }
     atomic_write_text(plan.run_dir / "run.json", json.dumps(info, indent=2, default=str))
 

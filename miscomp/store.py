@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
 import types
 import typing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from miscomp.errors import MiscompError
+from miscomp.errors import MiscompError, RunLockedError
 from miscomp.findings import FINDING_COLUMNS, Finding
 from miscomp.io import atomic_write_text
 from miscomp.pairs import PairRecord
@@ -65,6 +68,51 @@ def _pandas_dtypes(schema: pa.Schema) -> dict[str, str]:
 
 def _frame(rows: list[dict[str, Any]], schema: pa.Schema) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=schema.names).astype(_pandas_dtypes(schema))
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``RUN/.lock``, ``fcntl.flock``) for one scan at a time.
+
+    Two scans into one folder would race on the same temporary and part names. The holder writes its
+    pid, host and start time into the file, so the second scan can say who holds it. The kernel
+    releases the lock when the holder exits, even when it is killed, so a stale file never blocks.
+    (Where ``fcntl`` is missing, on Windows, no lock is taken.)"""
+
+    NAME = ".lock"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / self.NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip() or "a process"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.path.parent}: another miscomp scan is writing to this run folder ({holder}); "
+                "wait for it to finish or give another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        stamp = datetime.now().isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 class ResultStore:

@@ -112,14 +112,15 @@ def resolve(
     if cached.is_file():
         return ResolvedWeights(cached, "cache")
 
-    problem = "no download URL is known"
+    problem = "no download URL is known" if download else "not on this machine (downloads are off)"
     if download and spec.url:
         try:
             download_file(spec.url, cached, sha256_prefix=spec.sha256_prefix)
             return ResolvedWeights(cached, "download")
         except Exception as err:  # any network/disk failure ends in the how-to message below
             problem = f"download failed ({type(err).__name__}: {err})"
-    raise MissingWeightsError(how_to_provide(spec, cached, problem))
+    short = f"{spec.name} weights are not on this machine (set {spec.env_var} or pass {spec.flag})"
+    raise MissingWeightsError(how_to_provide(spec, cached, problem), short=short)
 
 
 def how_to_provide(spec: WeightsSpec, cached: Path, problem: str) -> str:

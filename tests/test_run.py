@@ -78,14 +78,14 @@ def test_bad_inputs_become_error_rows_and_the_run_goes_on(tmp_path, originals, t
     Image.fromarray(textured_image).convert("CMYK").save(originals / "cmyk.jpg")
     Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 9).astype(np.uint16)).save(originals / "deep.png")
     summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
-    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("image_id")
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("original_name")
     assert summary.pairs_total == 8 and summary.errors == 5
-    assert (pairs.loc[["img0", "img1", "img2"], "status"] == "ok").all()
-    expected = {"zero": "empty file", "junk": "not a recognised image", "trunc": "truncated",
-                "cmyk": "CMYK", "deep": "16-bit"}  # fmt: skip
-    for image_id, problem in expected.items():
-        row = pairs.loc[image_id]
-        assert row.status == "error" and problem in row.error and image_id in row.error, row.error
+    assert (pairs.loc[["img0.png", "img1.png", "img2.png"], "status"] == "ok").all()
+    expected = {"zero.png": "empty file", "junk.png": "not a recognised image", "trunc.png": "truncated",
+                "cmyk.jpg": "CMYK", "deep.png": "16-bit"}  # fmt: skip
+    for name, problem in expected.items():
+        row = pairs.loc[name]
+        assert row.status == "error" and problem in row.error and name in row.error, row.error
 
 
 def test_error_rows_are_retried_after_the_file_is_fixed(tmp_path, originals, textured_image):
@@ -105,11 +105,12 @@ def test_external_reconstructions_with_sizes_and_wrong_size(tmp_path, originals,
     (tmp_path / "sizes.csv").write_text("stem,bytes\nimg0_rec,1234\nimg1_rec,999\n")
     summary = _scan(tmp_path / "run", originals, codecs=[], reconstructions=recs, pattern="{stem}_rec",
                     sizes_csv=tmp_path / "sizes.csv", label="mycodec")  # fmt: skip
-    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("image_id")
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("original_name")
     assert summary.errors == 1
-    assert pairs.loc["img0", "bytes"] == 1234 and pairs.loc["img0", "codec_tag"] == "mycodec"
-    assert pairs.loc["img0", "psnr"] == np.inf or pairs.loc["img0", "psnr"] > 90  # identical copies
-    assert "img2_rec.png" in pairs.loc["img2", "error"] and "192×64" in pairs.loc["img2", "error"]
+    img0, img2 = pairs.loc["img0.png"], pairs.loc["img2.png"]
+    assert img0["bytes"] == 1234 and img0["codec_tag"] == "mycodec"
+    assert img0["psnr"] == np.inf or img0["psnr"] > 90  # identical copies
+    assert "img2_rec.png" in img2["error"] and "192×64" in img2["error"]
 
 
 def _tables(run: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

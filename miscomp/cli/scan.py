@@ -1,4 +1,9 @@
-"""The scan group: ``miscomp scan``, ``report``, ``codecs``, ``detectors``. Thin: parse, call, print."""
+"""The scan group: ``miscomp scan``, ``report``, ``codecs``, ``detectors``. Thin: parse, call, print.
+
+Exit codes of ``miscomp scan`` (README, "Reliability"): 0 every pair measured; 1 the scan finished but
+some pairs are error rows; 2 bad usage or input (nothing scanned); 3 the run folder cannot be written
+(disk full, read-only, locked by another scan); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,19 @@ import typer
 from rich.table import Table
 
 from miscomp.cli.common import err_console, fail, out_console
-from miscomp.errors import MiscompError
+from miscomp.errors import MiscompError, StorageError
+
+EXIT_ERROR_ROWS = 1
+EXIT_STORAGE = 3
 
 
 def scan(
     originals: Annotated[
         Path | None, typer.Option(help="Folder of original images. Default: the bundled sample set.")
     ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Also scan the subfolders of --originals.")
+    ] = False,
     codec: Annotated[
         list[str] | None,
         typer.Option("--codec", "-c", help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`)."),
@@ -60,25 +71,36 @@ def scan(
         out=out, originals=originals, codecs=tuple(codec or ()), reconstructions=reconstructions,
         pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
         detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
-        convert=convert, quiet=quiet or as_json, report=report,
+        convert=convert, quiet=quiet or as_json, report=report, recursive=recursive,
     )  # fmt: skip
     try:
         if cfg.quiet or not sys.stderr.isatty():
             summary = run_scan(cfg, progress=None if cfg.quiet else _plain_progress)
         else:
             summary = _scan_with_bar(cfg, run_scan)
+    except StorageError as err:
+        fail(str(err), EXIT_STORAGE)
     except MiscompError as err:
         fail(str(err))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished pairs are saved in {out}; run the same command to resume")
         raise typer.Exit(130) from None
+    code = EXIT_ERROR_ROWS if summary.errors else 0
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
-        return
+        raise typer.Exit(code)
     for note in summary.notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if not quiet:
         _print_summary(summary)
+    if summary.errors:
+        err_console.print(
+            f"{summary.errors} pair(s) could not be measured: see the errors in "
+            f"{Path(summary.run_dir) / 'pairs.csv'} (exit code {code})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(code)
 
 
 def _plain_progress(pair_id: str, done: int, total: int) -> None:
@@ -118,10 +140,11 @@ def list_codecs() -> None:
     """List the registered codecs and their parameters."""
     from miscomp.codecs import CODECS
 
-    table = Table("name", "family", "needs weights", "description")
+    table = Table("name", "family", "needs weights", "parameters (defaults)", "description")
     for entry in CODECS:
+        params = ", ".join(str(p) for p in entry.parameters())
         table.add_row(entry.name, str(entry.meta.get("family", "")), str(entry.meta.get("needs_weights", "")),
-                      entry.summary)  # fmt: skip
+                      params, entry.summary)  # fmt: skip
     out_console.print(table)
 
 
@@ -129,11 +152,12 @@ def list_detectors() -> None:
     """List the registered detectors."""
     from miscomp.detect import DETECTORS
 
-    table = Table("name", "cost", "needs model", "default", "description")
+    table = Table("name", "cost", "needs model", "default", "parameters (defaults)", "description")
     for entry in DETECTORS:
         meta = entry.meta
+        params = ", ".join(str(p) for p in entry.parameters())
         table.add_row(entry.name, str(meta.get("cost", "")), str(meta.get("needs_model", "")),
-                      str(meta.get("default", False)), entry.summary)  # fmt: skip
+                      str(meta.get("default", False)), params, entry.summary)  # fmt: skip
     out_console.print(table)
 
 

@@ -63,6 +63,7 @@ class TAEF2(Codec):
 
     bits: int = 4
     weights_dir: str = ""
+    download: bool = True  # False: only local weights; the bundled default run never downloads
     _paths: dict[str, W.ResolvedWeights] = field(default_factory=dict, init=False, repr=False)
     _nets: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -73,7 +74,8 @@ class TAEF2(Codec):
         if not isinstance(self.bits, int) or not 1 <= self.bits <= 8:
             raise CodecError(f"taef2: bits must be an integer in [1, 8], got {self.bits!r}")
         self._paths = {
-            part: W.resolve(spec, self.weights_dir or None) for part, spec in weight_specs().items()
+            part: W.resolve(spec, self.weights_dir or None, download=self.download)
+            for part, spec in weight_specs().items()
         }
 
     def params(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def build_detectors(specs: list[str], cache_dir: Path | None) -> tuple[list[Dete
     for spec in specs:
         name, params = parse_spec(spec)
         entry = DETECTORS.get(name)
+        params = entry.check_params("detector", params)
         try:
             built.append(entry.factory(cache_dir=cache_dir, **params))
         except DetectorUnavailable as err:

@@ -3,7 +3,9 @@ and how originals are found."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ class Pair:
     codec: str
     codec_tag: str
     params: dict[str, Any] = field(default_factory=dict)
+    original_name: str = ""  # path relative to the originals folder, as the user named it
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class PairRecord:
     original_sha256: str
     original_metadata: str  # JSON: EXIF / XMP / ICC presence
     notes: str
+    # The original's path relative to its folder, as the user named it (the id is derived from it).
+    original_name: str = ""
+    # The detector settings that ran on this pair (JSON); with original_sha256 and the codec tag in
+    # the pair id it is the resume key: a pair whose key changed is done again.
+    detectors: str = ""
 
     @classmethod
     def failed(cls, pair: Pair, message: str) -> PairRecord:
@@ -63,6 +71,7 @@ class PairRecord:
             params=params_json(pair.params), width=None, height=None, bytes=None, bpp=None, psnr=None,
             ms_ssim=None, encode_s=None, decode_s=None, detect_s=None, n_findings=0, status="error",
             error=message, original_sha256="", original_metadata="", notes="",
+            original_name=pair.original_name,
         )  # fmt: skip
 
 
@@ -70,26 +79,90 @@ def params_json(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
+ID_SLUG_CHARS = 40  # readable part of an image id; the hash makes it unique
+ID_HASH_CHARS = 8
+
+
 def safe_id(text: str) -> str:
     return _UNSAFE.sub("_", text).strip("_") or "image"
+
+
+def image_id_for(relative: str) -> str:
+    """A unique, stable image id for an original: a readable slug of its stem plus a short hash of
+    its path relative to the originals folder (``a b.png`` → ``a_b-1f0c…``, ``数字.png`` →
+    ``image-83be…``). The hash keeps apart names that slug alike; the id depends on nothing but the
+    file's own relative path, so adding files to the folder never changes another file's id."""
+    rel = Path(relative).as_posix()
+    slug = safe_id(Path(rel).stem)[:ID_SLUG_CHARS].strip("_.-") or "image"
+    digest = hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest()[:ID_HASH_CHARS]
+    return f"{slug}-{digest}"
 
 
 def make_pair_id(image_id: str, codec_tag: str) -> str:
     return f"{image_id}__{codec_tag}"
 
 
-def find_originals(folder: Path) -> list[tuple[str, Path]]:
-    """The images in ``folder`` (not recursive) with a unique image id each, sorted by name.
+# What a pair id looks like: an image id and a codec tag, both of filename-safe characters.
+PAIR_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,200}__[A-Za-z0-9._-]{1,200}")
 
-    The id is the file stem; when two files share a stem (``a.png``, ``a.jpg``) the suffix is kept
-    to tell them apart. Non-image files are ignored; a folder with no image is an error.
-    """
+
+@dataclass(frozen=True)
+class Originals:
+    """The originals of a scan: (image id, path, name relative to the folder) and the entries that
+    were not taken, one line each (subfolders without --recursive, links to nothing, other files)."""
+
+    images: list[tuple[str, Path, str]]
+    skipped: list[str]
+
+
+def find_originals(folder: Path, recursive: bool = False) -> Originals:
+    """The images in ``folder`` (with ``recursive``, in its subfolders too), sorted by relative path,
+    each with a unique id (:func:`image_id_for`). Links to nothing with an image suffix are kept: they
+    become error rows naming the missing target. Subfolders (when not recursive) and files without an
+    image suffix are listed in ``skipped``. A folder with no image is an error."""
     if not folder.is_dir():
         raise MiscompError(f"{folder}: originals folder does not exist")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    images: list[tuple[str, Path, str]] = []
+    subfolders: list[str] = []
+    other: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        base = Path(dirpath)
+        dirnames.sort()
+        for d in list(dirnames):
+            rel = (base / d).relative_to(folder).as_posix()
+            if not recursive:
+                subfolders.append(rel)
+            elif (base / d).is_symlink():
+                other.append(f"{rel} (link to a folder, not followed)")
+        if not recursive:
+            dirnames.clear()
+        else:
+            dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+        for name in sorted(filenames):
+            path = base / name
+            rel = path.relative_to(folder).as_posix()
+            if path.suffix.lower() in IMAGE_SUFFIXES and (path.is_file() or path.is_symlink()):
+                images.append((image_id_for(rel), path, rel))
+            else:
+                other.append(rel)
+    images.sort(key=lambda t: t[2])
+    skipped = []
+    if subfolders:
+        skipped.append(
+            f"{folder}: {len(subfolders)} subfolder(s) not scanned ({_some(subfolders)}); "
+            "use --recursive to scan them"
+        )
+    if other:
+        skipped.append(f"{folder}: {len(other)} file(s) without an image suffix ignored ({_some(other)})")
+    if not images:
         raise MiscompError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    stems: dict[str, int] = {}
-    for p in files:
-        stems[p.stem] = stems.get(p.stem, 0) + 1
-    return [(safe_id(p.stem if stems[p.stem] == 1 else p.name), p) for p in files]
+    ids = [i for i, _, _ in images]
+    if len(set(ids)) != len(ids):  # 8 hex of one slug: practically never; never silently merged
+        dup = next(i for i in ids if ids.count(i) > 1)
+        names = [r for i, _, r in images if i == dup]
+        raise MiscompError(f"{folder}: {names[0]} and {names[1]} get the same image id {dup}; rename one")
+    return Originals(images, skipped)
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")

@@ -276,7 +276,6 @@ def export_weights(
     (quantiles, density parameters, integer CDF buffers) stays exact, so encoder and decoder share
     bit-identical tables. Keys are those of ``compressai.zoo.<arch>(quality=q)``; loading casts
     fp16 back to fp32 (``load_state_dict`` copies into the fp32 parameters)."""
-    import torch
 
     state = load_checkpoint(checkpoint)
     cfg = TrainConfig(**state["config"])
