@@ -320,7 +320,7 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
     cannot be written, leaving committed pairs as they were."""
     out = cfg.out
     if out.exists() and not out.is_dir():
-        raise StorageError(
+        raise MiscompError(
             f"{out}: --out is a file, not a folder; give the path of a new or existing run folder"
         )
     try:

@@ -35,8 +35,9 @@ def originals(tmp_path, textured_image):
 def _scan(out, originals, **kw):
     codecs = kw.pop("codecs", ["jpeg:quality=10", "webp:quality=20"])
     detectors = kw.pop("detectors", ["none"])
+    report = kw.pop("report", False)
     cfg = ScanConfig(
-        out=out, originals=originals, codecs=codecs, detectors=detectors, quiet=True, report=False, **kw
+        out=out, originals=originals, codecs=codecs, detectors=detectors, quiet=True, report=report, **kw
     )
     return run_scan(cfg)
 
@@ -222,3 +223,183 @@ def test_caption_detector_adds_evidence_to_the_regions_diff_found(tmp_path, text
     _scan(tmp_path / "alone", originals, codecs=[], reconstructions=recs, detectors=["caption"])
     _, alone = _tables(tmp_path / "alone")
     assert set(alone.detector) == {"caption"} and alone.symbol.any()
+
+
+# ---- issue 10: awkward inputs, resume keys, locking, storage errors --------------------------------
+def test_names_that_slug_alike_keep_every_row_and_reconstruction(tmp_path, textured_image):
+    names = ["a b", "a_b", "数字", "写真"]
+    folder = _originals(
+        tmp_path / "o", {n: np.roll(textured_image, 5 * i, axis=0) for i, n in enumerate(names)}
+    )
+    summary = _scan(tmp_path / "run", folder, codecs=["jpeg:quality=10"])
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert summary.pairs_done == 4 and len(pairs) == 4 and pairs["image_id"].is_unique
+    assert sorted(pairs["original_name"]) == sorted(f"{n}.png" for n in names)
+    recs = {(tmp_path / "run" / r).resolve() for r in pairs["reconstruction"]}
+    assert len(recs) == 4 and all(p.exists() for p in recs)
+
+
+def test_a_replaced_original_is_done_again(tmp_path, originals, textured_image):
+    _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    Image.fromarray(np.ascontiguousarray(textured_image[:96, :160])).save(originals / "img1.png")
+    again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
+    assert (again.pairs_done, again.pairs_skipped, again.redone) == (1, 2, 1)
+    assert any("original changed" in n for n in again.notes)
+    row = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("original_name").loc["img1.png"]
+    from miscomp.io import file_sha256
+
+    assert (row.width, row.height) == (160, 96) and row.original_sha256 == file_sha256(originals / "img1.png")
+
+
+def test_other_detectors_redo_the_pairs_and_run_json_says_what_the_tables_hold(tmp_path, originals):
+    _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"], detectors=["none"])
+    again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"], detectors=["diff"])
+    assert (again.pairs_done, again.pairs_skipped, again.redone) == (3, 0, 3)
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert (pairs["detectors"] == '[["diff", {}]]').all()
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [d["name"] for d in run["detectors"]] == ["diff"]
+    assert run["tables"]["detectors"] == {'[["diff", {}]]': 3}
+    # the same settings again: nothing to do
+    assert _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"], detectors=["diff"]).pairs_done == 0
+
+
+def test_links_to_nothing_subfolders_and_tiny_images_are_reported(tmp_path, originals, textured_image):
+    (originals / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    Image.fromarray(textured_image[:1, :1]).save(originals / "dot.png")
+    _originals(originals / "sub", {"inner": textured_image})
+    summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"], report=True)
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet").set_index("original_name")
+    assert summary.errors == 2 and len(pairs) == 5
+    assert "broken symbolic link" in pairs.loc["gone.png", "error"]
+    assert "1×1 is smaller than the minimum of 16×16" in pairs.loc["dot.png", "error"]
+    assert any("subfolder(s) not scanned (sub)" in n and "--recursive" in n for n in summary.notes)
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Skipped (1)" in html and "not scanned (sub)" in html
+    deep = _scan(tmp_path / "deep", originals, codecs=["jpeg:quality=10"], recursive=True)
+    assert deep.pairs_total == 6 and "sub/inner.png" in set(
+        pd.read_parquet(tmp_path / "deep" / "pairs.parquet")["original_name"]
+    )
+
+
+def test_a_second_scan_into_a_locked_run_dir_names_the_holder(tmp_path, originals):
+    run = tmp_path / "run"
+    run.mkdir()
+    hold = (
+        "import sys, time; from pathlib import Path; from miscomp.store import RunLock\n"
+        "with RunLock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        args = [sys.executable, "-m", "miscomp", "scan", "--originals", str(originals),
+                "--codec", "jpeg:quality=10", "--detector", "none", "--out", str(run), "--quiet"]  # fmt: skip
+        second = subprocess.run(args, capture_output=True, text=True, env={**env, "COLUMNS": "300"})
+        assert second.returncode == 3, second.stderr
+        assert f"pid {holder.pid}" in second.stderr and "another miscomp scan" in second.stderr
+        assert "Traceback" not in second.stderr and not (run / "parts").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the lock goes with its holder, even a killed one
+    assert _scan(run, originals, codecs=["jpeg:quality=10"]).pairs_done == 3
+
+
+def test_disk_full_read_only_and_out_a_file_give_one_line_and_keep_results(tmp_path, originals, monkeypatch):
+    import errno
+
+    from typer.testing import CliRunner
+
+    from miscomp.cli import app
+    from miscomp.errors import MiscompError, StorageError
+
+    run = tmp_path / "run"
+    _scan(run, originals, codecs=["jpeg:quality=10"])
+    before = pd.read_parquet(run / "pairs.parquet")
+    parts = sorted(p.name for p in (run / "parts").iterdir())
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(run / "reconstructions" / "x.png"))
+
+    monkeypatch.setattr("miscomp.run.write_png", full)
+    with pytest.raises(StorageError, match=r"x\.png: No space left on device; free some space .* resume"):
+        _scan(run, originals, codecs=["jpeg:quality=10", "webp:quality=20"])
+    cli = CliRunner().invoke(app, ["scan", "--originals", str(originals), "--codec", "jpeg:quality=10",
+                                   "--codec", "webp:quality=5", "--detector", "none", "--out", str(run),
+                                   "-q"])  # fmt: skip
+    assert cli.exit_code == 3 and "No space left on device" in cli.output and "Traceback" not in cli.output
+    assert len(cli.output.strip().splitlines()) == 1
+    pd.testing.assert_frame_equal(before, pd.read_parquet(run / "pairs.parquet"))
+    assert sorted(p.name for p in (run / "parts").iterdir()) == parts
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(run / "run.json"))
+
+    monkeypatch.setattr("miscomp.run.atomic_write_text", read_only)
+    with pytest.raises(
+        StorageError, match=r"run\.json: Read-only file system; the run folder is not writable"
+    ):
+        _scan(run, originals, codecs=["jpeg:quality=10"])
+    pd.testing.assert_frame_equal(before, pd.read_parquet(run / "pairs.parquet"))
+
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(MiscompError, match=r"file\.txt: --out is a file, not a folder"):
+        _scan(a_file, originals)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_run_folder_gives_one_line(tmp_path, originals):
+    from miscomp.errors import StorageError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o555)
+    try:
+        with pytest.raises(StorageError, match="Permission denied; the run folder is not writable"):
+            _scan(run, originals)
+    finally:
+        run.chmod(0o755)
+
+
+def test_run_json_records_full_sha256_digests(tmp_path, originals):
+    _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10", "bmshj2018-factorized:q=1"])
+    found = []
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif "sha256" in key:
+            found.append(node)
+
+    walk(json.loads((tmp_path / "run" / "run.json").read_text()))
+    assert found and all(isinstance(v, str) and len(v) == 64 for v in found), found
+    pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
+    assert (pairs["original_sha256"].str.len() == 64).all()
+
+
+def test_the_bundled_default_makes_no_network_call(tmp_path, monkeypatch):
+    import urllib.request
+
+    from miscomp.run import plan_scan
+
+    calls = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: calls.append(a) or 1 / 0)
+    monkeypatch.setattr("miscomp.weights.download_file", lambda *a, **k: calls.append(a) or 1 / 0)
+    for var in ("MISCOMP_TAEF2_DIR", "MISCOMP_COMPRESSAI_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MISCOMP_CACHE", str(tmp_path / "cache"))
+    plan = plan_scan(ScanConfig(out=tmp_path / "run", detectors=["none"]))
+    assert calls == []
+    assert "taef2-bits3" not in [s.tag for s in plan.sources] and "jpeg-quality10-subsampling2" in [
+        s.tag for s in plan.sources
+    ]
+    (note,) = [n for n in plan.notes if "taef2" in n]
+    assert "\n" not in note and len(note) < 200 and "MISCOMP_TAEF2_DIR" in note

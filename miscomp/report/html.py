@@ -179,7 +179,8 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "categories": cats,
         "codec_rows": _codec_rows(pairs, findings, pair_info, cats),
         "detector_rows": _detector_rows(findings, cats),
-        "errors": _errors(pairs, run.meta),
+        "errors": _errors(pairs),
+        "skipped": _skipped(run.meta),
         "rd_png": rd_png,
         "rd_notes": rd_notes,
         "cards": cards,
@@ -271,8 +272,9 @@ def _detector_rows(findings: pd.DataFrame, cats: list[str]) -> list[dict[str, An
     return rows
 
 
-def _errors(pairs: pd.DataFrame, meta: dict[str, Any]) -> list[dict[str, str]]:
-    rows = [
+def _errors(pairs: pd.DataFrame) -> list[dict[str, str]]:
+    """Pairs that could not be compared (error rows) or only in part (a detector failed)."""
+    return [
         {
             "what": f"{r.image_id} · {r.codec_tag}",
             "file": r.original,
@@ -280,13 +282,19 @@ def _errors(pairs: pd.DataFrame, meta: dict[str, Any]) -> list[dict[str, str]]:
         }
         for r in pairs[pairs["status"] != "ok"].itertuples()
     ]
+
+
+def _skipped(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """What the scan left out on purpose, with why (an optional codec without weights, a detector
+    without its model, subfolders, files that are not images): notes in the summary, not errors."""
+    rows = []
     for item in meta.get("skipped") or []:
         if isinstance(item, dict):
             path = str(item.get("path") or item.get("file") or item.get("original") or "")
             reason = str(item.get("reason") or item.get("error") or item.get("problem") or item)
-            rows.append({"what": "skipped", "file": path, "reason": reason})
+            rows.append({"file": path, "reason": reason})
         else:
-            rows.append({"what": "skipped", "file": "", "reason": str(item)})
+            rows.append({"file": "", "reason": str(item)})
     return rows
 
 

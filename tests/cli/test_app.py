@@ -18,6 +18,8 @@ def test_help_and_listings():
     result = runner.invoke(app, ["codecs"])
     assert result.exit_code == 0 and "jpeg2000" in result.output and "external" not in result.output
     assert runner.invoke(app, ["detectors"]).exit_code == 0
+    assert "parameters" in result.output and "quality=75" in result.output  # the README promises it
+    assert "threshold=3.0" in runner.invoke(app, ["detectors"]).output
     assert runner.invoke(app, ["--version"]).output.startswith("miscomp ")
 
 
@@ -32,6 +34,13 @@ def test_help_and_listings():
         (["--codec", "jpeg:quality"], "expected key=value"),
         (["--codec", "jpeg:quality=500"], "quality must be in"),
         (["--codec", "jpeg:qualty=5"], "qualty"),
+        (["--codec", "jpeg:quality=abc"], "codec jpeg: parameter quality expects a whole number"),
+        (["--codec", "taef2:bits=2.5"], "codec taef2: parameter bits expects a whole number"),
+        (
+            ["--codec", "jpeg:quality=5", "--detector", "diff:threshold=high"],
+            "parameter threshold expects a number",
+        ),
+        (["--codec", "jpeg:quality=5", "--out", "FILE"], "--out is a file, not a folder"),
         (["--codec", "jpeg:quality=5", "--detector", "nosuch"], "unknown detector 'nosuch'"),
         (["--reconstructions", "/no/recs"], "/no/recs: reconstructions folder does not exist"),
     ],
@@ -40,7 +49,9 @@ def test_bad_arguments_give_one_clear_line(tmp_path, textured_image, args, messa
     orig = tmp_path / "o"
     orig.mkdir()
     Image.fromarray(textured_image).save(orig / "a.png")
-    base = ["scan", "--out", str(tmp_path / "run"), "--quiet"]
+    (tmp_path / "FILE").write_text("not a folder")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    base = ["scan", "--quiet"] + ([] if "--out" in args else ["--out", str(tmp_path / "run")])
     if "--originals" not in args:
         base += ["--originals", str(orig)]
     result = runner.invoke(app, base + args)
@@ -67,3 +78,17 @@ def test_scan_json_summary(tmp_path, textured_image):
 def test_report_on_a_non_run_directory(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a miscomp run directory" in result.output
+
+
+def test_exit_code_1_when_the_scan_finishes_with_error_rows(tmp_path, textured_image):
+    orig = tmp_path / "o"
+    orig.mkdir()
+    Image.fromarray(textured_image).save(orig / "good.png")
+    args = ["scan", "--originals", str(orig), "--codec", "jpeg:quality=30", "--detector", "none",
+            "--out", str(tmp_path / "run"), "--no-report"]  # fmt: skip
+    assert runner.invoke(app, [*args, "--quiet"]).exit_code == 0
+    (orig / "bad.png").write_bytes(b"not an image")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "1 pair(s) could not be measured" in result.output.replace("\n", " ")
+    assert runner.invoke(app, [*args, "--json"]).exit_code == 1
