@@ -59,12 +59,17 @@ def serve(
         port=port,
         venv=venv or Settings.from_env().labelstudio_venv,
     )
-    server = LabelStudioServer(spec)
+    try:
+        server = LabelStudioServer(spec)
+    except MiscompError as e:
+        fail(str(e))
     err.print(f"starting Label Studio on {spec.url} (first start takes about a minute) ...")
     try:
         server.start()
     except MiscompError as e:
         fail(str(e))
+    for fix in server.permission_fixes:
+        err.print(f"[yellow]note:[/] made private: {fix}", highlight=False, soft_wrap=True)
     creds_file = spec.data_dir / CREDENTIALS_FILE
     out.print(
         f"Label Studio is running at {spec.url}\n"
@@ -113,11 +118,16 @@ def push(
         res = push_run(run_dir, conn, project, files=files, document_root=root, batch_size=batch_size)
     except MiscompError as e:
         fail(str(e))
+    for line in res.refused:
+        err.print(f"[yellow]refused:[/] {line}", highlight=False, soft_wrap=True)
     out.print(
         f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
         f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
         highlight=False,
     )
+    if res.refused:
+        err.print(f"{len(res.refused)} finding(s) refused (exit code 1)", highlight=False)
+        raise typer.Exit(1)
 
 
 @annotate_app.command("pull")
@@ -135,6 +145,8 @@ def pull(
         res = pull_dataset(resolve_connection(url, api_key), project, out_dir)
     except MiscompError as e:
         fail(str(e))
+    for line in res.refused:
+        err.print(f"[yellow]refused:[/] {line}", highlight=False, soft_wrap=True)
     report = json.loads((out_dir / "agreement.json").read_text())
     prec = report["precision"]
     out.print(
@@ -143,6 +155,9 @@ def pull(
         f"{'n/a' if prec is None else f'{prec:.2f}'} (see {out_dir / 'agreement.md'})",
         highlight=False,
     )
+    if res.refused:
+        err.print(f"{len(res.refused)} task(s) refused (exit code 1)", highlight=False)
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # `python -m miscomp.cli.review serve` (annotation/serve.sh)

@@ -4,10 +4,16 @@ Everything is fetched first (tasks, annotations, crops); files are written only 
 atomic replace, so a failed pull leaves the previous dataset as it was. Rows are keyed by
 ``finding_id``: a re-pull updates rows in place and keeps rows it no longer sees, so it never
 duplicates or drops.
+
+What the server sends is untrusted: a task is taken only if its ``finding_id`` is a miscomp finding
+id (16 hex digits) and its ``pair_id`` has the form of :func:`~miscomp.pairs.make_pair_id`; crop
+file names are derived from the checked id, every write is checked to land inside ``--out``, and a
+crop the server sends is written only if it is a PNG image. Anything else is refused with one line.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +23,13 @@ from typing import Any
 import pandas as pd
 
 from miscomp import __version__
+from miscomp.errors import MiscompError
 from miscomp.io import atomic_write_text
+from miscomp.pairs.records import PAIR_ID_RE
 from miscomp.review import config as cfg
 from miscomp.review.agreement import agreement, agreement_markdown
 from miscomp.review.client import LabelStudioClient
+from miscomp.review.push import FINDING_ID_RE
 
 LABEL_COLUMNS: list[str] = [
     "finding_id", "pair_id", "image_id", "codec", "codec_tag", "bpp", "detector",
@@ -40,6 +49,7 @@ class PullResult:
     rows: int  # rows in labels.parquet after the merge
     added: int
     updated: int
+    refused: tuple[str, ...] = ()  # tasks not taken, one line each
 
 
 def latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,21 +141,35 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
         u.id: (u.email or u.username or str(u.id))
         for u in client._call("listing users", client.sdk.users.list)
     }
-    rows, crops = [], {}
+    rows, crops, refused = [], {}, []
     for task in tasks:
         ann = latest_annotation(task)
         if ann is None or "finding_id" not in (task.get("data") or {}):
             continue
-        row = row_for(task, ann, annotators)
-        rows.append(row)
+        problem = task_problem(task)
+        if not problem:
+            try:
+                row = row_for(task, ann, annotators)
+            except (KeyError, TypeError, ValueError, IndexError) as err:
+                problem = f"malformed task data ({type(err).__name__}: {err})"
+        if problem:
+            refused.append(f"task {task.get('id')}: {problem}; not taken")
+            continue
+        wanted = {}
         for key, data_key in (("crop_original", cfg.ORIGINAL), ("crop_reconstruction", cfg.RECONSTRUCTION)):
-            if not (out / row[key]).exists():
-                crops[row[key]] = task["data"][data_key]
-    fetched = {rel: client.download(url) for rel, url in crops.items()}  # all network before any write
+            if not confined(out, row[key]).exists():
+                wanted[row[key]] = task["data"].get(data_key)
+        blobs = {rel: client.download(str(url)) for rel, url in wanted.items()}  # all network before writes
+        bad = [rel for rel, blob in blobs.items() if not _is_png(blob)]
+        if bad:
+            refused.append(f"task {task.get('id')}: the server's {bad[0]} is not a PNG image; not taken")
+            continue
+        rows.append(row)
+        crops.update(blobs)
 
     out.mkdir(parents=True, exist_ok=True)
-    for rel, blob in fetched.items():
-        _atomic_bytes(out / rel, blob)
+    for rel, blob in crops.items():
+        _atomic_bytes(confined(out, rel), blob)
     labels = out / "labels.parquet"
     old = pd.read_parquet(labels) if labels.exists() else None
     table, added, updated = merge_rows(old, rows)
@@ -168,7 +192,39 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
         "files": ["labels.parquet", "labels.csv", "agreement.json", "agreement.md", "crops/"],
     }
     atomic_write_text(out / "dataset.json", json.dumps(manifest, indent=2))
-    return PullResult(str(out), pid, len(tasks), len(rows), len(table), added, updated)
+    return PullResult(str(out), pid, len(tasks), len(rows), len(table), added, updated, tuple(refused))
+
+
+def task_problem(task: dict[str, Any]) -> str:
+    """Why a task's ids are not ours ("" when they are): ids name files, so they are checked first."""
+    data = task.get("data") or {}
+    fid, pair_id = data.get("finding_id"), data.get("pair_id")
+    if not isinstance(fid, str) or not FINDING_ID_RE.fullmatch(fid):
+        return f"finding_id {str(fid)[:40]!r} is not a miscomp finding id (16 hex digits)"
+    if not isinstance(pair_id, str) or not PAIR_ID_RE.fullmatch(pair_id):
+        return f"pair_id {str(pair_id)[:60]!r} is not a miscomp pair id (IMAGE__CODEC)"
+    return ""
+
+
+def confined(out: Path, rel: str) -> Path:
+    """``out / rel``, refused unless it stays inside ``out`` (links followed)."""
+    root = out.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise MiscompError(f"{rel}: would be written outside the dataset folder {root}; refused")
+    return path
+
+
+def _is_png(blob: bytes) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            fmt = im.format
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+    return fmt == "PNG"
 
 
 def _atomic_bytes(path: Path, blob: bytes) -> None:

@@ -3,6 +3,11 @@
 Idempotent by construction: every task carries ``finding_id`` in its data, and a push first lists
 the ids already in the project and imports only the others. A push cut off half way (server gone)
 therefore completes on re-run without duplicates; a resumed scan adds only its new findings.
+
+A run dir is often shared or downloaded, so its tables are untrusted: a crop is sent only if its
+resolved path (symlinks followed) lies inside the run dir and it is a PNG image. A finding whose
+crops fail that is refused with one line and the others are pushed: nothing outside the run dir is
+ever read, so going on risks nothing, and one damaged crop should not block a whole review.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +36,16 @@ log = logging.getLogger(__name__)
 DEFAULT_PROJECT = "miscomp review"
 FILE_MODES = ("auto", "local", "upload", "inline")
 UPLOAD_CHUNK = 40  # files per multipart request
+FINDING_ID_RE = re.compile(r"[0-9a-f]{16}")  # Finding._stable_id: 16 hex digits
+CROP_FORMATS = ("PNG",)  # what miscomp scan writes
 
 
 class RunDirError(MiscompError):
     pass
+
+
+class RefusedFinding(RunDirError):
+    """One finding that will not be pushed (crop outside the run dir, not an image, missing)."""
 
 
 class PushInterruptedError(LabelStudioError):
@@ -48,6 +60,7 @@ class PushResult:
     created: int  # tasks created by this push
     skipped: int  # findings already in the project
     files: str  # how the crops were made reachable: local / upload / inline
+    refused: tuple[str, ...] = ()  # findings not pushed, one line each (file and problem)
 
 
 @dataclass(frozen=True)
@@ -70,8 +83,12 @@ def tool_label(category: str, symbol: bool) -> str:
 
 
 # ---- reading the run -----------------------------------------------------------------------------
-def load_review_items(run_dir: Path) -> list[ReviewItem]:
-    """Every finding of the run, with its crops checked and its box located in the crop."""
+def load_review_items(run_dir: Path, refused: list[str] | None = None) -> list[ReviewItem]:
+    """Every finding of the run, with its crops checked and its box located in the crop.
+
+    A finding whose crops are not PNG images inside the run dir is refused: with a ``refused`` list,
+    its one-line reason is appended there and the other findings are returned; without, the first
+    refusal raises :class:`RefusedFinding`."""
     from PIL import Image
 
     run_dir = run_dir.resolve()
@@ -88,14 +105,13 @@ def load_review_items(run_dir: Path) -> list[ReviewItem]:
         if f["pair_id"] not in pairs.index:
             raise RunDirError(f"{run_dir / 'findings.parquet'}: pair {f['pair_id']} not in pairs.parquet")
         pair = pairs.loc[f["pair_id"]]
-        paths = []
-        for key in ("crop_original", "crop_reconstruction"):
-            if not f[key]:
-                raise RunDirError(f"{run_dir}: finding {f['finding_id']} has no {key}")
-            path = run_dir / f[key]
-            if not path.is_file():
-                raise RunDirError(f"{path}: crop file missing")
-            paths.append(path)
+        try:
+            paths = [confined_crop(run_dir, f, key) for key in ("crop_original", "crop_reconstruction")]
+        except RefusedFinding as err:
+            if refused is None:
+                raise
+            refused.append(str(err))
+            continue
         width, height = int(pair["width"]), int(pair["height"])
         x0, y0, cw, ch = (int(f[k]) for k in ("crop_x", "crop_y", "crop_w", "crop_h"))
         x1, y1 = x0 + cw, y0 + ch
@@ -135,6 +151,34 @@ def load_review_items(run_dir: Path) -> list[ReviewItem]:
         }
         items.append(ReviewItem(data, paths[0], paths[1], box, crop_size))
     return items
+
+
+def confined_crop(run_dir: Path, finding: dict[str, Any], key: str) -> Path:
+    """The finding's crop ``key`` as a resolved path inside ``run_dir`` (resolved already), checked to
+    be a PNG image; raises :class:`RefusedFinding` naming the finding, the file and the problem."""
+    from PIL import Image, UnidentifiedImageError
+
+    fid = str(finding["finding_id"])
+    if not FINDING_ID_RE.fullmatch(fid):
+        raise RefusedFinding(f"{run_dir}: finding id {fid[:40]!r} is not a miscomp id (16 hex digits)")
+    rel = str(finding[key] or "")
+    if not rel:
+        raise RefusedFinding(f"{run_dir}: finding {fid} has no {key}")
+    path = (run_dir / rel).resolve()  # an absolute rel replaces run_dir; symlinks are followed
+    if not path.is_relative_to(run_dir):
+        raise RefusedFinding(f"{rel}: {key} of finding {fid} is outside the run dir {run_dir}; not sent")
+    if not path.is_file():
+        raise RefusedFinding(f"{path}: crop file missing (finding {fid})")
+    try:
+        with Image.open(path) as im:
+            fmt = im.format
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        problem = f"is not a readable image ({err}); not sent"
+        raise RefusedFinding(f"{path}: {key} of finding {fid} {problem}") from None
+    if fmt not in CROP_FORMATS:
+        raise RefusedFinding(f"{path}: {key} of finding {fid} is a {fmt} file, expected PNG; not sent")
+    return path
 
 
 def _pct(value: float, total: int) -> float:
@@ -273,7 +317,10 @@ def push_run(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PushResult:
     """Push the run's findings; returns what was created. ``on_batch(done, total)`` after each batch."""
-    items = load_review_items(run_dir)  # before touching the server: a bad run dir sends nothing
+    refused: list[str] = []
+    items = load_review_items(run_dir, refused)  # before touching the server: a bad run dir sends nothing
+    for line in refused:
+        log.warning("refused: %s", line)
     client = LabelStudioClient(conn)
     client.check()
     pid = client.find_project(project)
@@ -284,7 +331,7 @@ def push_run(
     new = [i for i in items if i.data["finding_id"] not in have]
     mode = resolve_file_mode(files, conn.url, run_dir, document_root)
     if not new:
-        return PushResult(pid, project, len(items), 0, len(items), mode)
+        return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused))
     predictions = [prediction_for(i) for i in new]
     for p in predictions:  # all validated before the first one is sent
         check_prediction(p, label_config)
@@ -311,7 +358,7 @@ def push_run(
         log.info("imported %d/%d tasks into project %s", done, len(tasks), pid)
         if on_batch is not None:
             on_batch(done, len(tasks))
-    return PushResult(pid, project, len(items), done, len(items) - len(new), mode)
+    return PushResult(pid, project, len(items), done, len(items) - len(new), mode, tuple(refused))
 
 
 def summary_json(result: PushResult) -> str:

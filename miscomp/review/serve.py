@@ -3,6 +3,11 @@
 Label Studio pins Django, pyarrow, redis ... that clash with miscomp's own environment, so it lives
 in ``.venv-ls`` (``annotation/install_ls.sh``). The server gets an admin user and a legacy API token
 created on first start; both are kept in files (mode 0600) in the data dir and never printed.
+
+The data dir holds the token three times (``api-token``, the credentials file and, in plaintext, the
+SQLite database), so it is private to its owner: created 0700, the server runs with umask 077 (its
+database is born 0600), and every start checks it again (:func:`secure_data_dir`): modes
+that let others read are fixed, a data dir owned by another user is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -61,9 +67,45 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password=***, token=***)"
 
 
+# Files in the data dir that hold the token or the session secret; the database may have -wal/-shm.
+_SECRET_GLOBS = ("*.sqlite3", "*.sqlite3-*", TOKEN_FILE, CREDENTIALS_FILE, ".env")
+
+
+def secure_data_dir(data_dir: Path) -> list[str]:
+    """Create ``data_dir`` 0700, or check an existing one: owned by us, no access for group or others,
+    and its secret files 0600. Fixes what it can and returns one line per fix; raises
+    :class:`LabelStudioServerError` (one line) for a data dir that belongs to someone else."""
+    if not data_dir.exists():
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700)
+        data_dir.chmod(0o700)  # mkdir's mode is filtered by the umask; be exact
+        return []
+    if data_dir.is_symlink() or not data_dir.is_dir():
+        raise LabelStudioServerError(f"{data_dir}: the data dir must be a folder, not a link or a file")
+    st = data_dir.stat()
+    if st.st_uid != os.getuid():
+        raise LabelStudioServerError(
+            f"{data_dir}: owned by another user (uid {st.st_uid}); it holds the API token, so use a data dir "
+            "of your own (--data-dir)"
+        )
+    fixed = []
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        fixed.append(f"{data_dir}: mode {stat.S_IMODE(st.st_mode):04o} → 0700")
+        data_dir.chmod(0o700)
+    for pattern in _SECRET_GLOBS:
+        for path in sorted(data_dir.glob(pattern)):
+            if path.is_symlink() or not path.is_file():
+                continue
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                fixed.append(f"{path}: mode {mode:04o} → 0600")
+                path.chmod(0o600)
+    return fixed
+
+
 def load_or_create_credentials(data_dir: Path, username: str = DEFAULT_USERNAME) -> Credentials:
     """The admin's password and API token, created once per data dir and kept there (mode 0600)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(data_dir)
     path = data_dir / CREDENTIALS_FILE
     if path.exists():
         raw = json.loads(path.read_text())
@@ -121,6 +163,7 @@ class LabelStudioServer:
         self.spec = spec
         self.credentials = load_or_create_credentials(spec.data_dir, spec.username)
         self._proc: subprocess.Popen | None = None
+        self.permission_fixes: list[str] = []  # what the last start() made private, one line each
 
     @property
     def url(self) -> str:
@@ -141,6 +184,7 @@ class LabelStudioServer:
         # A busy port makes Label Studio silently move to the next one: refuse instead.
         if not port_is_free(spec.host, spec.port):
             raise LabelStudioServerError(f"port {spec.port} on {spec.host} is already in use")
+        self.permission_fixes = secure_data_dir(spec.data_dir)
         log = open(spec.data_dir / LOG_FILE, "ab")  # noqa: SIM115 - lives as long as the server
         cmd = [
             str(spec.executable), "start", "--no-browser",
@@ -155,6 +199,7 @@ class LabelStudioServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # the database (token in plaintext) is born 0600; all else sits in the 0700 dir
         )
         log.close()
         self.wait_healthy(timeout)
