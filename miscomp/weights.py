@@ -119,7 +119,8 @@ def resolve(
             return ResolvedWeights(cached, "download")
         except Exception as err:  # any network/disk failure ends in the how-to message below
             problem = f"download failed ({type(err).__name__}: {err})"
-    short = f"{spec.name} weights are not on this machine (set {spec.env_var} or pass {spec.flag})"
+    flag = spec.flag.split(" (")[0]
+    short = f"{spec.name} weights are not on this machine (set {spec.env_var} or pass {flag})"
     raise MissingWeightsError(how_to_provide(spec, cached, problem), short=short)
 
 

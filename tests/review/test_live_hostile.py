@@ -105,20 +105,19 @@ def test_pull_takes_only_our_ids_and_writes_only_inside_out(ls_server, tmp_path)
         {**base, "finding_id": "../../../../x", "pair_id": "a-1234abcd__jpeg-q5"},
         {**base, "finding_id": "fedcba9876543210", "pair_id": "../../etc__x"},
         {**base, "finding_id": "00000000000000aa", "pair_id": "a-1234abcd__jpeg-q5", cfg.ORIGINAL: not_png},
-        {**base, "finding_id": "00000000000000bb", "pair_id": "a-1234abcd__jpeg-q5", "box": [1, 2]},
     ]
     for task_id in client.import_tasks(pid, [{"data": t} for t in tasks]):
         _annotate(client, task_id)
 
     out = tmp_path / "a" / "b" / "c" / "d" / "dataset"
     res = pull_dataset(ls_server.conn, project, out)
-    assert (res.rows, len(res.refused)) == (1, 4), res.refused
+    assert (res.rows, len(res.refused)) == (1, 3), res.refused
     text = "\n".join(res.refused)
     assert (
         "'../../../../x' is not a miscomp finding id" in text
         and "'../../etc__x' is not a miscomp pair id" in text
     )
-    assert "is not a PNG image" in text and "malformed task data" in text
+    assert "is not a PNG image" in text
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and all(p.is_relative_to(out) for p in written), written
     assert not list(tmp_path.rglob("x_orig.png")) and not list(tmp_path.rglob("*00aa*"))
@@ -126,6 +125,20 @@ def test_pull_takes_only_our_ids_and_writes_only_inside_out(ls_server, tmp_path)
         "0123456789abcdef_orig.png",
         "0123456789abcdef_rec.png",
     ]
+
+
+def test_pull_refuses_malformed_task_data_and_keeps_the_rest(ls_server, tmp_path):
+    client = LabelStudioClient(ls_server.conn)
+    pid = client.create_project("malformed-pull", cfg.label_config())
+    base = {"title": "t", "evidence": "e", "crop_window": [0, 0, 32, 24], "tool_category": "shape",
+            "tool_symbol": False, "pair_id": "a-1234abcd__jpeg-q5",
+            cfg.ORIGINAL: _png_uri(100), cfg.RECONSTRUCTION: _png_uri(140)}  # fmt: skip
+    tasks = [{**base, "finding_id": "00000000000000aa", "box": [1, 2, 3, 4]},
+             {**base, "finding_id": "00000000000000bb", "box": [1, 2]}]  # fmt: skip
+    for task_id in client.import_tasks(pid, [{"data": t} for t in tasks]):
+        _annotate(client, task_id)
+    res = pull_dataset(ls_server.conn, "malformed-pull", tmp_path / "ds")
+    assert res.rows == 1 and len(res.refused) == 1 and "malformed task data" in res.refused[0]
 
 
 def test_the_server_data_dir_and_its_secrets_are_private(ls_server):
