@@ -32,8 +32,12 @@ def test_bad_parameters_are_clear_errors():
         create_codec("jpeg:quality=500")
     with pytest.raises(MiscompError, match="unknown codec 'jpg'; known: .*jpeg"):
         create_codec("jpg:quality=5")
-    with pytest.raises(TypeError):
+    with pytest.raises(MiscompError, match=r"codec jpeg has no parameter 'qualty' \(its parameters: quality"):
         create_codec("jpeg:qualty=5")
+    with pytest.raises(
+        MiscompError, match="parameter quality expects a whole number, e.g. quality=75; got 'abc'"
+    ):
+        create_codec("jpeg:quality=abc")
 
 
 def test_tags_are_distinct_and_filesystem_safe():

@@ -91,8 +91,9 @@ def test_no_download_when_disabled(monkeypatch):
         raise AssertionError("download attempted")
 
     monkeypatch.setattr(W, "download_file", must_not_run)
-    with pytest.raises(MissingWeightsError, match="no download URL"):
+    with pytest.raises(MissingWeightsError, match="downloads are off") as err:
         W.resolve(SPEC, download=False)
+    assert "\n" not in err.value.short and SPEC.env_var in err.value.short
 
 
 def test_real_download_code_with_file_url_and_sha_check(tmp_path, monkeypatch):
