@@ -328,7 +328,17 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
         with RunLock(out):
             return _run_locked(cfg, progress)
     except OSError as err:
+        if err.filename and not _inside(Path(str(err.filename)), out):
+            # not the run folder: an input (originals, reconstructions, weights) that cannot be read
+            raise MiscompError(f"{err.filename}: {err.strerror or err}; check that it can be read") from None
         raise StorageError(storage_message(err, out)) from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
 
 
 def storage_message(err: OSError, out: Path) -> str:

@@ -403,3 +403,17 @@ def test_the_bundled_default_makes_no_network_call(tmp_path, monkeypatch):
     ]
     (note,) = [n for n in plan.notes if "taef2" in n]
     assert "\n" not in note and len(note) < 200 and "MISCOMP_TAEF2_DIR" in note
+
+
+def test_an_unreadable_input_is_not_blamed_on_the_run_folder(tmp_path, originals, monkeypatch):
+    import errno
+
+    from miscomp.errors import MiscompError, StorageError
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(originals / "img0.png"))
+
+    monkeypatch.setattr("miscomp.run.find_originals", denied)
+    with pytest.raises(MiscompError, match=r"img0\.png: Permission denied; check that it can be read") as err:
+        _scan(tmp_path / "run", originals)
+    assert not isinstance(err.value, StorageError)
