@@ -38,12 +38,12 @@ class Entry(Generic[T]):
 
     def parameters(self) -> list[Parameter]:
         """The parameters a spec may set, from the factory's signature and type hints."""
-        return _parameters(self.factory)
+        return [p for p in _parameters(self.factory) if p.name not in _INTERNAL]
 
     def check_params(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` checked by name and type against :meth:`parameters` (ints where a float is
         expected become floats); raises MiscompError naming the parameter and the expected type."""
-        known = {p.name: p for p in self.parameters()}
+        known = {p.name: p for p in _parameters(self.factory)}
         open_ended = _takes_kwargs(self.factory)
         out = dict(params)
         for key, value in params.items():
@@ -51,7 +51,7 @@ class Entry(Generic[T]):
             if p is None:
                 if open_ended:
                     continue
-                have = ", ".join(known) or "none"
+                have = ", ".join(p.name for p in self.parameters()) or "none"
                 raise MiscompError(f"{kind} {self.name} has no parameter {key!r} (its parameters: {have})")
             out[key] = p.convert(value, f"{kind} {self.name}")
         return out
@@ -95,8 +95,8 @@ class Parameter:
         return value
 
 
-# Arguments the pipeline passes itself; not user parameters.
-_INTERNAL = {"self", "cache_dir", "device"}
+# Arguments the pipeline passes itself: accepted, but not listed as user parameters.
+_INTERNAL = {"cache_dir"}
 
 
 def _parameters(factory: Callable[..., Any]) -> list[Parameter]:
@@ -112,7 +112,7 @@ def _parameters(factory: Callable[..., Any]) -> list[Parameter]:
             continue
     out = []
     for p in sig.parameters.values():
-        if p.name in _INTERNAL or p.name.startswith("_") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        if p.name == "self" or p.name.startswith("_") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         out.append(Parameter(p.name, _base_type(hints.get(p.name)), p.default))
     return out

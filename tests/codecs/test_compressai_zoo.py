@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from miscomp import weights as W  # noqa: E402
 from miscomp.codecs import CODECS, create_codec  # noqa: E402
 from miscomp.codecs import compressai_zoo as cz  # noqa: E402
-from miscomp.errors import CodecError, MissingWeightsError  # noqa: E402
+from miscomp.errors import CodecError, MiscompError, MissingWeightsError  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
 ARCHS = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor"]
@@ -153,8 +153,8 @@ def test_wrong_or_broken_checkpoint(tmp_path, checkpoints, image):
 def test_parameter_checks():
     with pytest.raises(CodecError, match=r"q must be an integer in \[1, 6\]"):
         create_codec("cheng2020-attn:q=7,weights=official")
-    with pytest.raises(CodecError, match="q must be an integer"):
-        create_codec("mbt2018:q=high")
+    with pytest.raises(MiscompError, match="codec mbt2018: parameter q expects a whole number"):
+        create_codec("mbt2018:q=high")  # checked by name and type before the codec is built
     with pytest.raises(CodecError, match="metric"):
         create_codec("mbt2018:q=1,metric=lpips")
     with pytest.raises(MissingWeightsError, match="nowhere.pth"):
