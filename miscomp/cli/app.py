@@ -9,6 +9,7 @@ import typer
 
 from miscomp import __version__
 from miscomp.cli import data, review, scan
+from miscomp.forensics import cli as forensics_cli
 
 app = typer.Typer(
     add_completion=False,
@@ -34,6 +35,7 @@ def main(
 
 
 scan.register(app)
+forensics_cli.register(app)
 app.add_typer(
     review.annotate_app, name="annotate", help="Review findings in Label Studio (serve, push, pull)."
 )

@@ -1,0 +1,154 @@
+"""Tag a run's reconstructions (or given image files) with that run's findings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from miscomp.errors import MiscompError
+from miscomp.forensics.provenance import Analysis, SignerFiles, tag_bytes
+
+_FINDING_KEYS = ("finding_id", "detector", "category", "symbol", "score", "evidence")
+
+
+@dataclass(frozen=True)
+class TagResult:
+    source: str
+    output: str
+    kind: str  # c2pa / xmp / error
+    findings: int
+    message: str = ""
+
+
+def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    from miscomp.store import load_run
+
+    if not (run_dir / "pairs.parquet").is_file():
+        raise MiscompError(f"{run_dir}: not a run directory (no pairs.parquet; run `miscomp scan` first)")
+    try:
+        pairs, findings = load_run(run_dir)
+    except Exception as err:  # noqa: BLE001 - a damaged table is a user-facing problem
+        raise MiscompError(f"{run_dir}: run tables unreadable ({type(err).__name__}: {err})") from None
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    return pairs, findings, info
+
+
+# Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte
+# string, which reads back as base64 text ('CgwUCA==' for [10, 12, 20, 8]).
+def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any]) -> Analysis:
+    rows = findings[findings["pair_id"] == pair["pair_id"]]
+    items = [
+        {
+            **{k: (r[k].item() if hasattr(r[k], "item") else r[k]) for k in _FINDING_KEYS},
+            "box": {k: int(r[k]) for k in ("x", "y", "w", "h")},
+        }
+        for _, r in rows.iterrows()
+    ]
+    # Detector names and package versions only: detector settings can hold local paths.
+    detectors = [{"name": d.get("name", "")} for d in info.get("detectors", [])]
+    bpp = pair.get("bpp")
+    return Analysis(
+        codec=str(pair["codec"]),
+        codec_tag=str(pair["codec_tag"]),
+        bpp=None if bpp is None or pd.isna(bpp) else float(bpp),
+        original_name=Path(str(pair["original"])).name,
+        original_sha256=str(pair["original_sha256"]),
+        may_contain_miscompressions=bool(items),
+        complete=pair["status"] == "ok",
+        detectors=detectors,
+        findings=items,
+        versions=dict(info.get("versions", {})),
+    )
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``root/rel``, refusing paths that leave ``root`` (run tables are untrusted input)."""
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise MiscompError(f"{rel}: reconstruction path leaves the run directory")
+    return path
+
+
+def _original_exif(pair: pd.Series) -> bytes | None:
+    from PIL import Image
+
+    try:
+        with Image.open(str(pair["original"])) as im:
+            return im.info.get("exif") or None
+    except OSError:
+        return None
+
+
+def _match(pairs: pd.DataFrame, image: Path, codec_tag: str | None) -> pd.Series:
+    hits = pairs[pairs["image_id"] == image.stem]
+    if codec_tag:
+        hits = hits[hits["codec_tag"] == codec_tag]
+    if hits.empty:
+        raise MiscompError(
+            f"{image}: no pair in the run for image id {image.stem!r}"
+            + (f" and codec {codec_tag!r}" if codec_tag else "")
+        )
+    if len(hits) > 1:
+        tags = ", ".join(sorted(hits["codec_tag"]))
+        raise MiscompError(
+            f"{image}: the run has several codecs for {image.stem!r} ({tags}); give --codec-tag"
+        )
+    return hits.iloc[0]
+
+
+def tag_run(
+    run_dir: Path,
+    out_dir: Path,
+    signer: SignerFiles | None,
+    images: list[Path] | None = None,
+    codec_tag: str | None = None,
+    keep_metadata: bool = False,
+) -> list[TagResult]:
+    """Tag every measured reconstruction of the run (or ``images``, matched to pairs by file stem).
+
+    One file that fails becomes an error result and the others go on."""
+    pairs, findings, info = _read_run(run_dir)
+    measured = pairs[pairs["status"].isin(["ok", "partial"])]
+    if images:
+        jobs: list[tuple[Path, pd.Series | MiscompError]] = []
+        for img in images:
+            try:
+                jobs.append((img, _match(measured, img, codec_tag)))
+            except MiscompError as err:
+                jobs.append((img, err))
+    else:
+        if codec_tag:
+            measured = measured[measured["codec_tag"] == codec_tag]
+        jobs = []
+        for _, pair in measured.iterrows():
+            try:
+                jobs.append((_inside(run_dir, str(pair["reconstruction"])), pair))
+            except MiscompError as err:
+                jobs.append((Path(str(pair["reconstruction"])), err))
+    results = []
+    for src, pair in jobs:
+        if isinstance(pair, MiscompError):
+            results.append(TagResult(str(src), "", "error", 0, str(pair)))
+            continue
+        dest = out_dir / str(pair["codec_tag"]) / src.name
+        try:
+            analysis = analysis_for_pair(pair, findings, info)
+            exif = _original_exif(pair) if keep_metadata else None
+            data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
+            results.append(TagResult(str(src), str(dest), kind, len(analysis.findings)))
+        except OSError as err:
+            results.append(TagResult(str(src), "", "error", 0, f"{src}: {err.strerror or err}"))
+        except MiscompError as err:
+            results.append(TagResult(str(src), "", "error", 0, f"{src}: {err}"))
+    return results

@@ -1,0 +1,117 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from miscomp.cli import app
+from miscomp.forensics import containers
+from miscomp.store import load_run
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):  # noqa: ANN202
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_files, tmp_path):
+    import c2pa
+
+    pairs, findings = load_run(run_with_finding)
+    assert len(findings) >= 1  # the fixture's changed square
+    out = tmp_path / "tagged"
+    res = _invoke(
+        "tag",
+        run_with_finding,
+        "--out",
+        out,
+        "--cert",
+        signer_files["chain"],
+        "--key",
+        signer_files["key"],
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    (result,) = json.loads(res.stdout)
+    assert result["kind"] == "c2pa" and result["findings"] == len(findings)
+    tagged = out / pairs.loc[0, "codec_tag"] / "photo.png"
+    # pixels are the run's reconstruction, bit for bit
+    rec = np.asarray(Image.open(run_with_finding / pairs.loc[0, "reconstruction"]).convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(tagged).convert("RGB")), rec)
+
+    res = _invoke("verify", tagged, "--json")
+    assert res.exit_code == 0, res.output
+    v = json.loads(res.stdout)
+    assert v["valid"] and v["analysis"]["may_contain_miscompressions"] is True
+    assert v["analysis"]["original_sha256"] == pairs.loc[0, "original_sha256"]
+    boxes = {(f["box"]["x"], f["box"]["y"], f["box"]["w"], f["box"]["h"]) for f in v["analysis"]["findings"]}
+    assert boxes == {tuple(int(r[k]) for k in "xywh") for _, r in findings.iterrows()}
+    assert {f["category"] for f in v["analysis"]["findings"]} <= {"amplitude", "geometry", "shape"}
+    assert "diff" in {d["name"] for d in v["analysis"]["detectors"]}
+    assert c2pa.Reader(str(tagged)).get_validation_state() == "Valid"
+
+    human = _invoke("verify", tagged, "--trust-anchors", signer_files["ca"])
+    assert human.exit_code == 0 and "Trusted" in human.stdout and "transcoded" in human.stdout
+
+    # the pixels changed after tagging: verify fails with exit 1
+    data = tagged.read_bytes()
+    chunks = containers.png_chunks(data)
+    idat = next(i for i, (k, _) in enumerate(chunks) if k == b"IDAT")
+    import zlib
+
+    raw = bytearray(zlib.decompress(chunks[idat][1]))
+    raw[200] ^= 0x40
+    chunks[idat] = (b"IDAT", zlib.compress(bytes(raw)))
+    tagged.write_bytes(containers.png_build(chunks))
+    res = _invoke("verify", tagged)
+    assert res.exit_code == 1
+    assert "dataHash.mismatch" in res.stdout
+
+
+def test_no_gps_copied_unless_asked(run_with_finding, tmp_path):
+    pairs, _ = load_run(run_with_finding)
+    assert "GPS" in pairs.loc[0, "original_metadata"] or Image.open(
+        pairs.loc[0, "original"]
+    ).getexif().get_ifd(0x8825)
+    res = _invoke("tag", run_with_finding, "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    plain = next((tmp_path / "a").rglob("*.png"))
+    assert not containers.has_exif(plain.read_bytes())
+    assert b"SERIAL-123456" not in plain.read_bytes() and b"TestCam" not in plain.read_bytes()
+    assert _invoke("verify", plain).exit_code == 0  # unsigned XMP: readable, marked unsigned
+
+    res = _invoke("tag", run_with_finding, "--out", tmp_path / "b", "--keep-metadata")
+    assert res.exit_code == 0, res.output
+    kept = Image.open(next((tmp_path / "b").rglob("*.png")))
+    assert kept.getexif().get_ifd(0x8825)  # the original's GPS, because the user asked
+
+
+def test_explicit_image_files_are_matched_by_stem(run_with_finding, tmp_path):
+    pairs, _ = load_run(run_with_finding)
+    rec = run_with_finding / pairs.loc[0, "reconstruction"]
+    other = tmp_path / "unknown.png"
+    other.write_bytes(rec.read_bytes())
+    res = _invoke("tag", run_with_finding, rec, other, "--out", tmp_path / "t", "--json")
+    assert res.exit_code == 2  # one file failed; the other was still tagged
+    results = json.loads(res.stdout)
+    assert [r["kind"] for r in results] == ["xmp", "error"]
+    assert "no pair in the run" in results[1]["message"]
+
+
+@pytest.mark.parametrize("make", ["missing", "not_a_run"])
+def test_bad_run_dir_is_one_line(tmp_path, make):
+    target = tmp_path / "x"
+    if make == "not_a_run":
+        target.mkdir()
+    res = _invoke("tag", target)
+    assert res.exit_code == 2
+    assert "not a run directory" in res.output and "Traceback" not in res.output
+
+
+def test_verify_exit_codes(tmp_path):
+    plain = tmp_path / "plain.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(plain)
+    assert _invoke("verify", plain).exit_code == 3
+    assert _invoke("verify", tmp_path / "nope.png").exit_code == 2
