@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from miscomp.findings import FINDING_COLUMNS, Category
+from miscomp.forensics.impact import impact_curves, impact_figure_png
 from miscomp.report.rdplot import rd_figure_png
 from miscomp.store import RunData, load_run
 
@@ -159,6 +160,7 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
     cats = [c.value for c in Category]
     cards = [_card(run, refs, pair_info, rank, row) for rank, row in enumerate(findings.itertuples(), 1)]
     rd_png, rd_notes = rd_figure_png(ok, findings, run.meta)
+    impact = impact_curves(pairs, findings)
     return {
         "title": run.meta.get("title") or run.run_dir.resolve().name,
         "run_path": str(run.run_dir.resolve()),
@@ -183,6 +185,8 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "skipped": _skipped(run.meta),
         "rd_png": rd_png,
         "rd_notes": rd_notes,
+        "impact": impact,
+        "impact_png": impact_figure_png(impact),
         "cards": cards,
         "pair_views": _pair_views(run, refs, cards),
         "pairs_table": pairs.to_dict("records"),

@@ -1,0 +1,149 @@
+"""Machine-perception impact on number plates: at which rate does a codec start changing what an OCR
+reads, and how does it compare with JPEG at equal bpp?
+
+    MISCOMP_SHARED=../shared MISCOMP_TAEF2_DIR=../shared/models/taef2 OMP_NUM_THREADS=1 \
+        .venv/bin/python benchmarks/impact.py [--limit 12]
+
+For each plate (odd indices of the openalpr set, the subset no OCR threshold was tuned on) a
+256×256 region of the photo around the plate (384 px for plates wider than 200 px) is compressed by
+every codec of CODECS; bpp is measured on that region's real bitstream. The plate (box + margin,
+upscaled to ≥ 240 px wide, as in benchmarks/ocr_plates.py) is read by EasyOCR, recognition only in
+the plate box, in the original and in each reconstruction. Per codec and rate: mean CER of the
+reconstruction's read against the original's read, the exact-read rate, CER against the ground truth
+(for context: the reader itself is imperfect), and the share of pairs where miscomp's OCR detector
+reports a symbol finding. Writes benchmarks/results/impact.{json,csv,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from benchmarks.ocr_plates import crop_plate, load_plates  # noqa: E402
+from miscomp.codecs import create_codec  # noqa: E402
+from miscomp.detect import DETECTORS, PairImages  # noqa: E402
+from miscomp.forensics.impact import ReadPair, read_impact  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results"
+CODECS = (
+    *(f"jpeg:quality={q}" for q in (5, 10, 15, 20, 30, 50, 70, 90)),
+    *(f"webp:quality={q}" for q in (5, 20, 50, 80)),
+    "bmshj2018-factorized:q=1",
+    "bmshj2018-factorized:q=2",
+    *(f"taef2:bits={b}" for b in (2, 3, 4, 6)),
+)
+
+
+def region(photo: np.ndarray, box: tuple) -> tuple[np.ndarray, tuple]:
+    x, y, w, h = box
+    size = 384 if w > 200 else 256
+    H, W = photo.shape[:2]
+    x0 = int(np.clip(x + w / 2 - size / 2, 0, max(W - size, 0)))
+    y0 = int(np.clip(y + h / 2 - size / 2, 0, max(H - size, 0)))
+    return np.ascontiguousarray(photo[y0 : y0 + size, x0 : x0 + size]), (x - x0, y - y0, w, h)
+
+
+def main() -> None:
+    from PIL import Image
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=12)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    plates = load_plates()[1::2][: args.limit]
+    if not plates:
+        raise SystemExit("no plates found (set MISCOMP_SHARED)")
+    det = DETECTORS.create("ocr")
+    codecs = {spec: create_codec(spec) for spec in CODECS}
+    pairs: list[ReadPair] = []
+    t0 = time.perf_counter()
+    for i, plate in enumerate(plates):
+        photo = np.asarray(Image.open(plate["image"]).convert("RGB"))
+        reg, pbox = region(photo, plate["box"])
+        orig_crop, crop_box = crop_plate(reg, pbox)
+        orig_read = det._recognize(orig_crop, [crop_box])[0][0]
+        image_id = Path(plate["image"]).stem[:12]
+        for codec in codecs.values():
+            out = codec.apply(reg)
+            rec_crop, _ = crop_plate(out.reconstruction, pbox)
+            rec_read = det._recognize(rec_crop, [crop_box])[0][0]
+            found = det.detect(
+                PairImages(f"{image_id}__{codec.tag}", orig_crop, rec_crop, "", codec.tag, None)
+            )
+            pairs.append(
+                ReadPair(
+                    image_id,
+                    codec.name,
+                    codec.tag,
+                    out.n_bytes * 8 / (reg.shape[0] * reg.shape[1]),
+                    orig_read,
+                    rec_read,
+                    plate["text"],
+                    sum(f.symbol for f in found),
+                )
+            )
+        print(
+            f"[{i + 1}/{len(plates)}] {plate['text']} read {orig_read!r} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    table = read_impact(pairs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "impact.csv", index=False)
+    (args.out / "impact.json").write_text(
+        json.dumps(
+            {
+                "plates": len(plates),
+                "codecs": list(CODECS),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "summary": json.loads(table.to_json(orient="records")),
+                "pairs": [{**p.__dict__, "cer": p.cer, "exact": p.exact} for p in pairs],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    plot(table, args.out / "impact.png")
+    print(table.round(3).to_string(index=False))
+
+
+def plot(table, path: Path) -> None:  # noqa: ANN001
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for codec, g in table.groupby("codec"):
+        g = g.sort_values("bpp")
+        for ax, col in zip(axes, ("cer", "exact_read_rate", "symbol_share"), strict=True):
+            ax.plot(g["bpp"], g[col], marker="o", label=codec)
+    titles = (
+        "CER of the read vs the original's read",
+        "exact-read rate (same read as the original)",
+        "share of pairs with symbol findings",
+    )
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("bpp (plate region)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"Machine-perception impact on {int(table['pairs'].max())} number plates (EasyOCR)", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Machine-perception impact: what a machine reader loses per codec and rate.
+
+Two sources of numbers:
+
+- :func:`read_impact` compares OCR reads of originals and reconstructions (character error rate of the
+  reconstruction's read against the original's read, exact-read rate): ``benchmarks/impact.py`` on
+  number plates.
+- :func:`impact_curves` turns a scan's own tables into curves for the report: per codec family and
+  rate, the share of pairs with symbol findings and the findings per pair, against bpp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+
+def normalise_read(text: str) -> str:
+    """Letters and digits, upper case: punctuation and spacing are what recognisers vary most."""
+    return "".join(c for c in text.upper() if c.isalnum())
+
+
+def char_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance / reference length (1.0 when the reference is empty but the read is not)."""
+    from rapidfuzz.distance import Levenshtein
+
+    if not reference:
+        return 0.0 if not hypothesis else 1.0
+    return Levenshtein.distance(reference, hypothesis) / len(reference)
+
+
+@dataclass(frozen=True)
+class ReadPair:
+    """One original/reconstruction pair read by the same OCR engine."""
+
+    image_id: str
+    codec: str
+    codec_tag: str
+    bpp: float
+    original_read: str
+    reconstruction_read: str
+    truth: str = ""  # ground truth text, when known
+    symbol_findings: int = 0
+
+    @property
+    def cer(self) -> float:
+        return char_error_rate(normalise_read(self.original_read), normalise_read(self.reconstruction_read))
+
+    @property
+    def exact(self) -> bool:
+        return normalise_read(self.original_read) == normalise_read(self.reconstruction_read)
+
+
+def read_impact(pairs: list[ReadPair]) -> pd.DataFrame:
+    """Per codec tag: mean bpp, mean CER vs the original's read, exact-read rate, ground-truth CER of
+    the reconstruction (when truth is given) and the share of pairs with symbol findings."""
+    rows = []
+    for p in pairs:
+        d = asdict(p)
+        d.update(cer=p.cer, exact=p.exact)
+        if p.truth:
+            truth = normalise_read(p.truth)
+            d["cer_truth_original"] = char_error_rate(truth, normalise_read(p.original_read))
+            d["cer_truth_reconstruction"] = char_error_rate(truth, normalise_read(p.reconstruction_read))
+        rows.append(d)
+    df = pd.DataFrame(rows)
+    agg = {
+        "bpp": ("bpp", "mean"),
+        "pairs": ("image_id", "size"),
+        "cer": ("cer", "mean"),
+        "exact_read_rate": ("exact", "mean"),
+        "symbol_share": ("symbol_findings", lambda s: float((s > 0).mean())),
+    }
+    if "cer_truth_reconstruction" in df:
+        agg["cer_truth_original"] = ("cer_truth_original", "mean")
+        agg["cer_truth_reconstruction"] = ("cer_truth_reconstruction", "mean")
+    out = df.groupby(["codec", "codec_tag"], as_index=False).agg(**agg)
+    return out.sort_values(["codec", "bpp"]).reset_index(drop=True)
+
+
+def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
+    """Figure data for the report: one curve per codec (the RD plot's curves: settings other than the
+    rate make another curve), one point per codec setting, sorted by bpp. Only measured pairs with a
+    bpp count."""
+    from miscomp.report.rdplot import _curve_key, _params
+
+    measured = pairs[pairs["status"].isin(["ok", "partial"]) & pairs["bpp"].notna()]
+    if measured.empty:
+        return []
+    sym = (
+        findings[findings["symbol"].astype(bool)].groupby("pair_id").size() if len(findings) else pd.Series()
+    )
+    allf = findings.groupby("pair_id").size() if len(findings) else pd.Series()
+    m = measured.assign(
+        n_symbol=measured["pair_id"].map(sym).fillna(0).to_numpy(),
+        n_all=measured["pair_id"].map(allf).fillna(0).to_numpy(),
+    )
+    curves: dict[str, list[dict]] = {}
+    for tag, t in m.groupby("codec_tag"):
+        key = _curve_key(str(t["codec"].iloc[0]), str(tag), _params(t["params"].iloc[0]))
+        curves.setdefault(key, []).append({
+            "codec_tag": str(tag), "bpp": round(float(t["bpp"].mean()), 4), "pairs": len(t),
+            "symbol_share": round(float((t["n_symbol"] > 0).mean()), 4),
+            "findings_per_pair": round(float(t["n_all"].mean()), 3),
+        })  # fmt: skip
+    return [{"curve": k, "points": sorted(v, key=lambda p: p["bpp"])} for k, v in sorted(curves.items())]
+
+
+def impact_figure_png(curves: list[dict]) -> str | None:
+    """Share of pairs with symbol findings against bpp, one line per curve, as a data: URI; None when
+    no curve has two rates (a single-rate scan has no curve to draw; the table says it all)."""
+    if not any(len(c["points"]) >= 2 for c in curves):
+        return None
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for c in curves:
+        bpp = [p["bpp"] for p in c["points"]]
+        axes[0].plot(bpp, [p["symbol_share"] for p in c["points"]], marker="o", label=c["curve"])
+        axes[1].plot(bpp, [p["findings_per_pair"] for p in c["points"]], marker="o", label=c["curve"])
+    axes[0].set_ylabel("share of pairs with symbol findings")
+    axes[1].set_ylabel("findings per pair")
+    for ax in axes:
+        ax.set_xlabel("bpp")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(-0.03, 1.03)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

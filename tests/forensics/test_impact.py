@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from miscomp.forensics.impact import (
+    ReadPair,
+    char_error_rate,
+    impact_curves,
+    impact_figure_png,
+    normalise_read,
+    read_impact,
+)
+from miscomp.report import render_report
+from miscomp.scan import ScanConfig, run_scan
+from miscomp.store import load_run
+
+
+def test_char_error_rate_and_normalisation():
+    assert normalise_read("ab-12 c") == "AB12C"
+    assert char_error_rate("AB12C", "AB12C") == 0.0
+    assert char_error_rate("AB12C", "AB18C") == pytest.approx(0.2)
+    assert char_error_rate("AB12C", "") == 1.0
+    assert char_error_rate("", "") == 0.0 and char_error_rate("", "X") == 1.0
+
+
+def test_read_impact_aggregates_per_codec_setting():
+    pairs = [
+        ReadPair("a", "jpeg", "jpeg-q10", 0.3, "AB123", "AB128", "AB123", 1),
+        ReadPair("b", "jpeg", "jpeg-q10", 0.5, "XY9", "XY9", "XY9", 0),
+        ReadPair("a", "jpeg", "jpeg-q90", 2.0, "AB123", "AB123", "AB123", 0),
+    ]
+    t = read_impact(pairs).set_index("codec_tag")
+    assert t.loc["jpeg-q10", "bpp"] == pytest.approx(0.4)
+    assert t.loc["jpeg-q10", "cer"] == pytest.approx(0.1)  # (0.2 + 0) / 2
+    assert t.loc["jpeg-q10", "exact_read_rate"] == 0.5
+    assert t.loc["jpeg-q10", "symbol_share"] == 0.5
+    assert t.loc["jpeg-q90", "cer_truth_reconstruction"] == 0.0
+    assert list(t["pairs"]) == [2, 1]
+
+
+def _frames():
+    pairs = pd.DataFrame({
+        "pair_id": ["a__q10", "b__q10", "a__q90", "a__t3", "b__bad"],
+        "codec": ["jpeg", "jpeg", "jpeg", "taef2", "jpeg"],
+        "codec_tag": ["q10", "q10", "q90", "t3", "q50"],
+        "params": ['{"quality": 10}', '{"quality": 10}', '{"quality": 90}', '{"bits": 3}', '{"quality": 50}'],
+        "bpp": [0.3, 0.5, 2.0, 0.8, None],
+        "status": ["ok", "ok", "ok", "partial", "error"],
+    })  # fmt: skip
+    findings = pd.DataFrame({"pair_id": ["a__q10", "a__q10", "a__t3"], "symbol": [True, False, False]})
+    return pairs, findings
+
+
+def test_impact_curves_from_run_tables():
+    curves = {c["curve"]: c["points"] for c in impact_curves(*_frames())}
+    assert set(curves) == {"jpeg", "taef2"}  # rate parameters (quality, bits) stay on one curve
+    q10, q90 = curves["jpeg"]
+    assert q10["bpp"] == pytest.approx(0.4) and q10["symbol_share"] == 0.5 and q10["findings_per_pair"] == 1.0
+    assert q90["symbol_share"] == 0.0
+    assert curves["taef2"][0]["findings_per_pair"] == 1.0
+    assert impact_figure_png(impact_curves(*_frames())).startswith("data:image/png;base64,")
+    one_rate = [{"curve": "x", "points": [{"bpp": 1, "symbol_share": 0, "findings_per_pair": 0}]}]
+    assert impact_figure_png(one_rate) is None
+
+
+def test_multi_rate_scan_report_shows_impact_curves(tmp_path, textured_image):
+    orig = tmp_path / "orig"
+    orig.mkdir()
+    for i in range(2):
+        Image.fromarray(np.roll(textured_image, 9 * i, axis=1)).save(orig / f"im{i}.png")
+    cfg = ScanConfig(out=tmp_path / "run", originals=orig, codecs=["jpeg:quality=10", "jpeg:quality=60"],
+                     detectors=["diff"], quiet=True, report=False)  # fmt: skip
+    run_scan(cfg)
+    pairs, findings = load_run(tmp_path / "run")
+    curves = impact_curves(pairs, findings)
+    assert [len(c["points"]) for c in curves] == [2]
+    html = render_report(tmp_path / "run").read_text()
+    assert 'id="impact"' in html and "share of pairs with symbol findings" in html
+    section = html[html.index('id="impact"') : html.index('id="findings"')]
+    assert section.count("<tr><td>jpeg") == 2 and "data:image/png;base64," in section
