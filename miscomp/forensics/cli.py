@@ -159,7 +159,47 @@ def _box(box) -> str:  # noqa: ANN001
     )
 
 
+def trace(
+    images: Annotated[list[Path], typer.Argument(help="Images to examine.")],
+    model: Annotated[Path | None, typer.Option(help="A trace model JSON (default: the shipped one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """How likely each image went through a learned (neural) codec, with the evidence.
+
+    A screening aid, not proof: see the leave-one-codec-out table in the README for what it misses."""
+    from miscomp.forensics.trace import load_model, trace_file
+
+    try:
+        trace_model = load_model(model)
+    except MiscompError as err:
+        _fail(str(err))
+    results, failed = [], False
+    for path in images:
+        try:
+            results.append(trace_file(path, trace_model))
+        except MiscompError as err:
+            err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+            failed = True
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            out_console.print(
+                f"{r.path}: [bold]{r.probability:.2f}[/] {r.verdict} ({r.tiles} tiles)", highlight=False
+            )
+            for e in r.evidence[:3]:
+                sign = "+" if e.contribution >= 0 else "−"
+                out_console.print(
+                    f"  {sign}{abs(e.contribution):.2f} {e.description}: {e.value:.3g} "
+                    f"(typical original {e.typical_original:.3g}, learned codec {e.typical_learned:.3g})",
+                    highlight=False,
+                )
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
 def register(app: typer.Typer) -> None:
     """Add the forensic commands to the root app."""
     app.command("tag")(tag)
     app.command("verify")(verify)
+    app.command("trace")(trace)

@@ -14,7 +14,20 @@ import pandas as pd
 from miscomp.report.refs import CONTEXT_KEYS, kodak_image_ids, kodak_refs, ref_for_codec, refs_citation
 
 # Parameters that move a codec along its curve; the rest (subsampling, model …) make another curve.
-RATE_PARAMS = {"quality", "q", "qp", "crf", "lambda", "lmbda", "distance", "level", "bpp", "rate", "bits", "ratio"}
+RATE_PARAMS = {
+    "quality",
+    "q",
+    "qp",
+    "crf",
+    "lambda",
+    "lmbda",
+    "distance",
+    "level",
+    "bpp",
+    "rate",
+    "bits",
+    "ratio",
+}
 
 
 def _params(text: Any) -> dict[str, Any]:
