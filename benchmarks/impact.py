@@ -2,7 +2,7 @@
 reads, and how does it compare with JPEG at equal bpp?
 
     MISCOMP_SHARED=../shared MISCOMP_TAEF2_DIR=../shared/models/taef2 OMP_NUM_THREADS=1 \
-        .venv/bin/python benchmarks/impact.py [--limit 12]
+        .venv/bin/python -m benchmarks.impact [--limit 12]
 
 For each plate (odd indices of the openalpr set, the subset no OCR threshold was tuned on) a
 256×256 region of the photo around the plate (384 px for plates wider than 200 px) is compressed by
@@ -19,20 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from benchmarks.ocr_plates import crop_plate, load_plates
+from miscomp.codecs import create_codec
+from miscomp.detect import DETECTORS, PairImages
+from miscomp.forensics.impact import ReadPair, read_impact
 
-from benchmarks.ocr_plates import crop_plate, load_plates  # noqa: E402
-from miscomp.codecs import create_codec  # noqa: E402
-from miscomp.detect import DETECTORS, PairImages  # noqa: E402
-from miscomp.forensics.impact import ReadPair, read_impact  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before any library starts its threads
+
 
 OUT = REPO / "benchmarks" / "results"
 CODECS = (

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from miscomp import __version__
-from miscomp.cli import data, review, scan
-from miscomp.forensics import cli as forensics_cli
+from miscomp.cli import data, forensics, review, scan
 
 app = typer.Typer(
     add_completion=False,
@@ -35,7 +34,7 @@ def main(
 
 
 scan.register(app)
-forensics_cli.register(app)
+forensics.register(app)
 app.add_typer(
     review.annotate_app, name="annotate", help="Review findings in Label Studio (serve, push, pull)."
 )

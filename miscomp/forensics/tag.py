@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,17 +26,10 @@ class TagResult:
 def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     from miscomp.store import load_run
 
-    if not (run_dir / "pairs.parquet").is_file():
+    if not (run_dir / "pairs.parquet").is_file() and not (run_dir / "parts").is_dir():
         raise MiscompError(f"{run_dir}: not a run directory (no pairs.parquet; run `miscomp scan` first)")
-    try:
-        pairs, findings = load_run(run_dir)
-    except Exception as err:  # noqa: BLE001 - a damaged table is a user-facing problem
-        raise MiscompError(f"{run_dir}: run tables unreadable ({type(err).__name__}: {err})") from None
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = {}
-    return pairs, findings, info
+    run = load_run(run_dir)
+    return run.pairs, run.findings, run.meta
 
 
 # Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from miscomp.scan import ScanConfig, run_scan
+from miscomp.run import ScanConfig, run_scan
 
 
 def _name(cn: str):  # noqa: ANN202
@@ -133,7 +133,7 @@ def run_with_finding(tmp_path_factory) -> Path:
         originals=root / "orig",
         reconstructions=root / "rec",
         label="testcodec",
-        detectors=["diff"],
+        detectors=("diff",),
         quiet=True,
         report=False,
     )

@@ -12,7 +12,7 @@ from miscomp.forensics.impact import (
     read_impact,
 )
 from miscomp.report import render_report
-from miscomp.scan import ScanConfig, run_scan
+from miscomp.run import ScanConfig, run_scan
 from miscomp.store import load_run
 
 
@@ -69,10 +69,11 @@ def test_multi_rate_scan_report_shows_impact_curves(tmp_path, textured_image):
     orig.mkdir()
     for i in range(2):
         Image.fromarray(np.roll(textured_image, 9 * i, axis=1)).save(orig / f"im{i}.png")
-    cfg = ScanConfig(out=tmp_path / "run", originals=orig, codecs=["jpeg:quality=10", "jpeg:quality=60"],
-                     detectors=["diff"], quiet=True, report=False)  # fmt: skip
+    cfg = ScanConfig(out=tmp_path / "run", originals=orig, codecs=("jpeg:quality=10", "jpeg:quality=60"),
+                     detectors=("diff",), quiet=True, report=False)  # fmt: skip
     run_scan(cfg)
-    pairs, findings = load_run(tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    pairs, findings = run.pairs, run.findings
     curves = impact_curves(pairs, findings)
     assert [len(c["points"]) for c in curves] == [2]
     html = render_report(tmp_path / "run").read_text()

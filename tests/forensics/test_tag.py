@@ -19,7 +19,8 @@ def _invoke(*args: str):  # noqa: ANN202
 def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_files, tmp_path):
     import c2pa
 
-    pairs, findings = load_run(run_with_finding)
+    run = load_run(run_with_finding)
+    pairs, findings = run.pairs, run.findings
     assert len(findings) >= 1  # the fixture's changed square
     out = tmp_path / "tagged"
     res = _invoke(
@@ -71,7 +72,7 @@ def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_file
 
 
 def test_no_gps_copied_unless_asked(run_with_finding, tmp_path):
-    pairs, _ = load_run(run_with_finding)
+    pairs = load_run(run_with_finding).pairs
     assert "GPS" in pairs.loc[0, "original_metadata"] or Image.open(
         pairs.loc[0, "original"]
     ).getexif().get_ifd(0x8825)
@@ -89,7 +90,7 @@ def test_no_gps_copied_unless_asked(run_with_finding, tmp_path):
 
 
 def test_explicit_image_files_are_matched_by_stem(run_with_finding, tmp_path):
-    pairs, _ = load_run(run_with_finding)
+    pairs = load_run(run_with_finding).pairs
     rec = run_with_finding / pairs.loc[0, "reconstruction"]
     other = tmp_path / "unknown.png"
     other.write_bytes(rec.read_bytes())

@@ -8,22 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from miscomp.cli.common import err_console, fail, out_console
 from miscomp.errors import MiscompError
-
-err_console = Console(stderr=True)
-out_console = Console()
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
 EXIT_NO_TAG = 3
-
-
-def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def tag(
@@ -61,14 +53,14 @@ def tag(
     from miscomp.forensics.tag import tag_run
 
     if (cert is None) != (key is None):
-        _fail("give both --cert and --key (or neither, for the unsigned XMP fallback)")
+        fail("give both --cert and --key (or neither, for the unsigned XMP fallback)")
     signer = SignerFiles(cert, key) if cert and key else None
     try:
         results = tag_run(
             run_dir, out or run_dir / "tagged", signer, list(images or []), codec_tag, keep_metadata
         )
     except MiscompError as err:
-        _fail(str(err))
+        fail(str(err))
     if as_json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
@@ -100,7 +92,7 @@ def verify(
     try:
         result = run_verify(image, trust_anchors)
     except MiscompError as err:
-        _fail(str(err))
+        fail(str(err))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -172,7 +164,7 @@ def trace(
     try:
         trace_model = load_model(model)
     except MiscompError as err:
-        _fail(str(err))
+        fail(str(err))
     results, failed = [], False
     for path in images:
         try:
