@@ -85,6 +85,7 @@ class ScanConfig:
     quiet: bool = False
     report: bool = True
     recursive: bool = False  # also scan the originals folder's subfolders
+    trace: bool = True  # score each original for learned-codec traces (miscomp.forensics.trace)
 
 
 @dataclass
@@ -279,6 +280,7 @@ def _run_original(
     todo: list[PairSource],
     convert: bool,
     max_pixels: int,
+    trace: bool = False,
 ) -> Iterator[str]:
     """Run every pending source on one original (read once); yields each committed pair id."""
     try:
@@ -288,6 +290,11 @@ def _run_original(
         read_error = ""
     except MiscompError as err:
         image, read_error = None, str(err)
+    if trace and image is not None:
+        from miscomp.forensics.trace import record_original_trace
+
+        # ~0.2 s per original (six 256² tiles): cheap next to any codec
+        record_original_trace(plan.run_dir, image_id, image.rgb)
     for source in todo:
         pair = Pair(
             make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params(),
@@ -394,7 +401,10 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
                 redone[why] += 1
         skipped += len(plan.sources) - len(todo)
         done += len(plan.sources) - len(todo)
-        for pair_id in _run_original(plan, store, image_id, path, todo, cfg.convert, cfg.max_pixels):
+        runs = _run_original(
+            plan, store, image_id, path, todo, cfg.convert, cfg.max_pixels, cfg.trace and bool(todo)
+        )
+        for pair_id in runs:
             new += 1
             done += 1
             if progress:
@@ -409,6 +419,12 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
         seconds=round(time.perf_counter() - started, 3), notes=list(plan.notes),
         redone=sum(redone.values()),
     )  # fmt: skip
+    traces: dict[str, dict] = {}
+    if cfg.trace:
+        from miscomp.forensics.trace import collect_original_traces
+
+        traces, warnings = collect_original_traces(plan.run_dir, [i for i, _ in plan.originals])
+        summary.notes.extend(warnings)
     if redone["original"]:
         summary.notes.append(
             f"{redone['original']} pair(s) done again: their original changed since they ran"
@@ -418,7 +434,7 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
             f"{redone['detectors']} pair(s) done again: they were made with other detector settings"
         )
     # Codecs load their models lazily: their info (weights, entropy tables) is complete only now.
-    _write_run_json(cfg, plan, started_at, summary, pair_df)
+    _write_run_json(cfg, plan, started_at, summary, pair_df, traces)
     if cfg.report:
         summary.report, problem = _write_report(plan.run_dir)
         if problem:
@@ -427,7 +443,12 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
 
 
 def _write_run_json(
-    cfg: ScanConfig, plan: ScanPlan, started_at: str, summary: ScanSummary | None, pairs: Any = None
+    cfg: ScanConfig,
+    plan: ScanPlan,
+    started_at: str,
+    summary: ScanSummary | None,
+    pairs: Any = None,
+    traces: dict | None = None,
 ) -> None:
     """run.json: written when the scan starts (``finished`` empty) and again when it ends, so that an
     interrupted run still says what it was doing. ``codecs`` and ``detectors`` are this run's
@@ -459,6 +480,8 @@ def _write_run_json(
             # detector settings (JSON) → pairs made with them; more than one key: a mixed run dir
             "detectors": {str(k): int(v) for k, v in ran["detectors"].value_counts().items()},
         }
+    if traces:
+        info["original_trace"] = traces  # learned-codec trace score of each original
     atomic_write_text(plan.run_dir / "run.json", json.dumps(info, indent=2, default=str))
 
 

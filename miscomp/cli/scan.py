@@ -59,6 +59,10 @@ def scan(
         bool, typer.Option(help="Convert 16-bit and CMYK images to 8-bit RGB instead of refusing them.")
     ] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    trace: Annotated[
+        bool,
+        typer.Option(help="Score each original for learned-codec traces (warns when already compressed)."),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only errors.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON (implies --quiet).")
@@ -71,7 +75,7 @@ def scan(
         out=out, originals=originals, codecs=tuple(codec or ()), reconstructions=reconstructions,
         pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
         detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
-        convert=convert, quiet=quiet or as_json, report=report, recursive=recursive,
+        convert=convert, quiet=quiet or as_json, report=report, recursive=recursive, trace=trace,
     )  # fmt: skip
     try:
         if cfg.quiet or not sys.stderr.isatty():
