@@ -27,7 +27,7 @@ import numpy as np
 from benchmarks.ocr_plates import crop_plate, load_plates
 from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
-from miscomp.forensics.impact import ReadPair, read_impact
+from miscomp.forensics.impact import ReadPair, log_bpp_axis, read_impact
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before any library starts its threads
@@ -58,7 +58,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=12)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--replot", action="store_true", help="Only redraw impact.png from impact.csv.")
     args = ap.parse_args()
+    if args.replot:
+        import pandas as pd
+
+        plot(pd.read_csv(args.out / "impact.csv"), args.out / "impact.png")
+        return
     plates = load_plates()[1::2][: args.limit]
     if not plates:
         raise SystemExit("no plates found (set MISCOMP_SHARED)")
@@ -132,7 +138,7 @@ def plot(table, path: Path) -> None:  # noqa: ANN001
         "share of pairs with symbol findings",
     )
     for ax, title in zip(axes, titles, strict=True):
-        ax.set_xscale("log")
+        log_bpp_axis(ax)
         ax.set_xlabel("bpp (plate region)")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)

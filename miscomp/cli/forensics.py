@@ -32,14 +32,9 @@ def tag(
     ] = None,
     cert: Annotated[
         Path | None,
-        typer.Option(
-            help="PEM certificate chain, end-entity first (C2PA). Without it: unsigned XMP.",
-            envvar="MISCOMP_C2PA_CERT",
-        ),
+        typer.Option(help="PEM certificate chain, end-entity first (C2PA). Without it: unsigned XMP."),
     ] = None,
-    key: Annotated[
-        Path | None, typer.Option(help="PEM private key of --cert.", envvar="MISCOMP_C2PA_KEY")
-    ] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key of --cert.")] = None,
     codec_tag: Annotated[
         str | None, typer.Option(help="Only this codec tag (needed when ambiguous).")
     ] = None,
