@@ -294,7 +294,7 @@ def _run_original(
         from miscomp.forensics.trace import record_original_trace
 
         # ~0.2 s per original (six 256² tiles): cheap next to any codec
-        record_original_trace(plan.run_dir, image_id, image.rgb)
+        record_original_trace(plan.run_dir, image_id, image.rgb, plan.names.get(image_id, path.name))
     for source in todo:
         pair = Pair(
             make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params(),

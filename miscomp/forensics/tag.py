@@ -50,7 +50,7 @@ def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, A
         codec=str(pair["codec"]),
         codec_tag=str(pair["codec_tag"]),
         bpp=None if bpp is None or pd.isna(bpp) else float(bpp),
-        original_name=Path(str(pair["original"])).name,
+        original_name=str(pair.get("original_name") or "") or Path(str(pair["original"])).name,
         original_sha256=str(pair["original_sha256"]),
         may_contain_miscompressions=bool(items),
         complete=pair["status"] == "ok",
@@ -79,7 +79,13 @@ def _original_exif(pair: pd.Series) -> bytes | None:
 
 
 def _match(pairs: pd.DataFrame, image: Path, codec_tag: str | None) -> pd.Series:
-    hits = pairs[pairs["image_id"] == image.stem]
+    # the run's image id (its reconstruction's file name) or the original's file name
+    names = (
+        pairs["original_name"].fillna("").map(lambda n: Path(str(n)).stem)
+        if "original_name" in pairs
+        else None
+    )
+    hits = pairs[(pairs["image_id"] == image.stem) | (names == image.stem if names is not None else False)]
     if codec_tag:
         hits = hits[hits["codec_tag"] == codec_tag]
     if hits.empty:

@@ -152,17 +152,17 @@ def trace_file(path: Path, model: TraceModel | None = None, max_pixels: int | No
 TRACE_DIR = "trace"  # one JSON per original in the run dir: crash-safe and resumable like parts/
 
 
-def record_original_trace(run_dir: Path, image_id: str, rgb: np.ndarray) -> None:
+def record_original_trace(run_dir: Path, image_id: str, rgb: np.ndarray, name: str = "") -> None:
     """Score one original and keep the result beside the run's parts (never raises: the trace is
     extra information and must not cost a pair)."""
     from miscomp.io import atomic_write_text
 
     try:
         r = trace_rgb(rgb)
-        doc: dict[str, Any] = {"probability": r.probability, "verdict": r.verdict, "tiles": r.tiles,
-                               "model": r.model, "evidence": r.summary()}  # fmt: skip
+        doc: dict[str, Any] = {"name": name, "probability": r.probability, "verdict": r.verdict,
+                               "tiles": r.tiles, "model": r.model, "evidence": r.summary()}  # fmt: skip
     except Exception as err:  # noqa: BLE001 - a broken or missing model leaves a note, not an error
-        doc = {"error": f"{type(err).__name__}: {err}"}
+        doc = {"name": name, "error": f"{type(err).__name__}: {err}"}
     atomic_write_text(run_dir / TRACE_DIR / f"{image_id}.json", json.dumps(doc))
 
 
@@ -180,7 +180,8 @@ def collect_original_traces(run_dir: Path, image_ids: list[str]) -> tuple[dict[s
         out[image_id] = doc
         if doc.get("probability", 0.0) >= LIKELY:
             warnings.append(
-                f"original {image_id} already shows learned-codec traces (p={doc['probability']:.2f}): "
-                "it may have been neurally compressed before; findings may include that codec's changes"
+                f"original {doc.get('name') or image_id} already shows learned-codec traces "
+                f"(p={doc['probability']:.2f}): it may have been neurally compressed before; "
+                "findings may include that codec's changes"
             )
     return out, warnings

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_file
     assert res.exit_code == 0, res.output
     (result,) = json.loads(res.stdout)
     assert result["kind"] == "c2pa" and result["findings"] == len(findings)
-    tagged = out / pairs.loc[0, "codec_tag"] / "photo.png"
+    tagged = out / pairs.loc[0, "codec_tag"] / Path(pairs.loc[0, "reconstruction"]).name
     # pixels are the run's reconstruction, bit for bit
     rec = np.asarray(Image.open(run_with_finding / pairs.loc[0, "reconstruction"]).convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(tagged).convert("RGB")), rec)
@@ -92,13 +93,16 @@ def test_no_gps_copied_unless_asked(run_with_finding, tmp_path):
 def test_explicit_image_files_are_matched_by_stem(run_with_finding, tmp_path):
     pairs = load_run(run_with_finding).pairs
     rec = run_with_finding / pairs.loc[0, "reconstruction"]
-    other = tmp_path / "unknown.png"
+    (tmp_path / "in").mkdir()
+    by_original_name = tmp_path / "in" / "photo.png"  # the original was photo.jpg
+    by_original_name.write_bytes(rec.read_bytes())
+    other = tmp_path / "in" / "unknown.png"
     other.write_bytes(rec.read_bytes())
-    res = _invoke("tag", run_with_finding, rec, other, "--out", tmp_path / "t", "--json")
-    assert res.exit_code == 2  # one file failed; the other was still tagged
+    res = _invoke("tag", run_with_finding, rec, by_original_name, other, "--out", tmp_path / "t", "--json")
+    assert res.exit_code == 2  # one file failed; the others were still tagged
     results = json.loads(res.stdout)
-    assert [r["kind"] for r in results] == ["xmp", "error"]
-    assert "no pair in the run" in results[1]["message"]
+    assert [r["kind"] for r in results] == ["xmp", "xmp", "error"]
+    assert "no pair in the run" in results[2]["message"]
 
 
 @pytest.mark.parametrize("make", ["missing", "not_a_run"])

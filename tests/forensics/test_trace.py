@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,11 +92,14 @@ def test_scan_records_each_originals_trace(tmp_path, textured_image):
     cfg = ScanConfig(out=tmp_path / "run", originals=orig, codecs=("jpeg:quality=50",), detectors=("none",),
                      quiet=True, report=False)  # fmt: skip
     summary = run_scan(cfg)
-    traces = json.loads((tmp_path / "run" / "run.json").read_text())["original_trace"]
+    by_id = json.loads((tmp_path / "run" / "run.json").read_text())["original_trace"]
+    traces = {Path(t["name"]).stem: t for t in by_id.values()}
     assert 0.0 <= traces["a"]["probability"] <= 1.0 and traces["a"]["verdict"]
     if bmshj is not None:
         assert traces["b"]["probability"] > traces["a"]["probability"]
-        warned = [n for n in summary.notes if n.startswith("original b already shows learned-codec traces")]
+        warned = [
+            n for n in summary.notes if n.startswith("original b.png already shows learned-codec traces")
+        ]
         assert warned == ([warned[0]] if traces["b"]["probability"] >= 0.7 else [])
 
 
