@@ -181,6 +181,10 @@ class DiffDetector(Detector):
         min_area_fraction: float = 0.0003,
         max_regions: int = 20,
     ) -> None:
+        from miscomp.taxonomy import create_classifier
+
+        # Resolved once, here: a taxonomy file that was asked for and is missing stops the run.
+        self.classifier = create_classifier()
         self.threshold = float(threshold)
         self.low = float(low)
         self.min_area_fraction = float(min_area_fraction)
@@ -193,11 +197,10 @@ class DiffDetector(Detector):
             "min_area_fraction": self.min_area_fraction,
             "max_regions": self.max_regions,
             "floors": FLOORS,
+            "taxonomy": self.classifier.info(),
         }
 
     def detect(self, images: PairImages) -> list[Finding]:
-        from miscomp.taxonomy import classify
-
         orig, rec = images.original, images.reconstruction
         if orig.shape != rec.shape:
             raise ValueError(
@@ -214,7 +217,7 @@ class DiffDetector(Detector):
             pr, _ = _patch(rec, reg, pad)
             mask = np.zeros(po.shape[:2], bool)
             mask[reg.y - y0 : reg.y - y0 + reg.h, reg.x - x0 : reg.x - x0 + reg.w] = cand.mask
-            category, confidence, evidence = classify(po, pr, mask, cand.mask.sum() / total)
+            category, confidence, evidence = self.classifier.classify(po, pr, mask, cand.mask.sum() / total)
             details = {
                 "peak_z": round(cand.peak_z, 2),
                 "maps": list(cand.maps),

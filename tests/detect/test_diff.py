@@ -77,3 +77,13 @@ def test_uniform_noise_is_absorbed_but_a_local_change_in_it_is_not():
     changed, box = brighten(img)
     findings = _detect(img, np.clip(changed + noise, 0, 255).astype(np.uint8))
     assert len(findings) == 1 and findings[0].region.iou(Region(*box)) >= 0.3
+
+
+def test_info_records_the_taxonomy_classifier_and_a_missing_file_is_an_error(tmp_path, monkeypatch):
+    from miscomp.errors import MiscompError
+
+    monkeypatch.delenv("MISCOMP_TAXONOMY_MODEL", raising=False)
+    assert DiffDetector().info()["taxonomy"]["classifier"] == "rules"
+    monkeypatch.setenv("MISCOMP_TAXONOMY_MODEL", str(tmp_path / "gone.json"))
+    with pytest.raises(MiscompError, match="gone.json"):
+        DiffDetector()

@@ -1,0 +1,105 @@
+"""Assign a miscompression category (Hofer & Böhme, WIFS 2024) to one changed region.
+
+The question asked of a region is *which model of change explains it* (:mod:`miscomp.taxonomy.features`
+fits them, :mod:`miscomp.taxonomy.rules` decides): a colour model with the geometry held (amplitude),
+one low-freedom motion (geometry), only a smooth non-rigid field or nothing at all (shape). The evidence
+text names the model terms that decided.
+
+The classifier is the rules with their built-in thresholds, or with thresholds read from a JSON file
+(``MISCOMP_TAXONOMY_MODEL`` or ``create_classifier(path)``: ``{"thresholds": {...}}``). A file that was
+asked for and is missing or malformed is an error. :meth:`Classifier.info` says which one ran (for
+run.json): ``"rules"``, or the file with its sha256.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from miscomp.errors import MiscompError
+from miscomp.findings import Category
+from miscomp.settings import ENV, Settings
+from miscomp.taxonomy.features import RegionFeatures, region_features
+from miscomp.taxonomy.rules import Thresholds, decide
+
+__all__ = [
+    "Classifier",
+    "RegionFeatures",
+    "Thresholds",
+    "classify",
+    "create_classifier",
+    "decide",
+    "region_features",
+]
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """The rules with one set of thresholds, and where those came from."""
+
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    file: Path | None = None  # None: the built-in thresholds
+    sha256: str | None = None
+
+    def info(self) -> dict:
+        """Which classifier assigned the categories, for run.json."""
+        out: dict = {"classifier": "rules" if self.file is None else str(self.file)}
+        if self.sha256:
+            out["sha256"] = self.sha256
+        out["thresholds"] = self.thresholds.as_dict()
+        return out
+
+    def classify(
+        self,
+        original_patch: np.ndarray,
+        recon_patch: np.ndarray,
+        mask: np.ndarray,
+        area_fraction: float | None = None,
+    ) -> tuple[Category, float, str]:
+        """Category, confidence in [0.5, 1) and a one-line evidence text for the change inside ``mask``.
+
+        ``original_patch`` and ``recon_patch`` are H×W×3 uint8 RGB crops around the region (include a
+        margin: motion and the codec's noise floor are measured against the surroundings); ``mask``
+        marks the changed pixels.
+        """
+        if original_patch.shape != recon_patch.shape or original_patch.shape[:2] != mask.shape:
+            raise ValueError(
+                f"patch shapes differ: original {original_patch.shape}, reconstruction "
+                f"{recon_patch.shape}, mask {mask.shape}"
+            )
+        category, confidence, evidence = decide(
+            region_features(original_patch, recon_patch, mask), self.thresholds
+        )
+        if area_fraction is not None:
+            evidence = f"{evidence} (region {100 * area_fraction:.2g}% of image)"
+        return category, float(np.clip(confidence, 0.5, 0.99)), evidence
+
+
+def create_classifier(path: Path | str | None = None) -> Classifier:
+    """The classifier from ``path``, else ``MISCOMP_TAXONOMY_MODEL``, else the built-in rules."""
+    from miscomp.io import file_sha256
+
+    path = Path(path) if path is not None else Settings.from_env().taxonomy_model
+    if path is None:
+        return Classifier()
+    if not path.is_file():
+        raise MiscompError(
+            f"{path}: taxonomy classifier file not found (given by argument or {ENV['taxonomy_model']}); "
+            f"unset it to use the built-in rules"
+        )
+    try:
+        data = json.loads(path.read_text())
+        thresholds = Thresholds.from_dict(data["thresholds"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise MiscompError(f"{path}: not a taxonomy thresholds file ({err})") from None
+    return Classifier(thresholds, path.resolve(), file_sha256(path))
+
+
+def classify(
+    original_patch: np.ndarray, recon_patch: np.ndarray, mask: np.ndarray, area_fraction: float | None = None
+) -> tuple[Category, float, str]:
+    """:meth:`Classifier.classify` with the classifier the environment selects."""
+    return create_classifier().classify(original_patch, recon_patch, mask, area_fraction)

@@ -1,0 +1,320 @@
+"""Which model explains the change in a region: motion models of increasing freedom, a colour model.
+
+Everything is measured on the region's *core* (the pixels that changed strongly; the detector's mask
+also holds a halo of weakly changed pixels that no model has to explain) and expressed as the share of
+the change, above the codec's own noise floor, that a model explains:
+
+    explained(m) = (E0 − E_m) / (E0 − N)
+
+with E0 the mean Lab distance between original and reconstruction on the core, E_m the distance left
+after undoing model m, and N the distance just outside the region (what the codec leaves everywhere).
+
+Motion models are fitted by robust weighted least squares to the dense optical flow (OpenCV DIS) on the
+core, in increasing freedom: translation (2 parameters), similarity (4), affine (6), and a smooth
+non-rigid field (a cubic polynomial per axis, 20 parameters; also the dense flow itself). Each is judged
+by the *photometric* error left after warping the reconstruction back with it, which the aperture
+problem cannot fool. The colour model is a per-pixel affine colour map with a smooth offset and a
+high-frequency gain: brightness, contrast, colour casts, hue, saturation and texture strength.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_MIN_SIDE = 48  # DIS optical flow crashes (segfault) on images smaller than its patch pyramid
+_CORE = 0.4  # core: blurred error ≥ this × the region's 95th percentile error
+_MIN_CORE = 12
+_SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
+_EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise, not contours
+_FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
+_BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
+MOTION_MODELS = ("translation", "similarity", "affine", "nonrigid")
+
+
+@dataclass(frozen=True)
+class RegionFeatures:
+    """What each model explains of one region's change, and the fitted motion's parameters."""
+
+    raw_error: float  # E0: mean Lab distance on the core
+    noise_floor: float  # N: mean Lab distance just outside the region
+    colour: float  # explained by the colour model (no motion)
+    translation: float  # explained by one shift
+    similarity: float  # shift + rotation + isotropic scale
+    affine: float  # + anisotropic scale and shear
+    nonrigid: float  # a smooth non-rigid field (cubic polynomial or the dense flow, the better)
+    nonaffine_energy: float  # share of the smooth field's energy that no affine motion carries
+    motion_px: float  # mean displacement of the affine motion on the core
+    shift: tuple[float, float]  # affine displacement at the core's centre (x, y), px
+    rotation_deg: float
+    scale: float
+    shear: float
+    distribution_kept: float  # 1 − (distance between the core's colour distributions) / E0
+    scatter: float  # explained by "every pixel came from somewhere within _SCATTER_PX", no coherence
+    coherence: float  # how much those per-pixel displacements agree between neighbours
+    contours_kept: float  # edge contrast kept in place, both ways (1: every contour still there)
+    mean_dl: float  # mean L* change on the core (reconstruction − original)
+    mean_dab: float  # magnitude of the mean a*b* change
+
+    @property
+    def low_freedom(self) -> tuple[str, float]:
+        """The simplest rigid-enough model that explains nearly as much as the best of the three."""
+        best = max(self.translation, self.similarity, self.affine)
+        for name in ("translation", "similarity", "affine"):
+            if getattr(self, name) >= best - 0.03:  # 3 points of explanation buy no extra freedom
+                return name, getattr(self, name)
+        return "affine", self.affine  # unreachable; keeps type checkers calm
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _mean_dist(diff: np.ndarray, mask: np.ndarray) -> float:
+    """Mean Lab distance: L1 over pixels, so a thin seam cannot dominate."""
+    return float(np.sqrt((diff[mask] ** 2).sum(-1)).mean()) if mask.any() else 0.0
+
+
+def _irls(design: np.ndarray, target: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Weighted least squares for a stacked (fx, fy) flow with Cauchy re-weighting per point (scale in
+    px): flow at occlusions and at the seams of a pasted detail is an outlier, not a motion."""
+    n = len(weight)
+    w = np.tile(weight, 2)
+    coef = np.zeros(design.shape[1])
+    for _ in range(4):
+        sw = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(design * sw[:, None], target * sw, rcond=None)
+        r = np.hypot(*(design @ coef - target).reshape(2, n))
+        w = np.tile(weight / (1 + (r / scale) ** 2), 2)
+    return coef
+
+
+def _motion_designs(u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
+    """Design matrices for the stacked unknown flow (fx then fy) in normalised coordinates u, v."""
+    one, zero = np.ones_like(u), np.zeros_like(u)
+    poly = np.stack([one, u, v, u * u, u * v, v * v, u**3, u * u * v, u * v * v, v**3], 1)
+    zp = np.zeros_like(poly)
+    return {
+        "translation": np.block([[one[:, None], zero[:, None]], [zero[:, None], one[:, None]]]),
+        "similarity": np.vstack([np.stack([one, zero, u, -v], 1), np.stack([zero, one, v, u], 1)]),
+        "affine": np.block([[poly[:, :3], zp[:, :3]], [zp[:, :3], poly[:, :3]]]),
+        "poly": np.block([[poly, zp], [zp, poly]]),
+    }
+
+
+def _colour_explained(lab_o, lab_r, core, u, v) -> float:
+    """Residual of rec ≈ M·orig + B·lowpass(orig) + C·lowpass₂(orig) + smooth offset, per Lab channel."""
+    # Two low-pass bands: texture strength changes at any scale a codec works at (σ 1–3 px).
+    low, lower = cv2.GaussianBlur(lab_o, (0, 0), 1.2), cv2.GaussianBlur(lab_o, (0, 0), 2.5)
+    x = np.hstack([lab_o[core], low[core], lower[core], np.stack([np.ones_like(u), u, v], 1)])
+    # A tiny ridge keeps small cores (a few dozen pixels, 9 unknowns) from fitting noise exactly.
+    reg = 1e-3 * np.trace(x.T @ x) / x.shape[1] * np.eye(x.shape[1])
+    coef = np.linalg.solve(x.T @ x + reg, x.T @ lab_r[core])
+    return _mean_dist((x @ coef - lab_r[core])[None], np.ones((1, len(x)), bool))
+
+
+def _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_designs, shape) -> None:
+    """ECC (photometric) refinement of the flow-fitted affine motion, kept where it explains more.
+
+    Flow fitted on a small core is imprecise, and an imprecise rigid fit would hand rigid motions to
+    the non-rigid model; ECC minimises the image error directly, as the non-rigid dense flow does."""
+    a = fields["affine"][2]
+    warp = np.array(
+        [[1 + a[1] / s, a[2] / s, a[0] - a[1] * cx / s - a[2] * cy / s],
+         [a[4] / s, 1 + a[5] / s, a[3] - a[4] * cx / s - a[5] * cy / s]], np.float32,
+    )  # fmt: skip
+    go = cv2.GaussianBlur(g_o.astype(np.float32), (0, 0), 1.0)
+    gr = cv2.GaussianBlur(g_r.astype(np.float32), (0, 0), 1.0)
+    try:
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-4)
+        _, warp = cv2.findTransformECC(go, gr, warp, cv2.MOTION_AFFINE, criteria, core.astype(np.uint8), 1)
+    except cv2.error:  # no convergence on flat or ambiguous cores: the flow fit stands
+        return
+    m, t = warp[:, :2].astype(np.float64), warp[:, 2].astype(np.float64)
+    # Back to coefficients on (x − c)/s: f(p) = (M − I)·p + t.
+    coef = np.array([
+        (m[0, 0] - 1) * cx + m[0, 1] * cy + t[0], (m[0, 0] - 1) * s, m[0, 1] * s,
+        m[1, 0] * cx + (m[1, 1] - 1) * cy + t[1], m[1, 0] * s, (m[1, 1] - 1) * s,
+    ])  # fmt: skip
+    fxy = (grid_designs["affine"] @ coef).astype(np.float32)
+    h, w = shape
+    fx, fy = fxy[: h * w].reshape(h, w), fxy[h * w :].reshape(h, w)
+    res = residual(fx, fy)
+    if res < residuals["affine"]:
+        fields["affine"], residuals["affine"] = (fx, fy, coef), res
+
+
+def _scatter(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[float, float]:
+    """The freest motion of all, one displacement per pixel within ±_SCATTER_PX: (mean residual on the
+    core, coherence). Coherence is the share of neighbouring core pixels whose best displacements agree
+    within 1 px: high for any smooth motion, low when pixels scattered independently (dissolved)."""
+    r = _SCATTER_PX
+    pad = np.pad(lab_o, ((r, r), (r, r), (0, 0)), mode="reflect")
+    ys, xs = np.nonzero(core)
+    target = lab_r[ys, xs]
+    best = np.full(len(ys), np.inf, np.float32)
+    arg = np.zeros((len(ys), 2), np.int16)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            d = np.sqrt(((pad[ys + r + dy, xs + r + dx] - target) ** 2).sum(-1))
+            better = d < best - 1e-3  # ties keep the smaller displacement found first (from −r)
+            best[better], arg[better] = d[better], (dx, dy)
+    disp = np.full((*core.shape, 2), 99, np.int16)
+    disp[ys, xs] = arg
+    agree, pairs = 0, 0
+    for a, b in ((disp[:, :-1], disp[:, 1:]), (disp[:-1], disp[1:])):
+        both = (a[..., 0] != 99) & (b[..., 0] != 99)
+        agree += int((np.abs(a - b).max(-1)[both] <= 1).sum())
+        pairs += int(both.sum())
+    return float(best.mean()), agree / pairs if pairs else 1.0
+
+
+def _contours_kept(lab_o: np.ndarray, lab_r: np.ndarray, mask: np.ndarray) -> float:
+    """How much edge contrast stays where it was: on the original's strong edges, the reconstruction's
+    gradient / the original's (capped at 1), and the same the other way round (new contours); the
+    smaller median. A brightened object keeps its contour; an in-painted stroke or a moved contour
+    leaves none at the old place."""
+
+    def grad(lab):
+        # All three Lab channels: a brightened object can end up isoluminant with its surroundings,
+        # its contour then lives in a*b* only.
+        lab = cv2.GaussianBlur(lab, (0, 0), 1.0)
+        gx, gy = cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1)
+        return np.sqrt((gx**2 + gy**2).sum(-1)) / 8
+
+    g_o, g_r = grad(lab_o), grad(lab_r)
+    # Strong edges: top third of the mask's gradients, and above what codec noise draws (L*/px). Each
+    # side's gradient is measured against its own strong-edge level, so a contour whose contrast
+    # changed (a brightened object) still counts as kept; one that moved or vanished does not.
+    out = []
+    for a, b in ((g_o, g_r), (g_r, g_o)):
+        strong_a = mask & (a >= max(np.percentile(a[mask], 67), _EDGE_MIN))
+        strong_b = mask & (b >= max(np.percentile(b[mask], 67), _EDGE_MIN))
+        if strong_a.sum() < 6:
+            out.append(1.0)
+            continue
+        level = float(np.median(b[strong_b])) if strong_b.sum() >= 6 else _EDGE_MIN
+        out.append(float(np.median(np.minimum(b[strong_a] / level, 1.0))))
+    return min(out)
+
+
+def _pad(original, reconstruction, mask):
+    ph, pw = max(0, _MIN_SIDE - mask.shape[0]), max(0, _MIN_SIDE - mask.shape[1])
+    if not (ph or pw):
+        return original, reconstruction, mask
+    pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    return (
+        np.pad(original, (*pads, (0, 0)), mode="reflect"),
+        np.pad(reconstruction, (*pads, (0, 0)), mode="reflect"),
+        np.pad(mask, pads),
+    )
+
+
+def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.ndarray) -> RegionFeatures:
+    """Features of the change inside ``mask`` (bool H×W) between two H×W×3 uint8 RGB patches."""
+    mask = mask.astype(bool)
+    if not mask.any():
+        raise ValueError("region mask is empty")
+    original, reconstruction, mask = _pad(original, reconstruction, mask)
+    h, w = mask.shape
+    lab_o, lab_r = _lab(original), _lab(reconstruction)
+    err = cv2.GaussianBlur(np.sqrt(((lab_r - lab_o) ** 2).sum(-1)), (0, 0), 1.5)
+    core = mask & (err >= _CORE * np.percentile(err[mask], 95))
+    if core.sum() < _MIN_CORE:
+        core = mask
+    e0 = max(_mean_dist(lab_r - lab_o, core), 1e-6)
+    ring = (cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0) & (
+        cv2.dilate(mask.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+    )
+    noise = min(_mean_dist(lab_r - lab_o, ring), 0.9 * e0) if ring.sum() >= 12 else 0.0
+
+    def explained(residual: float) -> float:
+        return float(np.clip((e0 - residual) / (e0 - noise), -1.0, 1.0))
+
+    ys, xs = np.nonzero(core)
+    cx, cy = float(xs.mean()), float(ys.mean())
+    s = max(float(np.sqrt(core.sum())), 4.0)  # normalised coordinates keep the fits well conditioned
+    u, v = (xs - cx) / s, (ys - cy) / s
+
+    g_o = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
+    g_r = cv2.cvtColor(reconstruction, cv2.COLOR_RGB2GRAY)
+    # original(p) ≈ reconstruction(p + flow(p)): the flow says where each original pixel went.
+    # Flow is measured where there is structure; weight by gradient so flat pixels do not vote.
+    g32 = g_o.astype(np.float32)
+    grad = cv2.magnitude(cv2.Sobel(g32, cv2.CV_32F, 1, 0), cv2.Sobel(g32, cv2.CV_32F, 0, 1))
+    wt = (0.1 + np.minimum(grad[core] / 40.0, 1.0)).astype(np.float64)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gu, gv = ((xx - cx) / s).ravel(), ((yy - cy) / s).ravel()
+    grid_designs = _motion_designs(gu.astype(np.float64), gv.astype(np.float64))
+    core_designs = _motion_designs(u, v)
+
+    def residual(fx: np.ndarray, fy: np.ndarray) -> float:
+        back = cv2.remap(reconstruction, xx + fx, yy + fy, _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
+        return _mean_dist(_lab(back) - lab_o, core)
+
+    # Two DIS settings: on small crops neither is reliably better (measured: FAST follows thin-plate
+    # warps that MEDIUM smooths away, MEDIUM holds rotations better), and every model is judged by the
+    # photometric error it leaves, so taking the better fit of each model is fair to all of them.
+    fields: dict[str, tuple] = {}
+    residuals: dict[str, float] = {}
+    for preset in _FLOW_PRESETS:
+        # original(p) ≈ reconstruction(p + flow(p)): the flow says where each original pixel went.
+        flow = cv2.DISOpticalFlow_create(preset).calc(g_o, g_r, None)
+        target = np.concatenate([flow[core][:, 0], flow[core][:, 1]]).astype(np.float64)
+        for name, design in core_designs.items():
+            coef = _irls(design, target, wt)
+            fxy = (grid_designs[name] @ coef).astype(np.float32)
+            fx, fy = fxy[: h * w].reshape(h, w), fxy[h * w :].reshape(h, w)
+            res = residual(fx, fy)
+            if res < residuals.get(name, np.inf):
+                fields[name], residuals[name] = (fx, fy, coef), res
+        residuals["dense"] = min(residuals.get("dense", np.inf), residual(flow[..., 0], flow[..., 1]))
+
+    flow_affine = fields["affine"]
+    _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_designs, (h, w))
+
+    # Non-affine energy: how much of the smooth field's motion on the core no affine motion carries
+    # (both fitted to the same flow, so that the flow's own errors cancel).
+    fx_a, fy_a, _ = flow_affine
+    ax, ay, a_coef = fields["affine"]
+    px, py, _ = fields["poly"]
+    dev = np.hypot(px[core] - fx_a[core], py[core] - fy_a[core])
+    mag = np.hypot(px[core], py[core])
+    nonaffine = float((wt * dev**2).sum() / max((wt * mag**2).sum(), 1e-9 + 0.25 * wt.sum()))
+
+    # Affine parameters in pixel units: the coefficients act on (x − c)/s.
+    m = np.array([[1 + a_coef[1] / s, a_coef[2] / s], [a_coef[4] / s, 1 + a_coef[5] / s]])
+    det = float(np.linalg.det(m))
+    rotation = float(np.degrees(np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1])))
+    shear = float((m[0, 0] * m[0, 1] + m[1, 0] * m[1, 1]) / max(abs(det), 1e-6))
+
+    # Colour distributions: a scatter (dissolve) keeps the colours present and only moves them.
+    so, sr = np.sort(lab_o[core], axis=0), np.sort(lab_r[core], axis=0)
+    wasser = float(np.sqrt(((so - sr) ** 2).sum(-1)).mean())
+    dmean = (lab_r - lab_o)[core].mean(axis=0)
+    kept = _contours_kept(lab_o, lab_r, mask)
+    scatter_res, coherence = _scatter(lab_o, lab_r, core)
+    return RegionFeatures(
+        raw_error=e0,
+        noise_floor=noise,
+        colour=explained(_colour_explained(lab_o, lab_r, core, u, v)),
+        translation=explained(residuals["translation"]),
+        similarity=explained(residuals["similarity"]),
+        affine=explained(residuals["affine"]),
+        # Every affine motion is also a smooth field: the non-rigid model explains at least as much.
+        nonrigid=explained(min(residuals["poly"], residuals["dense"], residuals["affine"])),
+        nonaffine_energy=min(nonaffine, 1.0),
+        motion_px=float(np.hypot(ax[core], ay[core]).mean()),
+        shift=(float(a_coef[0]), float(a_coef[3])),
+        rotation_deg=rotation,
+        scale=float(np.sqrt(abs(det))),
+        shear=shear,
+        distribution_kept=float(np.clip(1 - max(wasser - noise, 0) / (e0 - noise), -1, 1)),
+        scatter=explained(scatter_res),
+        coherence=coherence,
+        contours_kept=kept,
+        mean_dl=float(dmean[0]),
+        mean_dab=float(np.hypot(dmean[1], dmean[2])),
+    )
