@@ -39,10 +39,13 @@ from miscomp.taxonomy.features import _SCATTER_PX, RegionFeatures
 class Thresholds:
     """Shares of the change (above the codec noise floor) that a model must explain, and field limits."""
 
-    # Tuned on all generated kinds (benchmarks/taxonomy_loko.py, "tuned_on_all"), except moved_kept:
-    # tuning switches that clause off (−1), which calls a grown contour "shifted"; at 0.1 it costs
-    # 0.02 geometry accuracy and gains 0.015 shape in-sample. Tuning also switched nonaffine_energy
-    # and dissolve_coherence off (1.0): on the generated kinds they cost more than they gained.
+    # Tuned on all generated kinds (benchmarks/taxonomy_loko.py, "tuned_on_all"), except two clauses
+    # that tuning on generated kinds switches off and that stay on by principle:
+    # - moved_kept 0.1 (a motion brings no new colours; off, a grown contour reads as "shifted");
+    # - dissolve_coherence 0.3 (dissolved pixels move independently; off, garbled text on the real-codec
+    #   test bed reads as "dissolved": category accuracy on its tune split 0.40 off, 0.54 on).
+    # On the generated kinds these cost geometry accuracy (0.875 → 0.73) for shape (0.72 → 0.80).
+    # nonaffine_energy stays off (1.0): on the generated kinds it cost more than it gained.
     colour_explains: float = 0.5
     contours_kept: float = 0.9
     rigid_explains: float = 0.5
@@ -52,7 +55,7 @@ class Thresholds:
     nonaffine_energy: float = 1.0
     dissolve_kept: float = 0.8
     scatter_explains: float = 0.7
-    dissolve_coherence: float = 1.0
+    dissolve_coherence: float = 0.3
 
     @classmethod
     def from_dict(cls, values: dict) -> Thresholds:
