@@ -393,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_run.add_argument("--split", choices=(*SPLITS, "all"), default="all")
     p_run.add_argument("--out", type=Path, default=RESULTS)
+    p_run.add_argument(
+        "--code", type=Path, default=None, help="import miscomp from this tree (e.g. your worktree) for the scan"
+    )
     p_run.add_argument("--all-pairs", action="store_true", help="scan every pair, not only the reviewed ones")
     p_score = sub.add_parser("score", help="score an existing scan run dir")
     p_score.add_argument("run_dir", type=Path)
@@ -423,9 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     manifest = read_manifest()
     meta: dict = {"labels": str(LABELS.relative_to(LABELS.parents[2])), "version": manifest["version"]}
     if args.cmd == "run":
-        res = build(args.work)
-        if res["mismatches"] or res["missing"]:
-            print("the bed does not reproduce its manifest; pairs that differ are left out of the score")
+        if args.code:  # before anything imports miscomp: score another branch's detectors on this bed
+            sys.path.insert(0, str(args.code.resolve()))
+        import miscomp
+
+        meta["miscomp"] = str(Path(miscomp.__file__).parent)
+        if not (args.work / "originals").is_dir():  # else: the score checks every scanned pair's sha256
+            res = build(args.work)
+            if res["mismatches"] or res["missing"]:
+                print("the bed does not reproduce its manifest; pairs that differ are left out of the score")
         detectors = args.detectors.split(",") if args.detectors else None
         run_dir = args.run_dir or args.work / "runs" / f"{'-'.join(detectors or ['default'])}-{args.split}"
         reviewed = load_reviewed()

@@ -284,7 +284,9 @@ def reject(candidates: list[dict], path: Path, reason: str) -> None:
     _append_csv(path, "candidate_id,image_id,codec_tag,reason\n", rows)
 
 
-def pair_sheet(work: Path, image_id: str, tag: str, cands: list[dict], out: Path, max_w: int = 1000) -> Path:
+def pair_sheet(
+    work: Path, image_id: str, tag: str, cands: list[dict], out: Path, max_w: int = 1000, whole: bool = True
+) -> Path:
     """One (image, codec) for review: the region holding the candidates, original above the
     reconstruction, each upscaled; candidates numbered on the original; their reads listed below."""
     from PIL import Image, ImageDraw
@@ -294,10 +296,12 @@ def pair_sheet(work: Path, image_id: str, tag: str, cands: list[dict], out: Path
 
     orig = read_image(work / "originals" / f"{image_id}.png").rgb
     rec = read_image(work / "reconstructions" / tag / f"{image_id}.png").rgb
-    x0 = max(0, min(c["x"] for c in cands) - 16)
-    y0 = max(0, min(c["y"] for c in cands) - 10)
-    x1 = min(orig.shape[1], max(c["x"] + c["w"] for c in cands) + 10)
-    y1 = min(orig.shape[0], max(c["y"] + c["h"] for c in cands) + 10)
+    # the whole image when asked (so changes the reader missed are seen too), else the candidates' region
+    boxes = cands + (_truths(work, image_id) if whole else [])
+    x0 = max(0, min(c["x"] for c in boxes) - 16)
+    y0 = max(0, min(c["y"] for c in boxes) - 10)
+    x1 = min(orig.shape[1], max(c["x"] + c["w"] for c in boxes) + 10)
+    y1 = min(orig.shape[0], max(c["y"] + c["h"] for c in boxes) + 10)
     scale = max(1.0, min(3.0, max_w / (x1 - x0)))
     size = (int((x1 - x0) * scale), int((y1 - y0) * scale))
     top = Image.fromarray(orig[y0:y1, x0:x1]).resize(size, Image.LANCZOS)
