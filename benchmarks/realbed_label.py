@@ -357,3 +357,38 @@ def review_pair(
     rejected = " ".join(cands[i - 1]["candidate_id"] for i in reject)
     _append_csv(dataset / "review.csv", REVIEW_HEADER, [[image_id, tag, len(cands), len(cands) - len(reject), rejected, comment]])
     return n
+
+
+def image_sheet(work: Path, image_id: str, tags: list[str], cands: list[dict], out: Path, scale: float = 2.0) -> Path:
+    """One small image through every codec (original first), upscaled, two panels per row, with the
+    candidates numbered per codec: for reviewing all pairs of a plate crop at once."""
+    from PIL import Image, ImageDraw
+
+    from miscomp.imageio import read_image
+    from miscomp.synth.text_scenes import _font
+
+    panels = [("original", read_image(work / "originals" / f"{image_id}.png").rgb)]
+    panels += [(t, read_image(work / "reconstructions" / t / f"{image_id}.png").rgb) for t in tags]
+    h, w = panels[0][1].shape[:2]
+    pw, ph = int(w * scale), int(h * scale)
+    rows = math.ceil(len(panels) / 2)
+    lines = [f"{t[:22]} #{i}: {c['truth']!r} -> {c['rec_read']!r} ({c['rec_score']})"
+             for t in tags for i, c in enumerate((c for c in cands if c["codec_tag"] == t), 1)]  # fmt: skip
+    sheet = Image.new("RGB", (2 * pw + 10, rows * (ph + 18) + 16 * len(lines) + 10), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, rgb) in enumerate(panels):
+        px, py = (k % 2) * (pw + 10), (k // 2) * (ph + 18)
+        tile = Image.fromarray(rgb).resize((pw, ph), Image.LANCZOS)
+        td = ImageDraw.Draw(tile)
+        for i, c in enumerate((c for c in cands if c["codec_tag"] == name), 1):
+            x0, y0 = c["x"] * scale, c["y"] * scale
+            td.rectangle((x0 - 2, y0 - 2, x0 + c["w"] * scale + 2, y0 + c["h"] * scale + 2), outline=(255, 0, 255))
+            td.text((x0 - 12, y0 - 12), str(i), font=_font(12, True), fill=(255, 0, 255))
+        sheet.paste(tile, (px, py + 16))
+        draw.text((px + 2, py), name, font=_font(12, True), fill=(0, 0, 0))
+    for i, line in enumerate(lines):
+        draw.text((4, rows * (ph + 18) + 4 + 16 * i), line[:110], font=_font(11), fill=(0, 0, 0))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"image_{image_id}.png"
+    sheet.save(path)
+    return path
