@@ -339,6 +339,7 @@ def review_pair(
     category: str | None = None,
     overrides: dict[int, str] | None = None,
     comment: str = "",
+    pair: tuple[str, str] | None = None,
 ) -> int:
     """Record the eye review of one (image, codec) pair from its sheet (candidates numbered from 1):
     accept all but ``reject`` as symbol miscompressions, append them to labels.csv and the pair to
@@ -353,7 +354,7 @@ def review_pair(
         cat = overrides.get(i) or category or ("shape" if c["rec_score"] >= 0.5 and norm(c["rec_read"]) else "geometry")
         kind = "garbled" if cat == "shape" else "illegible"
         n += accept([c], dataset / "labels.csv", cat, note=f"[{kind}] {c['truth']!r} -> {c['rec_read']!r}")
-    image_id, tag = cands[0]["image_id"], cands[0]["codec_tag"]
+    image_id, tag = pair or (cands[0]["image_id"], cands[0]["codec_tag"])
     rejected = " ".join(cands[i - 1]["candidate_id"] for i in reject)
     _append_csv(dataset / "review.csv", REVIEW_HEADER, [[image_id, tag, len(cands), len(cands) - len(reject), rejected, comment]])
     return n
