@@ -93,15 +93,17 @@ def load_reviewed(path: Path = REVIEW) -> set[tuple[str, str]]:
 
 def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pairs, findings) of a scan run dir; findings carry their pair's image_id and codec_tag."""
-    pairs = pd.read_parquet(run_dir / "pairs.parquet")
-    findings = pd.read_parquet(run_dir / "findings.parquet")
+    from miscomp.store import load_run as read_run
+
+    data = read_run(run_dir)
+    pairs, findings = data.pairs, data.findings
     findings = findings.merge(pairs[["pair_id", "image_id", "codec_tag"]], on="pair_id", how="left")
     return pairs, findings
 
 
 def check_reconstructions(run_dir: Path, pairs: pd.DataFrame, manifest: dict) -> list[str]:
     """Pairs whose reconstruction pixels differ from the labelled ones (or are unknown to the manifest)."""
-    from miscomp.imageio import read_image
+    from miscomp.io import read_image
 
     known = {s["image_id"]: s.get("reconstructions", {}) for s in manifest["images"]}
     stale = []
@@ -251,7 +253,8 @@ def score(
         table.append({"split": split, "group": "all", "name": "all", **summarise(ps, fs, ls)})
         for tag in sorted(ps["codec_tag"].unique()):
             table.append({"split": split, "group": "codec", "name": tag, **summarise(
-                ps[ps["codec_tag"] == tag], fs[fs["codec_tag"] == tag], ls[ls["codec_tag"] == tag])})  # fmt: skip
+                ps[ps["codec_tag"] == tag], fs[fs["codec_tag"] == tag],
+                ls[ls["codec_tag"] == tag])})  # fmt: skip
         for cat in CATEGORIES:
             # recall over labels of this category; precision over findings the tool put in it
             table.append({"split": split, "group": "category", "name": cat, **summarise(
@@ -275,7 +278,9 @@ def pair_folder(work: Path, manifest: dict, tag: str, images: set[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for spec in manifest["images"]:
         if spec["image_id"] in images:
-            (folder / f"{spec['image_id']}.png").symlink_to((work / "originals" / f"{spec['image_id']}.png").resolve())
+            (folder / f"{spec['image_id']}.png").symlink_to(
+                (work / "originals" / f"{spec['image_id']}.png").resolve()
+            )
     return folder
 
 
@@ -290,14 +295,15 @@ def run_tool(
 ) -> float:
     """Scan the stored reconstructions of every codec tag into one run dir (only the ``reviewed`` pairs
     when given); returns wall seconds."""
-    from miscomp.scan import ScanConfig, run_scan
+    from miscomp.run import ScanConfig, run_scan
 
     t0 = time.perf_counter()
     for tag in manifest["codecs"].values():
         wanted = {
             s["image_id"]
             for s in manifest["images"]
-            if (split == "all" or s["split"] == split) and (reviewed is None or (s["image_id"], tag) in reviewed)
+            if (split == "all" or s["split"] == split)
+            and (reviewed is None or (s["image_id"], tag) in reviewed)
         }
         if not wanted:
             continue
@@ -305,9 +311,11 @@ def run_tool(
         sizes = work / "sizes" / f"{tag}.csv"
         sizes.parent.mkdir(parents=True, exist_ok=True)
         sizes.write_text("stem,bytes\n" + "".join(
-            f"{s['image_id']},{s['reconstructions'][tag]['bytes']}\n" for s in manifest["images"]))  # fmt: skip
+            f"{s['image_id']},{s['reconstructions'][tag]['bytes']}\n"
+            for s in manifest["images"]))  # fmt: skip
         cfg = ScanConfig(out=run_dir, originals=originals, reconstructions=work / "reconstructions" / tag,
-                         label=tag, sizes_csv=sizes, detectors=detectors, quiet=True, report=False)  # fmt: skip
+                         label=tag, sizes_csv=sizes, detectors=tuple(detectors) if detectors else None,
+                         quiet=True, report=False)  # fmt: skip
         summary = run_scan(cfg)
         log(f"{tag}: {summary.pairs_done} pairs scanned, {summary.findings} findings in the run so far")
     return time.perf_counter() - t0
@@ -362,17 +370,20 @@ def label_counts(labels: pd.DataFrame) -> str:
         cats = [str(int((m["category"] == c).sum())) for c in CATEGORIES]
         art = int(((labels["codec_tag"] == tag) & (labels["kind"] == "artefact")).sum())
         lines.append(f"| {tag} | " + " | ".join(cats) + f" | {int(m['symbol'].sum())} | "
-                     f"{int((m['split'] == 'tune').sum())} | {int((m['split'] == 'heldout').sum())} | {len(m)} | {art} |")  # fmt: skip
+                     f"{int((m['split'] == 'tune').sum())} | {int((m['split'] == 'heldout').sum())} | "
+                     f"{len(m)} | {art} |")  # fmt: skip
     cats = [str(int((mis["category"] == c).sum())) for c in CATEGORIES]
     lines.append("| **all** | " + " | ".join(cats) + f" | {int(mis['symbol'].sum())} | "
-                 f"{int((mis['split'] == 'tune').sum())} | {int((mis['split'] == 'heldout').sum())} | {len(mis)} | "
+                 f"{int((mis['split'] == 'tune').sum())} | {int((mis['split'] == 'heldout').sum())} | "
+                 f"{len(mis)} | "
                  f"{int((labels['kind'] == 'artefact').sum())} |")  # fmt: skip
     return "\n".join(lines)
 
 
 def print_table(table: list[dict]) -> None:
     cols = ["split", "group", "name", "pairs", "miscompressions", "findings", "recall", "symbol_recall",
-            "precision", "text_precision", "findings_per_pair", "category_accuracy", "unlabelled_findings"]  # fmt: skip
+            "precision", "text_precision", "findings_per_pair", "category_accuracy",
+            "unlabelled_findings"]  # fmt: skip
     df = pd.DataFrame(table)[cols]
     with pd.option_context("display.width", 200, "display.max_rows", 200, "display.max_columns", 20):
         print(df.to_string(index=False))
@@ -394,7 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--split", choices=(*SPLITS, "all"), default="all")
     p_run.add_argument("--out", type=Path, default=RESULTS)
     p_run.add_argument(
-        "--code", type=Path, default=None, help="import miscomp from this tree (e.g. your worktree) for the scan"
+        "--code",
+        type=Path,
+        default=None,
+        help="import miscomp from this tree (e.g. your worktree) for the scan",
     )
     p_run.add_argument("--all-pairs", action="store_true", help="scan every pair, not only the reviewed ones")
     p_score = sub.add_parser("score", help="score an existing scan run dir")
@@ -417,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         pd.DataFrame(rows).to_csv(args.work / "candidates.csv", index=False)
         sheets = contact_sheets(args.work, rows, args.work / "sheets")
         print(
-            f"{len(rows)} candidates → {args.work / 'candidates.csv'}; {len(sheets)} sheets in {args.work / 'sheets'}"
+            f"{len(rows)} candidates → {args.work / 'candidates.csv'}; "
+            f"{len(sheets)} sheets in {args.work / 'sheets'}"
         )
         return 0
     if args.cmd == "stats":
@@ -438,14 +453,21 @@ def main(argv: list[str] | None = None) -> int:
         detectors = args.detectors.split(",") if args.detectors else None
         run_dir = args.run_dir or args.work / "runs" / f"{'-'.join(detectors or ['default'])}-{args.split}"
         reviewed = load_reviewed()
-        wall = run_tool(args.work, run_dir, detectors, args.split, manifest, None if args.all_pairs else reviewed)
+        wall = run_tool(
+            args.work, run_dir, detectors, args.split, manifest, None if args.all_pairs else reviewed
+        )
         result = score(run_dir, manifest=manifest, reviewed=reviewed)
         meta |= {"run_dir": str(run_dir), "detectors": detectors or "default", "split_scanned": args.split,
-                 "scan_wall_seconds": round(wall, 1), "load_average_1min": round(os.getloadavg()[0], 2)}  # fmt: skip
+                 "scan_wall_seconds": round(wall, 1),
+                 "load_average_1min": round(os.getloadavg()[0], 2)}  # fmt: skip
         write_results(result, args.out, meta)
     else:
         result = score(
-            args.run_dir, load_labels(args.labels), manifest, verify=not args.no_verify, reviewed=load_reviewed()
+            args.run_dir,
+            load_labels(args.labels),
+            manifest,
+            verify=not args.no_verify,
+            reviewed=load_reviewed(),
         )
         meta |= {"run_dir": str(args.run_dir)}
         if args.out:

@@ -196,7 +196,7 @@ def build(
     manifest does not exist yet) record the hashes instead. Returns {"mismatches": [...], "missing": [...]}.
     """
     from miscomp.codecs import create_codec
-    from miscomp.imageio import read_image, write_png
+    from miscomp.io import read_image, write_png
 
     os.environ.setdefault("MISCOMP_TAEF2_DIR", str(shared_dir() / "models" / "taef2"))
     new = not manifest_path.exists()
@@ -230,7 +230,7 @@ def build(
             truth_rows = json.dumps([t.__dict__ for t in truths], indent=0, ensure_ascii=False)
             (work / "truths" / f"{image_id}.json").write_text(truth_rows)
         recs = spec.setdefault("reconstructions", {})
-        for cspec, codec in built.items():
+        for codec in built.values():
             rec_path = work / "reconstructions" / codec.tag / f"{image_id}.png"
             n_bytes = recs.get(codec.tag, {}).get("bytes")
             if rec_path.exists() and n_bytes is not None:

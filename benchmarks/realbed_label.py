@@ -134,7 +134,7 @@ def candidate_id(image_id: str, tag: str, box: tuple[int, int, int, int]) -> str
 
 def propose(work: Path, manifest: dict, log=print) -> list[dict]:
     """Read every known or detected text region on the original and on each reconstruction."""
-    from miscomp.imageio import read_image
+    from miscomp.io import read_image
 
     engine = _engine()
     cache_path = work / "reads.json"
@@ -170,8 +170,9 @@ def propose(work: Path, manifest: dict, log=print) -> list[dict]:
                     continue  # the original itself is not read as what it says: no candidate
             for tag in tags:
                 rec = read_image(work / "reconstructions" / tag / f"{image_id}.png").rgb
-                cand = {"candidate_id": candidate_id(image_id, tag, box), "image_id": image_id, "codec_tag": tag,
-                        "x": box[0], "y": box[1], "w": box[2], "h": box[3], "truth": r["text"], "kind": r["kind"],
+                cand = {"candidate_id": candidate_id(image_id, tag, box), "image_id": image_id,
+                        "codec_tag": tag, "x": box[0], "y": box[1], "w": box[2], "h": box[3],
+                        "truth": r["text"], "kind": r["kind"],
                         "split": spec["split"]}  # fmt: skip
                 if r["kind"] == "hand":
                     ratio = hand_contrast(rec, box, r["text"]) / max(base, 1.0)
@@ -189,7 +190,8 @@ def propose(work: Path, manifest: dict, log=print) -> list[dict]:
                         | {"orig_read": orig_read, "rec_read": rec_read, "rec_score": round(rec_score, 3)}
                     )
         log(
-            f"[{n}/{len(manifest['images'])}] {image_id}: {len(regions)} regions, {len(rows)} candidates so far"
+            f"[{n}/{len(manifest['images'])}] {image_id}: {len(regions)} regions, "
+            f"{len(rows)} candidates so far"
         )
         cache_path.write_text(json.dumps(cache))
     return rows
@@ -201,8 +203,8 @@ def contact_sheets(
     """PNG grids: per row the candidate id, original crop | reconstruction crop (upscaled), both reads."""
     from PIL import Image, ImageDraw
 
-    from miscomp.imageio import read_image
-    from miscomp.synth.text_scenes import _font
+    from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -223,7 +225,8 @@ def contact_sheets(
             rec = img(work / "reconstructions" / r["codec_tag"] / f"{r['image_id']}.png")
             x0, y0, x1, y1 = crop_box(orig.shape, r["x"], r["y"], r["w"], r["h"], context)
             top = i * (cell_h + 22)
-            label = f"{r['candidate_id']} {r['image_id']} {r['codec_tag'][:14]} | {r['orig_read']!r} -> {r['rec_read']!r}"
+            label = f"{r['candidate_id']} {r['image_id']} {r['codec_tag'][:14]} | "
+            label += f"{r['orig_read']!r} -> {r['rec_read']!r}"
             draw.text((4, top + 2), label[:120], font=_font(13), fill=(0, 0, 0))
             for j, im in enumerate((orig, rec)):
                 crop = Image.fromarray(im[y0:y1, x0:x1])
@@ -291,8 +294,8 @@ def pair_sheet(
     reconstruction, each upscaled; candidates numbered on the original; their reads listed below."""
     from PIL import Image, ImageDraw
 
-    from miscomp.imageio import read_image
-    from miscomp.synth.text_scenes import _font
+    from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     orig = read_image(work / "originals" / f"{image_id}.png").rgb
     rec = read_image(work / "reconstructions" / tag / f"{image_id}.png").rgb
@@ -309,7 +312,9 @@ def pair_sheet(
     draw = ImageDraw.Draw(top)
     for i, c in enumerate(cands, 1):
         bx, by = (c["x"] - x0) * scale, (c["y"] - y0) * scale
-        draw.rectangle((bx - 2, by - 2, bx + c["w"] * scale + 2, by + c["h"] * scale + 2), outline=(255, 0, 255))
+        draw.rectangle(
+            (bx - 2, by - 2, bx + c["w"] * scale + 2, by + c["h"] * scale + 2), outline=(255, 0, 255)
+        )
         draw.text((bx - 14, by), str(i), font=_font(12, True), fill=(255, 0, 255))
     lines = [f"{i} {c['truth']!r} -> {c['rec_read']!r} ({c['rec_score']})" for i, c in enumerate(cands, 1)]
     cols = 3 if len(lines) > 12 else 1
@@ -351,22 +356,32 @@ def review_pair(
     for i, c in enumerate(cands, 1):
         if i in reject:
             continue
-        cat = overrides.get(i) or category or ("shape" if c["rec_score"] >= 0.5 and norm(c["rec_read"]) else "geometry")
+        cat = (
+            overrides.get(i)
+            or category
+            or ("shape" if c["rec_score"] >= 0.5 and norm(c["rec_read"]) else "geometry")
+        )
         kind = "garbled" if cat == "shape" else "illegible"
         n += accept([c], dataset / "labels.csv", cat, note=f"[{kind}] {c['truth']!r} -> {c['rec_read']!r}")
     image_id, tag = pair or (cands[0]["image_id"], cands[0]["codec_tag"])
     rejected = " ".join(cands[i - 1]["candidate_id"] for i in reject)
-    _append_csv(dataset / "review.csv", REVIEW_HEADER, [[image_id, tag, len(cands), len(cands) - len(reject), rejected, comment]])
+    _append_csv(
+        dataset / "review.csv",
+        REVIEW_HEADER,
+        [[image_id, tag, len(cands), len(cands) - len(reject), rejected, comment]],
+    )
     return n
 
 
-def image_sheet(work: Path, image_id: str, tags: list[str], cands: list[dict], out: Path, scale: float = 2.0) -> Path:
+def image_sheet(
+    work: Path, image_id: str, tags: list[str], cands: list[dict], out: Path, scale: float = 2.0
+) -> Path:
     """One small image through every codec (original first), upscaled, two panels per row, with the
     candidates numbered per codec: for reviewing all pairs of a plate crop at once."""
     from PIL import Image, ImageDraw
 
-    from miscomp.imageio import read_image
-    from miscomp.synth.text_scenes import _font
+    from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     panels = [("original", read_image(work / "originals" / f"{image_id}.png").rgb)]
     panels += [(t, read_image(work / "reconstructions" / t / f"{image_id}.png").rgb) for t in tags]
@@ -383,7 +398,9 @@ def image_sheet(work: Path, image_id: str, tags: list[str], cands: list[dict], o
         td = ImageDraw.Draw(tile)
         for i, c in enumerate((c for c in cands if c["codec_tag"] == name), 1):
             x0, y0 = c["x"] * scale, c["y"] * scale
-            td.rectangle((x0 - 2, y0 - 2, x0 + c["w"] * scale + 2, y0 + c["h"] * scale + 2), outline=(255, 0, 255))
+            td.rectangle(
+                (x0 - 2, y0 - 2, x0 + c["w"] * scale + 2, y0 + c["h"] * scale + 2), outline=(255, 0, 255)
+            )
             td.text((x0 - 12, y0 - 12), str(i), font=_font(12, True), fill=(255, 0, 255))
         sheet.paste(tile, (px, py + 16))
         draw.text((px + 2, py), name, font=_font(12, True), fill=(0, 0, 0))

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from miscomp.synth.scenes import font
 
 SCENE_KINDS = ("table", "stickers", "signs", "clocks", "plates")
 
@@ -65,10 +66,12 @@ class Scene:
 
 @cache
 def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    import matplotlib
+    return font(size, bold)
 
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+
+def sheet_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """The scenes' font, for labelling aids that write on images (review sheets)."""
+    return _font(size, bold)
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> Image.Image:
@@ -207,7 +210,8 @@ def render_plates(seed: int) -> Scene:
     letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
     for k in range(2):
         x, y = int(rng.integers(20, 160)), 40 + k * 170
-        c.draw.rounded_rectangle((x, y, x + 300, y + 110), radius=8, fill=(235, 235, 228), outline=(20, 20, 20),
+        c.draw.rounded_rectangle((x, y, x + 300, y + 110), radius=8, fill=(235, 235, 228),
+                                 outline=(20, 20, 20),
                                  width=3)  # fmt: skip
         c.draw.rectangle((x + 4, y + 4, x + 296, y + 26), fill=(30, 60, 160))
         city = f"{rng.choice(list('BSMRDP'))}{rng.choice(list('ARFSPE'))}-{rng.choice(CITIES)}"
