@@ -410,3 +410,40 @@ def image_sheet(
     path = out / f"image_{image_id}.png"
     sheet.save(path)
     return path
+
+
+def finding_sheets(work: Path, findings: list[dict], out: Path, per_sheet: int = 10) -> list[Path]:
+    """Review sheets for tool findings that match no label: per row the number, the finding's detector,
+    category and evidence, and the original | reconstruction around its box (box drawn on both)."""
+    from PIL import Image, ImageDraw
+
+    from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
+
+    out.mkdir(parents=True, exist_ok=True)
+    cell_w, cell_h, paths = 440, 150, []
+    for s in range(0, len(findings), per_sheet):
+        chunk = findings[s : s + per_sheet]
+        sheet = Image.new("RGB", (2 * cell_w + 10, len(chunk) * (cell_h + 34)), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        for i, f in enumerate(chunk):
+            top = i * (cell_h + 34)
+            head = f"#{s + i + 1} {f['image_id']} {f['codec_tag'][:16]} {f['detector']}/{f['category']}"
+            head += f"{' SYM' if f['symbol'] else ''} {f['evidence']}"
+            draw.text((2, top + 1), head[:130], font=_font(11), fill=(0, 0, 0))
+            orig = read_image(work / "originals" / f"{f['image_id']}.png").rgb
+            rec = read_image(work / "reconstructions" / f["codec_tag"] / f"{f['image_id']}.png").rgb
+            pad = max(20, int(0.5 * max(f["w"], f["h"])))
+            x0, y0, x1, y1 = crop_box(orig.shape, f["x"], f["y"], f["w"], f["h"], pad)
+            scale = min(cell_w / (x1 - x0), cell_h / (y1 - y0), 6.0)
+            for j, im in enumerate((orig, rec)):
+                tile = Image.fromarray(im[y0:y1, x0:x1])
+                tile = tile.resize((max(1, int(tile.width * scale)), max(1, int(tile.height * scale))), Image.LANCZOS)
+                td = ImageDraw.Draw(tile)
+                bx, by = (f["x"] - x0) * scale, (f["y"] - y0) * scale
+                td.rectangle((bx - 1, by - 1, bx + f["w"] * scale + 1, by + f["h"] * scale + 1), outline=(255, 0, 255))
+                sheet.paste(tile, (j * (cell_w + 10), top + 16))
+        path = out / f"findings_{s // per_sheet:03d}.png"
+        sheet.save(path)
+        paths.append(path)
+    return paths
