@@ -469,7 +469,15 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             reviewed=load_reviewed(),
         )
-        meta |= {"run_dir": str(args.run_dir)}
+        run_meta = (
+            json.loads((args.run_dir / "run.json").read_text())
+            if (args.run_dir / "run.json").exists()
+            else {}
+        )
+        meta |= {
+            "run_dir": str(args.run_dir),
+            "detectors": [d.get("name") for d in run_meta.get("detectors", [])],
+        }
         if args.out:
             write_results(result, args.out, meta)
     for s in result["stale"]:
