@@ -425,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         res = build(args.work, update_manifest=args.update_manifest)
         return 1 if res["mismatches"] or res["missing"] else 0
     if args.cmd == "propose":
-        from benchmarks.realbed_label import contact_sheets, propose
+        from benchmarks.realbed_label import propose
+        from benchmarks.realbed_sheets import contact_sheets
 
         rows = propose(args.work, read_manifest())
         pd.DataFrame(rows).to_csv(args.work / "candidates.csv", index=False)
