@@ -1,7 +1,7 @@
 """Detection quality on REAL codec output: the labelled test bed in ``datasets/realbed``.
 
     python -m benchmarks.real_codecs build   [--work .work/realbed]          regenerate + verify the bed
-    python -m benchmarks.real_codecs run     [--work ...] [--detectors diff,ocr] [--split all|tune|heldout]
+    python -m benchmarks.real_codecs run     [--work ...] [--detector SPEC ...] [--split all|tune|heldout]
                                              [--run-dir DIR] [--out benchmarks/results]
     python -m benchmarks.real_codecs score   RUN_DIR [--out DIR]              score any scan run dir
     python -m benchmarks.real_codecs propose [--work ...]                     OCR candidates + contact sheets
@@ -400,7 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p_run.add_argument("--run-dir", type=Path, default=None, help="default: <work>/runs/<detectors>-<split>")
     p_run.add_argument(
-        "--detectors", default=None, help="comma-separated detector specs (default: the tool's)"
+        "--detector",
+        dest="detectors",
+        action="append",
+        default=None,
+        help="a detector spec NAME[:k=v,...]; repeat for several (default: the tool's defaults)",
     )
     p_run.add_argument("--split", choices=(*SPLITS, "all"), default="all")
     p_run.add_argument("--out", type=Path, default=RESULTS)
@@ -451,8 +455,11 @@ def main(argv: list[str] | None = None) -> int:
             res = build(args.work)
             if res["mismatches"] or res["missing"]:
                 print("the bed does not reproduce its manifest; pairs that differ are left out of the score")
-        detectors = args.detectors.split(",") if args.detectors else None
-        run_dir = args.run_dir or args.work / "runs" / f"{'-'.join(detectors or ['default'])}-{args.split}"
+        detectors = args.detectors
+        from miscomp.pairs import safe_id
+
+        name = "-".join(safe_id(d) for d in detectors) if detectors else "default"
+        run_dir = args.run_dir or args.work / "runs" / f"{name}-{args.split}"
         reviewed = load_reviewed()
         wall = run_tool(
             args.work, run_dir, detectors, args.split, manifest, None if args.all_pairs else reviewed
