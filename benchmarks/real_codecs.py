@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,23 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     pairs, findings = data.pairs, data.findings
     findings = findings.merge(pairs[["pair_id", "image_id", "codec_tag"]], on="pair_id", how="left")
     return pairs, findings
+
+
+_ID_HASH = re.compile(r"-[0-9a-f]{8}$")
+
+
+def canonical_ids(pairs: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """Map each pair's image id to the manifest's. miscomp names an original by a slug of its file
+    stem plus a hash of its path (``scene_table1-1f0c2a9b``); the bed's originals are named
+    ``<image_id>.png``, so the original's stem (or the id without its hash) is the manifest id."""
+
+    def canon(row) -> str:
+        for cand in (Path(str(row.original)).stem, str(row.image_id), _ID_HASH.sub("", str(row.image_id))):
+            if cand in known:
+                return cand
+        return str(row.image_id)
+
+    return pairs.assign(image_id=[canon(r) for r in pairs.itertuples()])
 
 
 def check_reconstructions(run_dir: Path, pairs: pd.DataFrame, manifest: dict) -> list[str]:
@@ -231,6 +249,10 @@ def score(
     labels = load_labels() if labels is None else labels
     manifest = read_manifest() if manifest is None else manifest
     pairs, findings = load_run(run_dir)
+    pairs = canonical_ids(pairs, {spec["image_id"] for spec in manifest["images"]})
+    findings = findings.drop(columns=["image_id"]).merge(
+        pairs[["pair_id", "image_id"]], on="pair_id", how="left"
+    )
     pairs = pairs[pairs["status"] != "error"]
     if reviewed is not None:
         keep = [(i, c) in reviewed for i, c in zip(pairs["image_id"], pairs["codec_tag"], strict=True)]

@@ -119,3 +119,13 @@ def test_split_is_deterministic_and_near_forty_percent():
     assert [split_of(i) for i in ids] == [split_of(i) for i in ids]
     held = sum(split_of(i) == "heldout" for i in ids) / len(ids)
     assert 0.33 < held < 0.47
+
+
+def test_image_ids_with_a_path_hash_map_to_the_manifest(run_dir, labels):
+    # miscomp names originals "<slug>-<hash of the path>"; the bed's files are "<image_id>.png"
+    pairs = pd.read_parquet(run_dir / "pairs.parquet")
+    pairs["image_id"] = pairs["image_id"] + "-1f0c2a9b"
+    pairs["original"] = "/bed/originals/" + pairs["image_id"].str[:1] + ".png"
+    pairs.to_parquet(run_dir / "pairs.parquet")
+    res = score(run_dir, labels, MANIFEST, verify=False)
+    assert _row(res["table"], "all")["miscompressions"] == 3 and _row(res["table"], "tune")["recall"] == 0.5
