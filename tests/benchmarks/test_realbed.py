@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.real_codecs import CATEGORIES, KINDS, SPLITS, load_labels
 from benchmarks.realbed_build import LABELS, MANIFEST, read_manifest, split_of
+from benchmarks.realbed_score import CATEGORIES, KINDS, SPLITS, load_labels
 
 
 @pytest.fixture(scope="module")

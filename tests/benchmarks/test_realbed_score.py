@@ -1,12 +1,12 @@
-"""benchmarks/real_codecs.py: matching findings to labels and the metrics, on a tiny hand-made run dir."""
+"""benchmarks/realbed_score.py: matching findings to labels and the metrics, on a tiny hand-made run dir."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from benchmarks.real_codecs import LABEL_COLUMNS, matches, score
 from benchmarks.realbed_build import split_of
+from benchmarks.realbed_score import LABEL_COLUMNS, matches, score
 
 MANIFEST = {
     "version": "test",
