@@ -175,6 +175,13 @@ def print_table(table: list[dict]) -> None:
         print(df.to_string(index=False))
 
 
+def _run_detectors(run_dir: Path) -> list[str]:
+    """The detectors a run dir was scanned with (from its run.json), for the results' metadata."""
+    path = run_dir / "run.json"
+    meta = json.loads(path.read_text()) if path.exists() else {}
+    return [d.get("name", "") for d in meta.get("detectors", [])]
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -251,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             args.work, run_dir, detectors, args.split, manifest, None if args.all_pairs else reviewed
         )
         result = score(run_dir, manifest=manifest, reviewed=reviewed)
-        meta |= {"run_dir": str(run_dir), "detectors": detectors or "default", "split_scanned": args.split,
+        meta |= {"run_dir": str(run_dir), "detectors": _run_detectors(run_dir), "split_scanned": args.split,
                  "scan_wall_seconds": round(wall, 1),
                  "load_average_1min": round(os.getloadavg()[0], 2)}  # fmt: skip
         write_results(result, args.out, meta)
@@ -263,15 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             reviewed=load_reviewed(),
         )
-        run_meta = (
-            json.loads((args.run_dir / "run.json").read_text())
-            if (args.run_dir / "run.json").exists()
-            else {}
-        )
-        meta |= {
-            "run_dir": str(args.run_dir),
-            "detectors": [d.get("name") for d in run_meta.get("detectors", [])],
-        }
+        meta |= {"run_dir": str(args.run_dir), "detectors": _run_detectors(args.run_dir)}
         if args.out:
             write_results(result, args.out, meta)
     for s in result["stale"]:
