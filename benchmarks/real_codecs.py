@@ -55,9 +55,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # running the tool on the bed
 
 
-def pair_folder(work: Path, manifest: dict, tag: str, images: set[str]) -> Path:
-    """A folder of symlinks to the originals to scan with one codec tag."""
-    folder = work / "scan" / tag
+def pair_folder(work: Path, run_dir: Path, manifest: dict, tag: str, images: set[str]) -> Path:
+    """A folder of symlinks to the originals to scan with one codec tag. It lives in the run dir, so
+    that several runs on the same bed (other branches, other detectors) never share it."""
+    folder = run_dir / "bed-originals" / tag
     if folder.exists():
         for link in folder.iterdir():
             link.unlink()
@@ -93,7 +94,7 @@ def run_tool(
         }
         if not wanted:
             continue
-        originals = pair_folder(work, manifest, tag, wanted)
+        originals = pair_folder(work, run_dir, manifest, tag, wanted)
         sizes = work / "sizes" / f"{tag}.csv"
         sizes.parent.mkdir(parents=True, exist_ok=True)
         sizes.write_text("stem,bytes\n" + "".join(
