@@ -124,3 +124,9 @@ class Finding:
 
 # The public column order of findings.parquet: the id first, then the Finding's fields in order.
 FINDING_COLUMNS: list[str] = ["finding_id"] + [f.name for f in fields(Finding) if f.name != "finding_id"]
+
+
+# Findings below this score are kept in the tables (findings.parquet, for research) but hidden from
+# the report and from Label Studio pushes: what the codec's ordinary artefacts explain scores below it
+# (miscomp/detect/diff/score.py). ``--min-score`` on scan/report/push changes it; run.json records it.
+DEFAULT_MIN_SCORE = 0.5

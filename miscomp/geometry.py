@@ -94,8 +94,11 @@ class Box(NamedTuple):
 
     def crop_window(self, width: int, height: int, context: float = CROP_CONTEXT) -> Box:
         """The window a reviewer sees around this box: ``context`` of its size on each side (at least
-        ``CROP_MIN_MARGIN`` px), clipped to the image, never empty."""
-        mx, my = max(int(self.w * context), CROP_MIN_MARGIN), max(int(self.h * context), CROP_MIN_MARGIN)
+        half that of its other side and ``CROP_MIN_MARGIN`` px), clipped to the image, never empty."""
+        # A long thin box (a dissolved 137×9 px table rule) also gets context across it: at least a
+        # quarter of its length, or the reviewer sees a sliver.
+        mx = max(int(self.w * context), int(self.h * context / 2), CROP_MIN_MARGIN)
+        my = max(int(self.h * context), int(self.w * context / 2), CROP_MIN_MARGIN)
         x0, y0 = max(0, self.x - mx), max(0, self.y - my)
         x1, y1 = min(width, self.x1 + mx), min(height, self.y1 + my)
         return Box(x0, y0, max(x1 - x0, 1), max(y1 - y0, 1))

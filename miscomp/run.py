@@ -35,7 +35,7 @@ from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
-from miscomp.findings import Finding
+from miscomp.findings import DEFAULT_MIN_SCORE, Finding
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -86,6 +86,8 @@ class ScanConfig:
     report: bool = True
     recursive: bool = False  # also scan the originals folder's subfolders
     trace: bool = True  # score each original for learned-codec traces (miscomp.forensics.trace)
+    # Findings below this score stay in findings.parquet but not in the report or Label Studio.
+    min_score: float = DEFAULT_MIN_SCORE
 
 
 @dataclass
@@ -459,6 +461,7 @@ def _write_run_json(
         "started": started_at,
         "finished": datetime.now(UTC).isoformat(timespec="seconds") if summary else "",
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "min_score": cfg.min_score,
         "settings": plan.settings.to_json(),
         "codecs": _source_records(plan.sources),
         "detectors": [{"name": d.name, **d.info()} for d in plan.detectors],

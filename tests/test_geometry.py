@@ -33,3 +33,5 @@ def test_clip_scale_points_and_crop_window():
     corner = Box(0, 0, 4, 4).crop_window(100, 100)
     assert corner == Box(0, 0, 12, 12)  # clipped to the image, never empty
     assert Box(99, 99, 1, 1).crop_window(100, 100).area > 0
+    # a thin line gets context across it too: a quarter of its length
+    assert Box(100, 100, 140, 8).crop_window(400, 400) == Box(30, 65, 280, 78)

@@ -105,6 +105,10 @@ def push(
         typer.Option(help="The server's Local Files root [env LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT]."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 100,
+    min_score: Annotated[
+        float | None,
+        typer.Option(help="Push only findings scoring at least this (default: the scan's, from run.json)."),
+    ] = None,
 ) -> None:
     """Create (or reuse) the project and add one task per new finding, pre-annotated by the tool."""
     from miscomp.review.config import ENV_DOCUMENT_ROOT, resolve_connection
@@ -115,7 +119,15 @@ def push(
     )
     try:
         conn = resolve_connection(url, api_key)
-        res = push_run(run_dir, conn, project, files=files, document_root=root, batch_size=batch_size)
+        res = push_run(
+            run_dir,
+            conn,
+            project,
+            files=files,
+            document_root=root,
+            batch_size=batch_size,
+            min_score=min_score,
+        )
     except MiscompError as e:
         fail(str(e))
     for line in res.refused:

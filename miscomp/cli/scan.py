@@ -20,6 +20,7 @@ from miscomp.errors import MiscompError, StorageError
 
 EXIT_ERROR_ROWS = 1
 EXIT_STORAGE = 3
+from miscomp.findings import DEFAULT_MIN_SCORE
 
 
 def scan(
@@ -63,6 +64,13 @@ def scan(
         bool,
         typer.Option(help="Score each original for learned-codec traces (warns when already compressed)."),
     ] = True,
+    min_score: Annotated[
+        float,
+        typer.Option(
+            help="Hide findings scoring below this from the report and Label Studio pushes "
+            "(they stay in findings.parquet; recorded in run.json)."
+        ),
+    ] = DEFAULT_MIN_SCORE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only errors.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON (implies --quiet).")
@@ -76,6 +84,7 @@ def scan(
         pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
         detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
         convert=convert, quiet=quiet or as_json, report=report, recursive=recursive, trace=trace,
+        min_score=min_score,
     )  # fmt: skip
     try:
         if cfg.quiet or not sys.stderr.isatty():
@@ -168,12 +177,16 @@ def list_detectors() -> None:
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `miscomp scan`.")],
     out: Annotated[Path | None, typer.Option(help="Output HTML file (default RUN_DIR/report.html).")] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(help="Hide findings scoring below this (default: the scan's, from run.json)."),
+    ] = None,
 ) -> None:
     """Write the self-contained HTML report of a run."""
     from miscomp.report import render_report
 
     try:
-        path = render_report(run_dir, out)
+        path = render_report(run_dir, out, min_score=min_score)
     except MiscompError as err:
         fail(str(err))
     out_console.print(f"report written: {path}")

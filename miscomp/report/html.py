@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from miscomp.findings import FINDING_COLUMNS, Category
+from miscomp.findings import DEFAULT_MIN_SCORE, FINDING_COLUMNS, Category
 from miscomp.forensics.impact import impact_curves, impact_figure_png
 from miscomp.report.rdplot import rd_figure_png
 from miscomp.store import RunData, load_run
@@ -118,13 +118,37 @@ def choose_embed(run: RunData, mode: ImageMode) -> bool:
     return total <= EMBED_LIMIT_BYTES
 
 
-def render_report(run_dir: Path, out: Path | None = None, *, images: ImageMode = "auto") -> Path:
-    """Write the HTML report of ``run_dir`` to ``out`` (default RUN_DIR/report.html) and return it."""
+def run_min_score(meta: dict[str, Any], min_score: float | None = None) -> float:
+    """The minimum score to show: the explicit one, else the scan's (run.json), else the default."""
+    if min_score is not None:
+        return float(min_score)
+    try:
+        return float(meta.get("min_score", DEFAULT_MIN_SCORE))
+    except (TypeError, ValueError):
+        return DEFAULT_MIN_SCORE
+
+
+def render_report(
+    run_dir: Path, out: Path | None = None, *, images: ImageMode = "auto", min_score: float | None = None
+) -> Path:
+    """Write the HTML report of ``run_dir`` to ``out`` (default RUN_DIR/report.html) and return it.
+
+    Findings scoring below ``min_score`` (default: the scan's, see :func:`run_min_score`) are counted
+    in the summary as low-score artefacts but get no card; findings.parquet keeps them all."""
     run = load_run_dir(Path(run_dir))
     out = Path(out) if out is not None else run.run_dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    refs = ImageRefs(out.parent, embed=choose_embed(run, images))
-    html = _template().render(**build_context(run, refs))
+    threshold = run_min_score(run.meta, min_score)
+    low = run.findings[run.findings["score"] < threshold]
+    shown = replace(run, findings=run.findings[run.findings["score"] >= threshold].reset_index(drop=True))
+    refs = ImageRefs(out.parent, embed=choose_embed(shown, images))
+    context = build_context(shown, refs)
+    context["totals"]["low_score"] = len(low)
+    context["min_score"] = threshold
+    low_tags = low["pair_id"].map(shown.pairs.set_index("pair_id")["codec_tag"])
+    for row in context["codec_rows"]:
+        row["low_score"] = int((low_tags == row["tag"]).sum())
+    html = _template().render(**context)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
@@ -216,10 +240,21 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
         "symbol": bool(row.symbol),
         "score": float(row.score),
         "box": (int(row.x), int(row.y), int(row.w), int(row.h)),
+        "crop_box": _crop_box(row),
         "evidence": row.evidence,
         "details": _pretty_json(row.details),
         "crops": crops,
     }
+
+
+def _crop_box(row: Any) -> dict[str, int] | None:
+    """The finding's box inside its crop window (the crops' own geometry, stored on the finding), for
+    the SVG outline drawn over each crop; None for runs written before the window was stored."""
+    cw, ch = int(getattr(row, "crop_w", 0) or 0), int(getattr(row, "crop_h", 0) or 0)
+    if cw <= 0 or ch <= 0:
+        return None
+    x, y = int(row.x) - int(row.crop_x), int(row.y) - int(row.crop_y)
+    return {"cw": cw, "ch": ch, "x": x, "y": y, "w": int(row.w), "h": int(row.h)}
 
 
 def _pretty_json(text: str) -> str:

@@ -20,6 +20,10 @@ ORIGINAL = "original"
 RECONSTRUCTION = "reconstruction"
 REGION = "region"
 REGION_LABEL = "miscompression"
+# The tool's box drawn on the original crop too, so the reviewer sees where to compare. Pull reads
+# only REGION (the reconstruction side), so this one is display, not a label.
+REGION_ORIGINAL = "region_original"
+REGION_ORIGINAL_LABEL = "flagged region"
 CATEGORY = "category"
 NOTES = "notes"
 NOT_MISCOMPRESSION = "not a miscompression"

@@ -27,6 +27,7 @@ import pandas as pd
 
 from miscomp import __version__
 from miscomp.errors import MiscompError
+from miscomp.findings import DEFAULT_MIN_SCORE
 from miscomp.review import config as cfg
 from miscomp.review.client import LabelStudioClient, LabelStudioError, batched
 from miscomp.store import load_run
@@ -83,8 +84,11 @@ def tool_label(category: str, symbol: bool) -> str:
 
 
 # ---- reading the run -----------------------------------------------------------------------------
-def load_review_items(run_dir: Path, refused: list[str] | None = None) -> list[ReviewItem]:
-    """Every finding of the run, with its crops checked and its box located in the crop.
+def load_review_items(
+    run_dir: Path, refused: list[str] | None = None, min_score: float | None = None
+) -> list[ReviewItem]:
+    """Every finding of the run scoring at least ``min_score`` (default: the scan's, from run.json,
+    else :data:`~miscomp.findings.DEFAULT_MIN_SCORE`), with its crops checked and its box located.
 
     A finding whose crops are not PNG images inside the run dir is refused: with a ``refused`` list,
     its one-line reason is appended there and the other findings are returned; without, the first
@@ -99,7 +103,14 @@ def load_review_items(run_dir: Path, refused: list[str] | None = None) -> list[R
         run = load_run(run_dir)
     except MiscompError as err:
         raise RunDirError(str(err)) from None
+    if min_score is None:
+        try:
+            min_score = float(run.meta.get("min_score", DEFAULT_MIN_SCORE))
+        except (TypeError, ValueError):
+            min_score = DEFAULT_MIN_SCORE
     findings, pairs = run.findings, run.pairs.set_index("pair_id")
+    # Low scores stay in findings.parquet for research; a reviewer's time goes to the rest.
+    findings = findings[pd.to_numeric(findings["score"], errors="coerce").fillna(0.0) >= min_score]
     items = []
     for f in findings.to_dict("records"):
         if f["pair_id"] not in pairs.index:
@@ -190,11 +201,13 @@ def _bpp_text(bpp: Any) -> str:
 
 
 # ---- the prediction -----------------------------------------------------------------------------
-def prediction_for(item: ReviewItem) -> dict[str, Any]:
+def prediction_for(item: ReviewItem, box_on_original: bool = True) -> dict[str, Any]:
+    """The tool's finding as a Label Studio prediction: its box on the reconstruction (and, when the
+    project's config has the control, on the original too) and its category."""
     d = item.data
     fid = d["finding_id"]
     x, y, w, h = item.box_pct
-    return {
+    pred = {
         "model_version": model_version(d["detector"]),
         "score": min(1.0, max(0.0, float(d["tool_score"]))),
         "result": [
@@ -218,6 +231,15 @@ def prediction_for(item: ReviewItem) -> dict[str, Any]:
             },
         ],
     }  # fmt: skip
+    if box_on_original:
+        pred["result"].append({
+            "id": f"{fid[:8]}o", "from_name": cfg.REGION_ORIGINAL, "to_name": cfg.ORIGINAL,
+            "type": "rectanglelabels", "original_width": item.crop_size[0],
+            "original_height": item.crop_size[1], "image_rotation": 0,
+            "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0,
+                      "rectanglelabels": [cfg.REGION_ORIGINAL_LABEL]},
+        })  # fmt: skip
+    return pred
 
 
 def check_prediction(prediction: dict[str, Any], label_config: str) -> None:
@@ -315,10 +337,13 @@ def push_run(
     document_root: Path | None = None,
     batch_size: int = 100,
     on_batch: Callable[[int, int], None] | None = None,
+    min_score: float | None = None,
 ) -> PushResult:
-    """Push the run's findings; returns what was created. ``on_batch(done, total)`` after each batch."""
+    """Push the run's findings scoring at least ``min_score`` (default: the scan's); returns what was
+    created. ``on_batch(done, total)`` after each batch."""
     refused: list[str] = []
-    items = load_review_items(run_dir, refused)  # before touching the server: a bad run dir sends nothing
+    # Before touching the server: a bad run dir sends nothing.
+    items = load_review_items(run_dir, refused, min_score)
     for line in refused:
         log.warning("refused: %s", line)
     client = LabelStudioClient(conn)
@@ -332,7 +357,9 @@ def push_run(
     mode = resolve_file_mode(files, conn.url, run_dir, document_root)
     if not new:
         return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused))
-    predictions = [prediction_for(i) for i in new]
+    # Projects made before the original-side box existed keep working, without it.
+    on_original = cfg.REGION_ORIGINAL in cfg.parse_controls(label_config)[0]
+    predictions = [prediction_for(i, on_original) for i in new]
     for p in predictions:  # all validated before the first one is sent
         check_prediction(p, label_config)
     if mode == "local":

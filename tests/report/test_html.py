@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import urllib.parse
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from miscomp.errors import MiscompError
+from miscomp.findings import DEFAULT_MIN_SCORE
 from miscomp.report import load_run_dir, render_report
 from miscomp.report.rdplot import rd_figure_png, rd_points
 from miscomp.report.refs import kodak_image_ids, kodak_refs, ref_for_codec
@@ -94,7 +96,7 @@ def _assert_offline(html: str) -> None:
 
 def test_report_lists_every_finding_and_counts(run):
     run_dir, expected = run
-    out = render_report(run_dir)
+    out = render_report(run_dir, min_score=0.0)
     assert out == run_dir / "report.html"
     html = out.read_text(encoding="utf-8")
     page = parse(html)
@@ -124,7 +126,7 @@ def test_report_lists_every_finding_and_counts(run):
 
 def test_report_images_resolve_and_stay_offline(run):
     run_dir, expected = run
-    html = render_report(run_dir, images="embed").read_text(encoding="utf-8")
+    html = render_report(run_dir, images="embed", min_score=0.0).read_text(encoding="utf-8")
     page = parse(html)
     n = _check_images(page, run_dir)
     # 3 crops per finding minus the one deleted crop, one view per pair with findings, the RD figure
@@ -136,7 +138,7 @@ def test_report_images_resolve_and_stay_offline(run):
 
 def test_linked_report_elsewhere_resolves_relative_paths(run, tmp_path):
     run_dir, expected = run
-    out = render_report(run_dir, tmp_path / "elsewhere" / "r.html", images="link")
+    out = render_report(run_dir, tmp_path / "elsewhere" / "r.html", images="link", min_score=0)
     html = out.read_text(encoding="utf-8")
     page = parse(html)
     linked = [s for s in page.srcs if not s.startswith("data:")]
@@ -196,7 +198,7 @@ def test_interrupted_run_is_reported_from_parts(run, tmp_path):
     shutil.copytree(run_dir, copy)
     for name in ("pairs.parquet", "findings.parquet"):
         (copy / name).unlink()
-    html = render_report(copy, images="link").read_text(encoding="utf-8")
+    html = render_report(copy, images="link", min_score=0.0).read_text(encoding="utf-8")
     assert "interrupted" in html
     assert len(parse(html).cards) == len(expected["finding_ids"])
 
@@ -246,7 +248,7 @@ def test_filters_work_in_a_real_browser(run, tmp_path):
     from miscomp.report.screenshot import open_page
 
     run_dir, expected = run
-    out = render_report(run_dir, tmp_path / "r.html", images="link")
+    out = render_report(run_dir, tmp_path / "r.html", images="link", min_score=0.0)
     findings = pd.read_parquet(run_dir / "findings.parquet")
     with sync_playwright() as p:
         context, page, blocked = open_page(p, 1280, 900, tmp_path / "profile")
@@ -278,8 +280,41 @@ def test_report_of_a_real_scan(tmp_path):
     html = out.read_text(encoding="utf-8")
     page = parse(html)
     findings = pd.read_parquet(tmp_path / "run" / "findings.parquet")
-    assert summary.findings == len(findings) == len(page.cards)
-    assert {c["id"].removeprefix("f-") for c in page.cards} == set(findings["finding_id"])
+    # The tables keep every finding; the report shows those at or above the scan's minimum score.
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["min_score"] == DEFAULT_MIN_SCORE
+    shown = findings[findings["score"] >= DEFAULT_MIN_SCORE]
+    assert summary.findings == len(findings) > len(shown)
+    assert {c["id"].removeprefix("f-") for c in page.cards} == set(shown["finding_id"])
+    assert _tiles(html)["low"] == len(findings) - len(shown)
     assert summary.errors == 2 and "kodim05" in html
-    assert _check_images(page, out.parent) >= 3 * len(findings)
+    assert _check_images(page, out.parent) >= 3 * len(shown)
     _assert_offline(html)
+    _assert_crop_boxes(html, shown)
+
+
+def _tiles(html: str) -> dict[str, int]:
+    return {label: int(n) for n, label in re.findall(r'<div class="tile[^"]*"><b>(\d+)</b>(\w+)', html)}
+
+
+def _assert_crop_boxes(html: str, findings: pd.DataFrame) -> None:
+    """Every crop of every card carries an outline of the finding's box, in crop-window pixels."""
+    for f in findings.itertuples():
+        card = html.split(f'id="f-{f.finding_id}"', 1)[1].split("</article>", 1)[0]
+        boxes = re.findall(r'<svg viewBox="0 0 (\d+) (\d+)"[^>]*data-box="(-?\d+),(-?\d+),(\d+),(\d+)"', card)
+        want = (f.crop_w, f.crop_h, f.x - f.crop_x, f.y - f.crop_y, f.w, f.h)
+        n_crops = 3 - card.count("crop not available")  # one fixture crop is deleted on purpose
+        assert [tuple(map(int, b)) for b in boxes] == [want] * n_crops, (f.finding_id, boxes, want)
+        assert card.count("<rect ") == 2 * n_crops  # outline and halo on original, reconstruction, diff
+
+
+def test_min_score_hides_low_findings_from_the_report_only(run, tmp_path):
+    run_dir, expected = run
+    findings = pd.read_parquet(run_dir / "findings.parquet")
+    cut = float(findings["score"].median())
+    html = render_report(run_dir, tmp_path / "r.html", min_score=cut).read_text(encoding="utf-8")
+    shown = {c["id"].removeprefix("f-") for c in parse(html).cards}
+    assert shown == set(findings.loc[findings["score"] >= cut, "finding_id"])
+    assert 0 < len(shown) < len(findings)
+    assert _tiles(html)["findings"] == len(shown) and _tiles(html)["low"] == len(findings) - len(shown)
+    assert len(pd.read_parquet(run_dir / "findings.parquet")) == len(findings)  # the table is untouched
+    _assert_crop_boxes(html, findings[findings["score"] >= cut].dropna(subset=["crop_original"]))

@@ -137,8 +137,10 @@ def scan_run(ls_server, small_originals) -> Path:
 
     out = ls_server.root / "run-a"
     summary = run_scan(
+        # min_score 0 (recorded in run.json, the push default): these tests exercise push and pull
+        # mechanics on every finding, including the low-score artefacts a default scan would hide.
         ScanConfig(out=out, originals=small_originals, codecs=["jpeg:quality=5"], detectors=["diff"],
-                   quiet=True, report=False)
+                   quiet=True, report=False, min_score=0.0)
     )  # fmt: skip
     # the tests below review a few findings; a scan that gives none is a failure, not a reason to fake one
     assert summary.errors == 0 and summary.findings >= 3, summary

@@ -213,7 +213,12 @@ def test_dataset_build_scans_and_pushes_in_one_command(ls_server, small_original
     from miscomp.datasets import build
 
     out = ls_server.root / "built"
-    push = {"conn": ls_server.conn, "project": "review-build", "document_root": ls_server.root}
+    push = {
+        "conn": ls_server.conn,
+        "project": "review-build",
+        "document_root": ls_server.root,
+        "min_score": 0.0,
+    }  # every finding, low scores included: the mechanics are under test
     rec = build(str(small_originals), out, ["jpeg"], [5, 10], detectors=["diff"], push=push)
     assert rec["codecs"] == ["jpeg:quality=5", "jpeg:quality=10"]
     manifest = json.loads((out / "build.json").read_text())

@@ -51,7 +51,7 @@ def run_dir(tmp_path, textured_image):
 
 
 def test_review_items_locate_the_box_in_the_crop(run_dir):
-    items = {i.data["finding_id"]: i for i in load_review_items(run_dir)}
+    items = {i.data["finding_id"]: i for i in load_review_items(run_dir, min_score=0.0)}
     big, small = sorted(items.values(), key=lambda i: -i.data["tool_score"])
     x0, y0, cw, ch = big.data["crop_window"]
     x, y, w, h = big.box_pct
@@ -65,6 +65,28 @@ def test_review_items_locate_the_box_in_the_crop(run_dir):
     cfg.validate_prediction(pred, cfg.label_config())
     assert pred["model_version"].endswith("-ocr")
     assert {r["from_name"]: r for r in pred["result"]}[cfg.CATEGORY]["value"]["choices"] == ["symbol"]
+
+
+def test_push_hides_low_scores_but_the_table_keeps_them(run_dir):
+    # The 0.4 finding is below the default minimum score: not pushed, still in findings.parquet.
+    assert [i.data["tool_score"] for i in load_review_items(run_dir)] == [0.8]
+    assert len(load_review_items(run_dir, min_score=0.3)) == 2
+    assert len(pd.read_parquet(run_dir / "findings.parquet")) == 2
+    (run_dir / "run.json").write_text(json.dumps({"min_score": 0.9}))  # the scan's choice is the default
+    assert load_review_items(run_dir) == []
+
+
+def test_prediction_draws_the_box_on_the_original_too(run_dir):
+    item = load_review_items(run_dir)[0]
+    pred = prediction_for(item)
+    cfg.validate_prediction(pred, cfg.label_config())
+    rects = {r["to_name"]: r["value"] for r in pred["result"] if r["type"] == "rectanglelabels"}
+    assert set(rects) == {cfg.ORIGINAL, cfg.RECONSTRUCTION}
+    box = lambda v: (v["x"], v["y"], v["width"], v["height"])  # noqa: E731
+    assert box(rects[cfg.ORIGINAL]) == box(rects[cfg.RECONSTRUCTION]) == pytest.approx(item.box_pct)
+    # A project made with the older config (no original-side control) gets the prediction without it.
+    old = prediction_for(item, box_on_original=False)
+    assert [r["to_name"] for r in old["result"] if r["type"] == "rectanglelabels"] == [cfg.RECONSTRUCTION]
 
 
 def test_bad_run_dirs_name_the_file(tmp_path, run_dir):
