@@ -17,7 +17,6 @@ from rich.table import Table
 
 from miscomp.cli.common import err_console, fail, out_console
 from miscomp.errors import MiscompError, StorageError
-
 from miscomp.findings import DEFAULT_MIN_SCORE
 
 EXIT_ERROR_ROWS = 1
