@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--labels", type=Path, default=LABELS)
     p_score.add_argument("--out", type=Path, default=None, help="write real_codecs.{json,csv,png} here")
     p_score.add_argument("--no-verify", action="store_true", help="skip the reconstruction sha256 check")
+    p_score.add_argument(
+        "--min-score", type=float, default=None, help="score findings at or above this (default: the run's)"
+    )
     sub.add_parser("stats", help="label counts per codec, category and split (markdown)")
     p_prop = sub.add_parser("propose", help="OCR candidates and contact sheets for labelling")
     p_prop.add_argument("--work", type=Path, default=DEFAULT_WORK)
@@ -270,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest,
             verify=not args.no_verify,
             reviewed=load_reviewed(),
+            min_score=args.min_score,
         )
         meta |= {"run_dir": str(args.run_dir), "detectors": _run_detectors(args.run_dir)}
         if args.out:

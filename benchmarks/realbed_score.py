@@ -68,12 +68,19 @@ def load_reviewed(path: Path = REVIEW) -> set[tuple[str, str]]:
     return set(zip(df["image_id"], df["codec_tag"], strict=True))
 
 
-def load_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(pairs, findings) of a scan run dir; findings carry their pair's image_id and codec_tag."""
+def load_run(run_dir: Path, min_score: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairs, findings) of a scan run dir; findings carry their pair's image_id and codec_tag.
+
+    Only findings scoring at least ``min_score`` are returned: by default the run's own minimum
+    (run.json ``min_score``: what its report and Label Studio pushes show), 0 for runs made before
+    scans had one."""
     from miscomp.store import load_run as read_run
 
     data = read_run(run_dir)
     pairs, findings = data.pairs, data.findings
+    if min_score is None:
+        min_score = float(data.meta.get("min_score") or 0.0)
+    findings = findings[pd.to_numeric(findings["score"], errors="coerce").fillna(0.0) >= min_score]
     findings = findings.merge(pairs[["pair_id", "image_id", "codec_tag"]], on="pair_id", how="left")
     return pairs, findings
 
@@ -212,6 +219,7 @@ def score(
     manifest: dict | None = None,
     verify: bool = True,
     reviewed: set[tuple[str, str]] | None = None,
+    min_score: float | None = None,
 ) -> dict:
     """Score a scan run dir against the test bed's labels. Returns {"table": [rows], "misses": [...],
     "findings": frame, "labels": frame, "stale": [...]}; rows have split, group ("all", "codec",
@@ -220,11 +228,12 @@ def score(
     Only pairs the run has (and whose reconstructions match the labelled pixels, when ``verify``) are
     scored; labels of other pairs are left out, and ``stale`` says which pairs were dropped. With
     ``reviewed`` (the pairs whose labels are complete, see :func:`load_reviewed`) only those are scored:
-    precision means nothing on a pair whose changes were not all labelled.
+    precision means nothing on a pair whose changes were not all labelled. ``min_score``: see
+    :func:`load_run` (default: the run's own).
     """
     labels = load_labels() if labels is None else labels
     manifest = read_manifest() if manifest is None else manifest
-    pairs, findings = load_run(run_dir)
+    pairs, findings = load_run(run_dir, min_score)
     pairs = canonical_ids(pairs, {spec["image_id"] for spec in manifest["images"]})
     findings = findings.drop(columns=["image_id"]).merge(
         pairs[["pair_id", "image_id"]], on="pair_id", how="left"

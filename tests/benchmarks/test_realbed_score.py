@@ -129,3 +129,17 @@ def test_image_ids_with_a_path_hash_map_to_the_manifest(run_dir, labels):
     pairs.to_parquet(run_dir / "pairs.parquet")
     res = score(run_dir, labels, MANIFEST, verify=False)
     assert _row(res["table"], "all")["miscompressions"] == 3 and _row(res["table"], "tune")["recall"] == 0.5
+
+
+def test_findings_below_the_run_minimum_score_are_not_scored(run_dir, labels):
+    # A scan records its minimum score in run.json; what the report hides is not scored either.
+    import json
+
+    (run_dir / "run.json").write_text(json.dumps({"min_score": 0.95}))
+    assert _row(score(run_dir, labels, MANIFEST, verify=False)["table"], "tune")["findings"] == 0
+    # an explicit minimum wins; runs without one score every finding
+    assert (
+        _row(score(run_dir, labels, MANIFEST, verify=False, min_score=0.5)["table"], "tune")["findings"] == 3
+    )
+    (run_dir / "run.json").unlink()
+    assert _row(score(run_dir, labels, MANIFEST, verify=False)["table"], "tune")["findings"] == 3
