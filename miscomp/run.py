@@ -34,6 +34,7 @@ from miscomp.codecs import create_codec
 from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
+from miscomp.detect.combine import combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding
 from miscomp.io import (
@@ -256,6 +257,7 @@ def run_pair(
         except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
             _log_internal(run_dir, pair, err)
             problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+    findings = combine(findings)  # one symbol rule across detectors: findings over changed text
     detect_s = time.perf_counter() - t0
     with_crops = []
     for f in findings:

@@ -1,0 +1,214 @@
+"""From the two reads of each text line to findings. No OCR runs here: everything is cheap.
+
+Each text line of the original is compared with the reconstruction read in the same box. A change is
+a finding with ``symbol=True`` whose evidence names both reads:
+
+- ``substitution`` (read differently, character by character): the same characters changed at both
+  read scales, both reads confident, and the glyph-structure check (``glyphs.py``) saw a change at that
+  character: JPEG noise flips a recogniser's reads of hard glyphs without changing their structure.
+- ``illegible`` (legible → illegible) and ``misread`` (legible → confidently read as something else,
+  e.g. a word a generative codec rewrote, where every glyph changed and none stands out of its box):
+  the original read stably and confidently, both reads of the reconstruction differ from it, and the
+  line's structure changed beyond codec noise (``line_change``). Their category is decided by the
+  taxonomy from the pixels, like any other region's.
+- ``glyph``: a character cell changed shape far more than the line's other cells, whatever OCR reads.
+
+Text the original itself does not read confidently (below ``min_conf``) gives no finding: those reads
+are guesses ("'9' (0.19) → '97' (0.02)" on real car photos at JPEG q85 was the typical false finding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from miscomp.detect import glyphs
+from miscomp.detect.base import PairImages
+from miscomp.detect.ocr.reading import TextLine
+from miscomp.detect.textdiff import CharEdit, char_edits, describe_edits, normalise_text, span_box
+from miscomp.findings import Category, Finding
+from miscomp.geometry import Box
+
+# Structure change of a whole line (gradient difference / the line's gradient energy, blurred, at a
+# fixed 48 px text height: the glyph check's measure over the whole box). Unchanged plates and rendered
+# text at JPEG q50-q90 stay below ~0.3; see benchmarks/results/ocr_engines.json for the measurement.
+LINE_FLOOR = 0.35
+_HEIGHT = 48
+
+
+@dataclass(frozen=True)
+class CompareRules:
+    min_conf: float  # the original's read must be this confident for any finding on its line
+    legible_conf: float  # ...and this confident (and stable) to count as legible
+    case_sensitive: bool = False
+    alnum_only: bool = True
+    glyph_check: bool = True
+    glyph_ratio: float = glyphs.RATIO_THRESHOLD
+    glyph_floor: float = glyphs.CHANGE_FLOOR
+    confirm_ratio: float = glyphs.CONFIRM_RATIO
+    line_floor: float = LINE_FLOOR
+    min_chars: int = 2  # a legible line has at least this many letters/digits
+
+    def normalise(self, text: str) -> str:
+        text = normalise_text(text, self.case_sensitive)
+        # Punctuation is what recognisers get wrong most ("-" / ":" / "." on plates), so by default
+        # only letters and digits are compared.
+        return "".join(c for c in text if c.isalnum()) if self.alnum_only else text
+
+
+def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> float:
+    """How much the strokes inside ``box`` changed, relative to the strokes there (0 = identical)."""
+    import cv2
+
+    x, y, w, h = box
+    ih, iw = original.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + w), min(ih, y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2 or original.shape != reconstruction.shape:
+        return 0.0
+    s = _HEIGHT / (y1 - y0)
+    size = (max(4, round((x1 - x0) * s)), _HEIGHT)
+    grads = []
+    for im in (original, reconstruction):
+        g = cv2.cvtColor(np.ascontiguousarray(im[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+        g = cv2.resize(g, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC).astype(np.float32)
+        g = cv2.GaussianBlur(g, (0, 0), 1.2)
+        grads.append((cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)))
+    energy = float(np.hypot(*grads[0]).mean())
+    if energy < 1.0:
+        return 0.0
+    diff = np.hypot(grads[0][0] - grads[1][0], grads[0][1] - grads[1][1])
+    return round(float(diff.mean()) / energy, 4)
+
+
+def compare_reads(
+    images: PairImages, lines: list[TextLine], reads: list[TextLine], rules: CompareRules, detector: str
+) -> list[Finding]:
+    """Findings from the reads, the string edits and the glyph check, one line at a time."""
+    findings = []
+    for line, rec in zip(lines, reads, strict=True):
+        if min(line.conf, line.recheck_conf) < rules.min_conf:
+            continue  # the original is not read confidently here: its reads are guesses
+        cells: list[glyphs.GlyphCell] = []
+        if rules.glyph_check:
+            hint = len(rules.normalise(line.text))
+            cells = glyphs.glyph_cells(images.original, images.reconstruction, line.box, hint)
+        finding = compare(images, line, rec, rules, detector, cells or None)
+        groups = glyphs.group_adjacent(glyphs.flagged(cells, rules.glyph_ratio, rules.glyph_floor))
+        if finding is not None and finding.details.get("kind") == "substitution":
+            # One place, one finding: glyph changes inside the OCR edit's box refine that finding.
+            edit_boxes = finding.details["edit_boxes"]
+            same = [g for g in groups if any(Box(*c.box).overlaps(b) for c in g for b in edit_boxes)]
+            if same:
+                finding = glyphs.refine(finding, line.text, [c for g in same for c in g], rules.glyph_ratio)
+                groups = [g for g in groups if g not in same]
+        elif finding is not None:
+            groups = []  # the whole line is one finding already
+        if finding is not None:
+            findings.append(finding)
+        a, b = rules.normalise(line.text), rules.normalise(rec.text)
+        findings += [
+            glyphs.glyph_finding(images.pair_id, detector, line.box, (line.text, rec.text), (a, b), g,
+                                 rules.glyph_ratio)
+            for g in groups
+        ]  # fmt: skip
+    return findings
+
+
+def compare(
+    images: PairImages | None, line: TextLine, rec: TextLine, rules: CompareRules, detector: str = "ocr",
+    cells: list[glyphs.GlyphCell] | None = None,
+) -> Finding | None:  # fmt: skip
+    """One line. With ``cells`` (the glyph check ran on it), a character edit counts only where some
+    cell it covers changed at least ``confirm_ratio`` times the line's noise."""
+    pair_id = images.pair_id if images is not None else ""
+    a, a2 = rules.normalise(line.text), rules.normalise(line.recheck_text)
+    b, b2 = rules.normalise(rec.text), rules.normalise(rec.recheck_text)
+    orig_conf = min(line.conf, line.recheck_conf)
+    rec_conf = min(rec.conf, rec.recheck_conf)
+    if not a or orig_conf < rules.min_conf or (a == b and a2 == b2):
+        return None
+    # An edit counts only if both scales see it: the same characters changed at (nearly) the same
+    # place in (original, reconstruction) and in (rescaled original, rescaled reconstruction). A glyph
+    # whose own two reads on the original disagree can never pass.
+    second = char_edits(a2, b2)
+    edits = [
+        e for e in char_edits(a, b)
+        if any(f.op == e.op and f.a_text == e.a_text and f.b_text == e.b_text
+               and abs(f.a_start - e.a_start) <= 1 for f in second)
+    ]  # fmt: skip
+    if cells:
+        confirming = [c.box for c in cells if c.ratio >= rules.confirm_ratio]
+        edits = [
+            e for e in edits
+            if any(Box(*c).overlaps(span_box(line.box, len(a), e.a_start, e.a_end)) for c in confirming)
+        ]  # fmt: skip
+    details = {
+        "original_text": line.text, "reconstruction_text": rec.text, "original_conf": round(orig_conf, 4),
+        "reconstruction_conf": round(rec_conf, 4), "original_recheck": line.recheck_text,
+        "reconstruction_recheck": rec.recheck_text, "line_box": list(line.box), "scale": line.scale,
+        "ops": [e.to_dict() for e in edits],
+    }  # fmt: skip
+    if edits and rec_conf >= rules.min_conf:
+        return _substitution(pair_id, detector, line, rec, a, edits, orig_conf, rec_conf, details)
+    legible = a == a2 and len(a) >= rules.min_chars and orig_conf >= rules.legible_conf
+    if not legible or b == a or b2 == a2:
+        return None  # one read of the reconstruction still agrees with the original: not a change
+    change = line_change(images.original, images.reconstruction, line.box) if images is not None else 1.0
+    details["line_change"] = change
+    if change < rules.line_floor:
+        return None  # the strokes barely changed: the reads differ through recogniser noise
+    confident = rec_conf >= rules.legible_conf and b == b2
+    details["kind"] = "misread" if confident else "illegible"
+    category, evidence = _classify(images, line.box)
+    x, y, w, h = line.box
+    what = (
+        f"read as {rec.text!r} ({rec_conf:.2f})"
+        if confident
+        else (f"illegible: {rec.text!r} ({rec_conf:.2f}), not read confidently")
+    )
+    return Finding(
+        pair_id=pair_id, detector=detector, x=x, y=y, w=w, h=h, category=category, symbol=True,
+        score=round(min(0.95, 0.5 + 0.5 * min(1.0, change)) * orig_conf, 4),
+        evidence=f"OCR {line.text!r} ({orig_conf:.2f}) {what}; strokes changed {change:.2f}{evidence}",
+        details=details,
+    )  # fmt: skip
+
+
+def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
+    """Category of a changed line from its pixels (the taxonomy every region detector uses)."""
+    if images is None:
+        return Category.GEOMETRY.value, ""
+    from miscomp.taxonomy import classify
+
+    x, y, w, h = box
+    ih, iw = images.original.shape[:2]
+    pad = max(8, int(0.25 * max(w, h)))
+    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(iw, x + w + pad), min(ih, y + h + pad)
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
+    category, _conf, text = classify(
+        images.original[y0:y1, x0:x1], images.reconstruction[y0:y1, x0:x1], mask, w * h / (ih * iw)
+    )
+    return category.value, f"; {text}"
+
+
+def _substitution(
+    pair_id: str, detector: str, line: TextLine, rec: TextLine, a: str, edits: list[CharEdit],
+    orig_conf: float, rec_conf: float, details: dict,
+) -> Finding:  # fmt: skip
+    details["kind"] = "substitution"
+    boxes = [span_box(line.box, len(a), e.a_start, e.a_end) for e in edits]
+    details["edit_boxes"] = [list(bx) for bx in boxes]
+    x, y, w, h = Box.union_of(boxes)
+    # A changed character is a changed contour of a symbol: shape, with the symbol flag.
+    return Finding(
+        pair_id=pair_id, detector=detector, x=x, y=y, w=w, h=h, category=Category.SHAPE.value,
+        symbol=True, score=round(0.5 + 0.5 * min(orig_conf, rec_conf), 4),
+        evidence=f"OCR {line.text!r} → {rec.text!r} ({describe_edits(edits)}; conf "
+        f"{orig_conf:.2f}/{rec_conf:.2f})",
+        details=details,
+    )  # fmt: skip
+
+
+__all__ = ["LINE_FLOOR", "CompareRules", "compare", "compare_reads", "line_change"]

@@ -1,0 +1,158 @@
+"""Finding all the text of an original, small and dense text included, and reading it twice.
+
+Text detectors miss text a few pixels high: they see the image at one resolution. So the original is
+searched at several scales: as is, and upscaled (cubic) in overlapping tiles, each tile small enough for
+the detector's input. Boxes found at a larger scale are mapped back to original pixels; a line cut by
+a tile border is joined with its other part from the neighbouring tile; a box already found at a
+smaller scale is kept from that scale.
+
+Every box is then read twice (as is, and resampled by ``rescale``): a line whose two reads disagree is
+unstable, and the comparison never reports a change on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from miscomp.detect.ocr.engines import OCREngine
+from miscomp.geometry import Box
+
+TILE = 1280  # tile side the detector sees at an upscaled pass (pixels after upscaling)
+TILE_OVERLAP = 0.15  # of a tile side: a line up to this long is whole in at least one tile
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One text box with its two reads (as is, and rescaled). ``scale``: the detection pass that
+    found it (1 = the image as is)."""
+
+    box: Box
+    text: str
+    conf: float
+    recheck_text: str
+    recheck_conf: float
+    scale: float = 1.0
+
+
+def tiles(h: int, w: int, side: int, overlap: float = TILE_OVERLAP) -> list[Box]:
+    """Overlapping windows of at most ``side``² covering an h×w image (one window if it fits)."""
+
+    def starts(n: int) -> list[int]:
+        if n <= side:
+            return [0]
+        step = max(1, int(side * (1 - overlap)))
+        out = list(range(0, n - side, step))
+        return out + [n - side]
+
+    return [Box(x, y, min(side, w), min(side, h)) for y in starts(h) for x in starts(w)]
+
+
+def _same_line(a: Box, b: Box) -> bool:
+    """Two parts of one line cut by a tile border: they touch and share most of their height."""
+    if not a.overlaps(b) and not (a.x <= b.x + b.w + 2 and b.x <= a.x + a.w + 2):
+        return False
+    top, bottom = max(a.y, b.y), min(a.y + a.h, b.y + b.h)
+    return bottom - top >= 0.6 * min(a.h, b.h)
+
+
+def _covered(box: Box, kept: list[Box], frac: float = 0.5) -> bool:
+    """Most of ``box`` (or of a kept box) is already covered by a kept box."""
+    return any(box.intersection(k) >= frac * min(box.area, k.area) for k in kept)
+
+
+def merge_pass(found: list[Box]) -> list[Box]:
+    """Join parts of one line found in overlapping tiles (to a fixpoint; passes have few boxes)."""
+    boxes = list(found)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if _same_line(boxes[i], boxes[j]):
+                    boxes[i] = Box.union_of([boxes[i], boxes[j]])
+                    del boxes[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return boxes
+
+
+def _split_blocks(kept: list[tuple[Box, float]], finer: list[Box], s: float) -> list[tuple[Box, float]]:
+    """A box of a smaller scale that holds several lines of dense text found at scale ``s`` (a table
+    seen as one block) is replaced by those lines."""
+    out: list[tuple[Box, float]] = []
+    for box, scale in kept:
+        inside = [b for b in finer if b.intersection(box) >= 0.5 * b.area]
+        stacked = any(
+            min(a.y1, b.y1) - max(a.y, b.y) < 0.5 * min(a.h, b.h)
+            for i, a in enumerate(inside)
+            for b in inside[i + 1 :]
+        )
+        if len(inside) >= 2 and stacked:
+            out += [(b, s) for b in inside]
+        else:
+            out.append((box, scale))
+    return out
+
+
+def clip_boxes(boxes: list[Box], h: int, w: int, min_side: int) -> list[Box]:
+    out = []
+    for x, y, bw, bh in boxes:
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+        if min(x1 - x0, y1 - y0) >= min_side:
+            out.append(Box(x0, y0, x1 - x0, y1 - y0))
+    return out
+
+
+def detect_text(
+    engine: OCREngine, rgb: np.ndarray, scales: tuple[float, ...], min_side: int = 8, tile: int = TILE
+) -> list[tuple[Box, float]]:
+    """Text boxes of ``rgb`` over all ``scales`` (ascending), each with the scale that found it.
+
+    ``min_side`` applies in the pixels the detector saw, so a 4 px line found at 3× (12 px) counts.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    kept: list[tuple[Box, float]] = []
+    for s in sorted(scales):
+        found: list[Box] = []
+        for t in tiles(h, w, max(16, round(tile / s))) if s != 1.0 else [Box(0, 0, w, h)]:
+            part = rgb[t.y : t.y + t.h, t.x : t.x + t.w]
+            if s != 1.0:
+                size = (max(1, round(t.w * s)), max(1, round(t.h * s)))
+                part = cv2.resize(part, size, interpolation=cv2.INTER_CUBIC)
+            ph, pw = part.shape[:2]
+            for b in clip_boxes(engine.detect(np.ascontiguousarray(part)), ph, pw, min_side):
+                x0, y0 = t.x + b.x / s, t.y + b.y / s
+                x1, y1 = t.x + (b.x + b.w) / s, t.y + (b.y + b.h) / s
+                found.append(Box(int(x0), int(y0), max(1, round(x1 - int(x0))), max(1, round(y1 - int(y0)))))
+        found = merge_pass(clip_boxes(found, h, w, 1))
+        found.sort(key=lambda b: -b.area)
+        kept = _split_blocks(kept, found, s)
+        boxes = [b for b, _ in kept]
+        for b in found:
+            if not _covered(b, boxes):
+                kept.append((b, s))
+                boxes.append(b)
+    kept.sort(key=lambda bs: (bs[0].y, bs[0].x))
+    return kept
+
+
+def read_lines(
+    engine: OCREngine, rgb: np.ndarray, boxes: list[tuple[Box, float]], rescale: float
+) -> list[TextLine]:
+    """Each box read as is and resampled by ``rescale`` (the stability check)."""
+    plain = [b for b, _ in boxes]
+    first = engine.recognize(rgb, plain)
+    second = engine.recognize(rgb, plain, rescale)
+    return [
+        TextLine(b, t1, c1, t2, c2, s)
+        for (b, s), (t1, c1), (t2, c2) in zip(boxes, first, second, strict=True)
+    ]
+
+
+__all__ = ["TextLine", "clip_boxes", "detect_text", "merge_pass", "read_lines", "tiles"]

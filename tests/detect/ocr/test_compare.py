@@ -1,0 +1,91 @@
+"""Comparing reads of one text line (no OCR runs here: reads are given, pixels are rendered)."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from miscomp.detect.base import PairImages
+from miscomp.detect.ocr.compare import CompareRules, compare, compare_reads, line_change
+from miscomp.detect.ocr.reading import TextLine
+from miscomp.synth.scenes import font
+
+RULES = CompareRules(min_conf=0.5, legible_conf=0.8)
+BOX = (14, 16, 300, 52)  # the line a detector reports around the rendered text
+
+
+def render(text: str = "BERLIN 1284") -> np.ndarray:
+    im = Image.new("RGB", (340, 90), (235, 235, 225))
+    ImageDraw.Draw(im).text((20, 20), text, fill=(20, 20, 20), font=font(40))
+    return np.asarray(im)
+
+
+def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def smeared(rgb: np.ndarray) -> np.ndarray:
+    """The line dissolved the way a generative codec dissolves small text: strokes smeared sideways."""
+    return cv2.blur(rgb, (15, 3))
+
+
+def line(text: str, conf: float, recheck: str | None = None, recheck_conf: float | None = None) -> TextLine:
+    return TextLine(
+        BOX, text, conf, text if recheck is None else recheck, conf if recheck_conf is None else recheck_conf
+    )
+
+
+def test_legible_to_illegible_is_a_symbol_finding_naming_both_reads():
+    orig = render()
+    images = PairImages("p", orig, smeared(orig))
+    f = compare(images, line("BERLIN 1284", 0.99), line("BFRl1N 12B4", 0.31, "8ERLN", 0.2), RULES)
+    assert f is not None and f.symbol
+    assert f.details["kind"] == "illegible"
+    assert "'BERLIN 1284'" in f.evidence and "'BFRl1N 12B4'" in f.evidence
+    assert f.category in {"amplitude", "geometry", "shape"}  # decided by the taxonomy, like any region
+    assert f.details["line_change"] >= RULES.line_floor
+    assert (f.x, f.y, f.w, f.h) == BOX
+
+
+def test_legible_to_a_different_confident_word_is_a_misread():
+    orig = render()
+    f = compare(
+        PairImages("p", orig, render("BEALIM 1264")), line("BERLIN 1284", 0.99), line("DEAMHCH", 0.95), RULES
+    )
+    assert f is not None and f.symbol and f.details["kind"] in {"misread", "substitution"}
+
+
+def test_an_unreadable_original_gives_no_finding_whatever_the_reconstruction():
+    orig = render("9")
+    images = PairImages("p", orig, smeared(orig))
+    # the typical false finding on real car photos at JPEG q85 before: '9' (0.19) -> '97' (0.02)
+    assert compare(images, line("9", 0.19), line("97", 0.02), RULES) is None
+    # confident but unstable (the two reads of the original disagree): not legible either
+    assert compare(images, line("BERLIN", 0.95, "BERUN", 0.9), line("B3R", 0.1), RULES) is None
+    assert compare_reads(images, [line("9", 0.19)], [line("97", 0.02)], RULES, "ocr") == []
+
+
+def test_reads_that_differ_without_a_stroke_change_give_no_finding():
+    orig = render()
+    noisy = jpeg(orig, 75)
+    assert line_change(orig, noisy, BOX) < RULES.line_floor <= line_change(orig, smeared(orig), BOX)
+    images = PairImages("p", orig, noisy)
+    assert compare(images, line("BERLIN 1284", 0.99), line("BERLlN 1Z84", 0.4, "BERL1N", 0.3), RULES) is None
+
+
+def test_one_read_of_the_reconstruction_agreeing_with_the_original_is_no_change():
+    orig = render()
+    images = PairImages("p", orig, smeared(orig))
+    assert compare(images, line("BERLIN 1284", 0.99), line("BERLIN 1284", 0.4, "BERL", 0.3), RULES) is None
+
+
+def test_confirmed_substitution_is_a_shape_symbol_finding_on_the_character():
+    orig, rec = render("KX7 4821"), render("KXZ 4821")
+    f = compare(PairImages("p", orig, rec), line("KX7 4821", 0.99), line("KXZ 4821", 0.97), RULES)
+    assert f is not None and f.symbol and f.category == "shape" and f.details["kind"] == "substitution"
+    assert "7→Z" in f.evidence and f.w < BOX[2] / 3

@@ -1,0 +1,38 @@
+"""One symbol rule across detectors: findings over changed text get the symbol flag."""
+
+from __future__ import annotations
+
+from miscomp.detect.combine import combine
+from miscomp.findings import Finding
+
+
+def finding(detector: str, box: tuple, symbol: bool = False, **details) -> Finding:
+    x, y, w, h = box
+    return Finding(pair_id="p", detector=detector, x=x, y=y, w=w, h=h, category="shape", symbol=symbol,
+                   score=0.7, evidence=f"{detector} change", details=details)  # fmt: skip
+
+
+OCR = finding("ocr", (120, 40, 30, 40), True, original_text="KX7 4821", reconstruction_text="KXZ 4821",
+              line_box=[20, 40, 300, 40])  # fmt: skip
+
+
+def test_a_diff_finding_over_changed_text_becomes_a_symbol_finding():
+    diff = finding("diff", (200, 45, 60, 30))  # same line as the OCR change, another part of it
+    out = combine([OCR, diff])
+    assert out[0] == OCR
+    d = out[1]
+    assert d.symbol and d.detector == "diff" and d.category == "shape"
+    assert "'KX7 4821' → 'KXZ 4821'" in d.evidence and d.details["symbol_from"]["detector"] == "ocr"
+    assert d.finding_id != diff.finding_id  # the evidence changed: a new stable id
+
+
+def test_findings_away_from_changed_text_and_pairs_without_text_changes_are_untouched():
+    far = finding("diff", (10, 200, 50, 50))
+    grazing = finding("diff", (100, 0, 200, 42))  # touches the line's top edge by 2 px only
+    assert combine([OCR, far, grazing])[1:] == [far, grazing]
+    unchanged_text = finding(
+        "ocr", (20, 40, 300, 40), False, original_text="EXIT", line_box=[20, 40, 300, 40]
+    )
+    diff = finding("diff", (30, 45, 60, 30))
+    assert combine([unchanged_text, diff]) == [unchanged_text, diff]
+    assert combine([]) == []
