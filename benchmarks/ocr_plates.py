@@ -373,9 +373,7 @@ def main() -> None:
     summary = {"detector": det.info(), "quality": quality}
     if args.speed_images:
         with tempfile.TemporaryDirectory() as tmp:
-            summary["speed"] = speed(
-                args, det, DETECTORS.create("ocr", cache_dir=Path(tmp), **kw)
-            )
+            summary["speed"] = speed(args, det, DETECTORS.create("ocr", cache_dir=Path(tmp), **kw))
     previous = OUT / f"{args.out}.json"
     if "speed" not in summary and previous.is_file():
         # --speed-images 0 re-measures quality only; the speed figures stay, marked as older.
