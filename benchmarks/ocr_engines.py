@@ -36,14 +36,15 @@ TIME_IMAGES = ["kodim08.png", "kodim10.png", "kodim14.png", "kodim23.png", "kodi
 
 def time_per_original(engines: list[str], n: int) -> dict:
     """Seconds to read each original, per configuration, all in this one run."""
-    configs = {"easyocr (today: 1 scale)": ("easyocr", "1")}
+    configs = {"easyocr (today: 1 scale)": ("easyocr", "1"), "rapidocr (1 scale)": ("rapidocr", "1")}
     for e in engines:
         configs[f"{e} (default scales)"] = (e, "")
-    configs.setdefault("rapidocr (1 scale)", ("rapidocr", "1"))
-    dets = {}
+    dets: dict = {}
     for label, (engine, scales) in configs.items():
         if engine in engines:
-            dets[label] = DETECTORS.create("ocr", engine=engine, scales=scales)
+            det = DETECTORS.create("ocr", engine=engine, scales=scales)
+            if not any(d.engine.name == engine and d.scales == det.scales for d in dets.values()):
+                dets[label] = det
     rows = []
     for name in TIME_IMAGES[:n]:
         rgb = np.asarray(Image.open(SHARED / "data" / "kodak" / name).convert("RGB"))
@@ -106,7 +107,10 @@ def plot(summary: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engines", default="rapidocr,easyocr")
-    ap.add_argument("--limit", type=int, default=100, help="plates (fixed seed); 0 = all of the subset")
+    ap.add_argument(
+        "--limit", type=int, default=100,
+        help="plates (fixed seed); 0 = all of the subset; -1 = time only, plates kept from the last run",
+    )  # fmt: skip
     ap.add_argument("--subset", choices=("heldout", "tune", "all"), default="heldout")
     ap.add_argument("--plate-scales", default="1")
     ap.add_argument("--time-images", type=int, default=4)
@@ -116,7 +120,14 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     summary: dict = {"subset": args.subset, "plate_scales": args.plate_scales, "plates": {}, "detectors": {}}
     rows_all = []
-    for engine in engines:
+    previous = OUT / "ocr_engines.json"
+    if args.limit < 0:  # time only: the plates part is kept from the previous run
+        old = json.loads(previous.read_text())
+        summary |= {k: old[k] for k in ("subset", "plate_scales", "plates", "detectors")}
+        with open(OUT / "ocr_engines.csv", newline="") as fh:
+            rows_all = list(csv.DictReader(fh))
+        engines = [e for e in engines if e in summary["plates"]]
+    for engine in engines if args.limit >= 0 else []:
         det = DETECTORS.create("ocr", engine=engine, allowlist=PLATE_CHARS, scales=args.plate_scales)
         ns = argparse.Namespace(subset=args.subset, limit=args.limit, examples=False)
         rows, quality = plate_quality(ns, det)
@@ -127,7 +138,7 @@ def main() -> None:
     if args.time_images:
         summary["time"] = time_per_original(engines, args.time_images)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ocr_engines.json").write_text(json.dumps(summary, indent=2))
+    previous.write_text(json.dumps(summary, indent=2))
     with open(OUT / "ocr_engines.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows_all[0]))
         writer.writeheader()

@@ -27,7 +27,7 @@ from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, PairImages
 from miscomp.detect.ocr.compare import LINE_FLOOR, CompareRules, compare, compare_reads
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
-from miscomp.detect.ocr.reading import TextLine, detect_text, read_lines
+from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
@@ -143,7 +143,14 @@ class OCRDetector(Detector):
     def cache_tag(self) -> str:
         """Everything that changes the original's reads: the engine and the reading settings."""
         settings = json.dumps(
-            [self.engine.cache_key(), list(self.scales), self.rescale, self.min_box_side, _CACHE_VERSION]
+            [
+                self.engine.cache_key(),
+                list(self.scales),
+                TILE,
+                self.rescale,
+                self.min_box_side,
+                _CACHE_VERSION,
+            ]
         )
         return hashlib.sha1(settings.encode()).hexdigest()[:10]
 
