@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from miscomp.detect import glyphs
 from miscomp.detect.base import PairImages
@@ -50,6 +51,7 @@ class CompareRules:
     confirm_ratio: float = glyphs.CONFIRM_RATIO
     line_floor: float = LINE_FLOOR
     min_chars: int = 2  # a legible line has at least this many letters/digits
+    read_noise: float = 0.25  # how far (1 - normalised similarity) the original's two reads may differ
 
     def normalise(self, text: str) -> str:
         # Accents are folded (Ä→A, í→i): recognisers confuse them on unchanged glyphs ("Käse" read
@@ -155,9 +157,16 @@ def compare(
     }  # fmt: skip
     if edits and rec_conf >= rules.min_conf:
         return _substitution(pair_id, detector, line, rec, a, edits, orig_conf, rec_conf, details)
-    legible = a == a2 and len(a) >= rules.min_chars and orig_conf >= rules.legible_conf
-    if not legible or b == a or b2 == a2:
-        return None  # one read of the reconstruction still agrees with the original: not a change
+    # Legible: read confidently, and the two reads of the original (nearly) agree. A near-agreement
+    # ("AUTO MOSNL" / "AUTO MOBNL") still counts when the reconstruction's reads are more than twice as
+    # far from them as they are from each other: the change is larger than the reader's own noise.
+    noise = 1.0 - Levenshtein.normalized_similarity(a, a2)
+    moved = min(
+        1.0 - Levenshtein.normalized_similarity(a, b), 1.0 - Levenshtein.normalized_similarity(a2, b2)
+    )
+    legible = len(a) >= rules.min_chars and orig_conf >= rules.legible_conf and noise <= rules.read_noise
+    if not legible or b == a or b2 == a2 or moved <= 2 * noise:
+        return None  # a read of the reconstruction agrees with the original, or differs by reader noise
     change = line_change(images.original, images.reconstruction, line.box) if images is not None else 1.0
     details["line_change"] = change
     if change < rules.line_floor:
