@@ -50,7 +50,8 @@ class CompareRules:
     glyph_floor: float = glyphs.CHANGE_FLOOR
     confirm_ratio: float = glyphs.CONFIRM_RATIO
     line_floor: float = LINE_FLOOR
-    min_chars: int = 2  # a legible line has at least this many letters/digits
+    # A single numeral is text too (clock faces): the confidence floor, not the length, keeps guesses out.
+    min_chars: int = 1
     read_noise: float = 0.25  # how far (1 - normalised similarity) the original's two reads may differ
 
     def normalise(self, text: str) -> str:

