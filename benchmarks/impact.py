@@ -76,12 +76,12 @@ def main() -> None:
         photo = np.asarray(Image.open(plate["image"]).convert("RGB"))
         reg, pbox = region(photo, plate["box"])
         orig_crop, crop_box = crop_plate(reg, pbox)
-        orig_read = det._recognize(orig_crop, [crop_box])[0][0]
+        orig_read = det.engine.recognize(orig_crop, [crop_box])[0][0]
         image_id = Path(plate["image"]).stem[:12]
         for codec in codecs.values():
             out = codec.apply(reg)
             rec_crop, _ = crop_plate(out.reconstruction, pbox)
-            rec_read = det._recognize(rec_crop, [crop_box])[0][0]
+            rec_read = det.engine.recognize(rec_crop, [crop_box])[0][0]
             found = det.detect(
                 PairImages(f"{image_id}__{codec.tag}", orig_crop, rec_crop, "", codec.tag, None)
             )

@@ -13,6 +13,7 @@ indices, which tuning never saw. Run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import pickle
 from pathlib import Path
@@ -62,7 +63,9 @@ def grid(args: argparse.Namespace) -> None:
         [float(v) for v in args.floors.split(",")],
         [float(v) for v in args.confirms.split(",")],
     ):
-        det.glyph_ratio, det.glyph_floor, det.confirm_ratio = ratio, floor, confirm
+        det.rules = dataclasses.replace(
+            det.rules, glyph_ratio=ratio, glyph_floor=floor, confirm_ratio=confirm
+        )
         hits, fp = 0, {q: 0 for q in UNCHANGED_QUALITIES}
         for d in data:
             case, lines = d["case"], d["lines"]
