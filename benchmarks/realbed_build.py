@@ -22,10 +22,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# A known string (or clock hand) in an original: what the proposal step reads on both sides.
+from miscomp.synth.text_scenes import TextItem as Truth
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "datasets" / "realbed"
@@ -66,18 +68,6 @@ def pixel_sha256(rgb: np.ndarray) -> str:
     digest = hashlib.sha256(f"{rgb.shape}|{rgb.dtype}".encode())
     digest.update(np.ascontiguousarray(rgb).tobytes())
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class Truth:
-    """A known string (or clock hand) in an original: what the proposal step reads on both sides."""
-
-    text: str
-    kind: str
-    x: int
-    y: int
-    w: int
-    h: int
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,7 +140,7 @@ def load_original(spec: dict) -> tuple[np.ndarray, list[Truth]]:
         x, y, w, h = spec["crop"]
         rgb = np.asarray(Image.open(path).convert("RGB"))[y : y + h, x : x + w]
         px, py, pw, ph = spec["plate"]
-        return np.ascontiguousarray(rgb), [Truth(spec["plate_text"], "number", px, py, pw, ph)]
+        return np.ascontiguousarray(rgb), [Truth(spec["plate_text"], "number", px, py, pw, ph, char_px=ph)]
     if source == "skimage":
         import skimage.data
 
@@ -162,7 +152,7 @@ def load_original(spec: dict) -> tuple[np.ndarray, list[Truth]]:
         from miscomp.synth.text_scenes import render_scene
 
         scene = render_scene(spec["ref"], int(spec["seed"]))
-        return scene.image, [Truth(i.text, i.kind, i.x, i.y, i.w, i.h) for i in scene.items]
+        return scene.image, list(scene.items)
     raise ValueError(f"unknown source {source!r}")
 
 

@@ -41,7 +41,7 @@ from miscomp.detect.diff.score import (
     structure_score,
 )
 from miscomp.detect.diff.structure import StructureChange, dissolved_structures
-from miscomp.findings import Category, Finding
+from miscomp.findings import Category, Finding, Region
 from miscomp.geometry import Box
 
 # The null model of Tsereh et al. (JPEG at the pair's rate) as a further explanation: off; "block"
@@ -171,22 +171,17 @@ class DiffDetector(Detector):
                     score = artefact_score(0.5)
                     details.update(artefact=kind, score_reason="ordinary artefact")
                     evidence = f"ordinary codec artefact ({kind}, texture energy ×{ratio:.2f}); {evidence}"
-            findings.append(
-                Finding(
-                    pair_id=images.pair_id,
-                    detector=self.name,
-                    x=reg.x,
-                    y=reg.y,
-                    w=reg.w,
-                    h=reg.h,
-                    category=category.value,
-                    symbol=False,
-                    score=score,
-                    evidence=evidence,
-                    details=details,
-                )  # fmt: skip
-            )
+            findings.append(self._finding(images, reg, category.value, score, evidence, details))
         return findings
+
+    def _finding(
+        self, images: PairImages, box: Region | Box, category: str, score: float, evidence: str, details: dict
+    ) -> Finding:
+        """A finding of this detector on ``box`` (the symbol flag is the OCR/combine step's to set)."""
+        return Finding(
+            pair_id=images.pair_id, detector=self.name, x=box.x, y=box.y, w=box.w, h=box.h,
+            category=category, symbol=False, score=score, evidence=evidence, details=details,
+        )  # fmt: skip
 
     def _artefacts(
         self,
@@ -228,21 +223,7 @@ class DiffDetector(Detector):
             details = {"peak_z": round(cand.peak_z, 2), "maps": list(cand.maps), "artefact": kind,
                        "explained": round(explained, 3), "score_reason": "ordinary artefact",
                        "artefacts": pm.model.info()}  # fmt: skip
-            out.append(
-                Finding(
-                    pair_id=images.pair_id,
-                    detector=self.name,
-                    x=reg.x,
-                    y=reg.y,
-                    w=reg.w,
-                    h=reg.h,
-                    category="amplitude",
-                    symbol=False,
-                    score=score,
-                    evidence=evidence,
-                    details=details,
-                )  # fmt: skip
-            )
+            out.append(self._finding(images, reg, "amplitude", score, evidence, details))
         return out
 
     def _add_structures(self, images: PairImages, pm: PairMaps, findings: list[Finding]) -> list[Finding]:
@@ -270,21 +251,7 @@ class DiffDetector(Detector):
                 "score_reason": "dissolved structure",
                 "artefacts": pm.model.info(),
             }
-            out.append(
-                Finding(
-                    pair_id=images.pair_id,
-                    detector=self.name,
-                    x=box.x,
-                    y=box.y,
-                    w=box.w,
-                    h=box.h,
-                    category="geometry",
-                    symbol=False,
-                    score=score,
-                    evidence=text,
-                    details=details,
-                )  # fmt: skip
-            )
+            out.append(self._finding(images, box, "geometry", score, text, details))
         return out
 
 
