@@ -182,6 +182,18 @@ def import_submodules(package: str) -> None:
             importlib.import_module(f"{package}.{info.name}")
 
 
+def accepts(factory: Callable[..., Any], keyword: str) -> bool:
+    """Whether ``factory`` (a function or class) takes ``keyword``: a run-wide setting such as the
+    device is passed only to the codecs and detectors that use it."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in params
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """Parse ``name:k=v,k2=v2`` (or ``name:k=v:k2=v2``) into a name and typed parameters."""
     name, _, rest = spec.partition(":")

@@ -37,10 +37,11 @@ def _monitor(path: Path):
     x = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255
 
     def monitor(model) -> dict[str, float]:
-        out = model(x)
+        device = next(model.parameters()).device
+        out = model(x.to(device))
         n = x.shape[2] * x.shape[3]
         bpp = sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values()) / n
-        mse = float(torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2))
+        mse = float(torch.mean((out["x_hat"].clamp(0, 1).cpu() - x) ** 2))
         return {
             "monitor_image": path.name,
             "monitor_bpp": round(bpp, 4),
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         help="start each quality after the first from the previous quality's weights",
     )
     t.add_argument("--max-steps", type=int, default=0)
+    t.add_argument(
+        "--device", default=None, help="auto | cpu | cuda[:N] (default: $MISCOMP_DEVICE, else auto)"
+    )
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--patch", type=int, default=128)
@@ -97,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             print(export_weights(ckpt, out, half=not args.fp32), flush=True)
         return 0
 
+    from miscomp.errors import MiscompError
+    from miscomp.settings import Settings, resolve_device
     from miscomp.training.data import build_training_set
+
+    try:
+        device = resolve_device(args.device or Settings.from_env().device)
+    except MiscompError as err:
+        p.exit(2, f"error: {err}\n")
 
     data = build_training_set(None if args.no_plates else args.plates)
     print("training set:", data.summary(), flush=True)
@@ -119,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         workdir = args.workdir / cfg.name
         init = previous if args.init_from_previous else None
-        train(cfg, data, workdir, monitor=monitor, log=lambda s: print(s, flush=True), init_from=init)
+        train(
+            cfg, data, workdir, monitor=monitor, log=lambda s: print(s, flush=True), init_from=init,
+            device=device,
+        )  # fmt: skip
         previous = workdir / "checkpoint.pt"
         if args.export:
             out = REPO / "models" / f"{cfg.name}-miscomp.pth"

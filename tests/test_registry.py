@@ -30,3 +30,22 @@ def test_registry_register_lookup_and_meta():
         reg.get("b")
     with pytest.raises(ValueError, match="twice"):
         reg.register("a")(make_a)
+
+
+def test_device_reaches_model_codecs_and_detectors_only():
+    from miscomp.codecs import create_codec
+    from miscomp.detect import build_detectors
+    from miscomp.registry import accepts
+
+    # Classical codecs take no device: passing one must not break them.
+    assert create_codec("jpeg:quality=10", device="cuda:1").params()["quality"] == 10
+    neural = create_codec("bmshj2018-factorized:q=1", device="cpu")
+    assert neural.device == "cpu" and "device" not in neural.params()  # where it runs is not its tag
+    # A device the spec names itself wins over the run's.
+    assert create_codec("bmshj2018-factorized:q=1,device=meta", device="cpu").device == "meta"
+    detectors, _ = build_detectors(["diff"], None, device="cuda")  # diff runs no model
+    assert [d.name for d in detectors] == ["diff"]
+    from miscomp.detect import DETECTORS
+
+    assert accepts(DETECTORS.get("ocr").factory, "device")
+    assert not accepts(DETECTORS.get("diff").factory, "device")

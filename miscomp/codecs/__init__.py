@@ -7,11 +7,14 @@ from miscomp.registry import import_submodules
 import_submodules(__name__)
 
 
-def create_codec(spec: str) -> Codec:
-    """Build a codec from ``name:k=v,...``."""
-    from miscomp.registry import parse_spec
+def create_codec(spec: str, device: str | None = None) -> Codec:
+    """Build a codec from ``name:k=v,...``; ``device`` reaches codecs that run a model (those whose
+    factory takes a ``device``), unless the spec names one itself."""
+    from miscomp.registry import accepts, parse_spec
 
     name, params = parse_spec(spec)
+    if device is not None and "device" not in params and accepts(CODECS.get(name).factory, "device"):
+        params["device"] = device
     return CODECS.create(name, **params)
 
 

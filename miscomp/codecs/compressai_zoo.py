@@ -45,6 +45,7 @@ class CompressAICodec(Codec):
     q: int = 1
     metric: str = "mse"
     weights: str = "miscomp"
+    device: str = "cpu"  # a torch device; the bitstream does not depend on it (not in params())
     _resolved: W.ResolvedWeights | None = field(default=None, init=False, repr=False)
     _model: Any = field(default=None, init=False, repr=False)
     _tables: str = field(default="", init=False, repr=False)
@@ -100,7 +101,8 @@ class CompressAICodec(Codec):
     def model(self) -> Any:
         if self._model is None:
             assert self._resolved is not None
-            self._model, self._tables = load_model(self.name, self.q, self.metric, self._resolved.path)
+            model, self._tables = load_model(self.name, self.q, self.metric, self._resolved.path)
+            self._model = model.to(self.device)
         return self._model
 
     # -- coding ---------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ class CompressAICodec(Codec):
         # a writable copy: torch warns on the read-only arrays images arrive as
         x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
         # Edge replication, not zeros: a black border would cost bits and bleed into the image.
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(self.device)
         with torch.no_grad():
             out = self.model().compress(x)
         groups = [_single(s, self.name) for s in out["strings"]]
@@ -134,7 +136,7 @@ class CompressAICodec(Codec):
         except (RuntimeError, ValueError, IndexError) as err:
             raise CodecError(f"{self.name}: cannot decode bitstream: {err}") from err
         x_hat = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
-        return x_hat.permute(1, 2, 0).contiguous().numpy()
+        return x_hat.permute(1, 2, 0).contiguous().cpu().numpy()
 
     def _parse(self, data: bytes) -> tuple[int, int, list[int], list[bytes]]:
         bad = f"{self.name}: bad bitstream"

@@ -64,6 +64,7 @@ class TAEF2(Codec):
     bits: int = 4
     weights_dir: str = ""
     download: bool = True  # False: only local weights; the bundled default run never downloads
+    device: str = "cpu"  # a torch device; not in params(): where it runs is not what it codes
     _paths: dict[str, W.ResolvedWeights] = field(default_factory=dict, init=False, repr=False)
     _nets: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -86,7 +87,7 @@ class TAEF2(Codec):
 
     def net(self, part: str) -> Any:
         if part not in self._nets:
-            self._nets[part] = load_network(part, self._paths[part])
+            self._nets[part] = load_network(part, self._paths[part]).to(self.device)
         return self._nets[part]
 
     @property
@@ -100,9 +101,9 @@ class TAEF2(Codec):
         h, w = rgb.shape[:2]
         # Edge padding to a multiple of 8: zeros would add a dark border the latents must code.
         padded = np.pad(rgb, ((0, -h % SCALE), (0, -w % SCALE), (0, 0)), mode="edge")
-        x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div_(255)
+        x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div_(255).to(self.device)
         with torch.no_grad():
-            latents = self.net("encoder")(x)[0]
+            latents = self.net("encoder")(x)[0].cpu()
         scaled = latents.div(2 * LATENT_MAGNITUDE).add(LATENT_SHIFT).clamp(0, 1)
         symbols = scaled.mul(self.levels - 1).round().to(torch.int32).numpy()
         tables, payload = encode_symbols(symbols)
@@ -116,10 +117,10 @@ class TAEF2(Codec):
         torch = _torch()
         h, w, symbols = self._parse(data)
         scaled = torch.from_numpy(symbols.astype(np.float32) / (self.levels - 1))
-        latents = scaled.sub(LATENT_SHIFT).mul(2 * LATENT_MAGNITUDE)[None]
+        latents = scaled.sub(LATENT_SHIFT).mul(2 * LATENT_MAGNITUDE)[None].to(self.device)
         with torch.no_grad():
             out = self.net("decoder")(latents)[0, :, :h, :w].clamp(0, 1)
-        return out.mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        return out.mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
 
     def _parse(self, data: bytes) -> tuple[int, int, np.ndarray]:
         bad = "taef2: bad bitstream"

@@ -64,9 +64,12 @@ class Detector(ABC):
 DETECTORS: Registry[Detector] = Registry("detector")
 
 
-def build_detectors(specs: list[str], cache_dir: Path | None) -> tuple[list[Detector], list[str]]:
-    """Build detectors from ``name:k=v`` specs; returns (detectors, one-line skip messages)."""
-    from miscomp.registry import parse_spec
+def build_detectors(
+    specs: list[str], cache_dir: Path | None, device: str | None = None
+) -> tuple[list[Detector], list[str]]:
+    """Build detectors from ``name:k=v`` specs; returns (detectors, one-line skip messages).
+    ``device`` reaches the detectors whose factory takes one (model-backed ones)."""
+    from miscomp.registry import accepts, parse_spec
 
     built: list[Detector] = []
     skipped: list[str] = []
@@ -74,6 +77,8 @@ def build_detectors(specs: list[str], cache_dir: Path | None) -> tuple[list[Dete
         name, params = parse_spec(spec)
         entry = DETECTORS.get(name)
         params = entry.check_params("detector", params)
+        if device is not None and "device" not in params and accepts(entry.factory, "device"):
+            params["device"] = device
         try:
             built.append(entry.factory(cache_dir=cache_dir, **params))
         except DetectorUnavailable as err:

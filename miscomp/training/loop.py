@@ -123,14 +123,22 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def train(
-    cfg: TrainConfig, dataset, workdir: Path, monitor=None, log=print, init_from: Path | None = None
+    cfg: TrainConfig,
+    dataset,
+    workdir: Path,
+    monitor=None,
+    log=print,
+    init_from: Path | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train (or resume) ``cfg`` until its time or step budget is spent; returns the checkpoint dict.
 
     ``dataset`` has ``sample(rng, batch, patch) -> N×3×H×W float32``. ``monitor(model) -> dict`` is
     called at each checkpoint (e.g. PSNR/bpp on a held-out crop) and logged, never used to select.
     ``init_from``: a checkpoint whose model weights start a *new* run (e.g. q2 from q1: neighbouring
-    rates share most of their transforms, so a short CPU budget goes further); ignored on resume."""
+    rates share most of their transforms, so a short CPU budget goes further); ignored on resume.
+    ``device``: a torch device (resolved by the caller, see ``settings.resolve_device``); checkpoints
+    are saved so that they load on any device."""
     import numpy as np
     import torch
     from compressai.losses import RateDistortionLoss
@@ -138,7 +146,7 @@ def train(
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / "checkpoint.pt"
     log_path = workdir / "log.jsonl"
-    model = build_model(cfg.arch, cfg.quality)
+    model = build_model(cfg.arch, cfg.quality).to(device)
     opt, aux_opt = _optimisers(model, cfg)
     criterion = RateDistortionLoss(lmbda=cfg.lambda_)
     rng = np.random.default_rng(cfg.seed)
@@ -197,7 +205,7 @@ def train(
         lr = learning_rate(cfg, step, elapsed)
         for group in opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch))
+        x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch)).to(device)
         opt.zero_grad()
         aux_opt.zero_grad()
         out = criterion(model(x), x)

@@ -92,3 +92,15 @@ def test_exit_code_1_when_the_scan_finishes_with_error_rows(tmp_path, textured_i
     assert result.exit_code == 1, result.output
     assert "1 pair(s) could not be measured" in result.output.replace("\n", " ")
     assert runner.invoke(app, [*args, "--json"]).exit_code == 1
+
+
+def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    result = runner.invoke(
+        app, ["scan", "--codec", "jpeg:quality=5", "--device", "cuda", "--out", str(tmp_path / "r"), "-q"]
+    )
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code != 0 and len(lines) == 1, result.output
+    assert "--device cuda" in lines[0] and "no CUDA device" in lines[0] and "Traceback" not in result.output
