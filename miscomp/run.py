@@ -51,8 +51,9 @@ from miscomp.pairs import Pair, PairRecord, find_originals, make_pair_id
 from miscomp.pairs.records import params_json
 from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
 from miscomp.registry import parse_spec
-from miscomp.settings import Settings
+from miscomp.settings import Settings, resolve_device
 from miscomp.store import ResultStore, RunLock
+from miscomp.tiles import DEFAULT_TILE, detect_tiled
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ class ScanConfig:
     trace: bool = True  # score each original for learned-codec traces (miscomp.forensics.trace)
     # Findings below this score stay in findings.parquet but not in the report or Label Studio.
     min_score: float = DEFAULT_MIN_SCORE
+    device: str | None = None  # auto | cpu | cuda[:N]; None: $MISCOMP_DEVICE, else auto
+    workers: int = 1  # local worker processes (0: one per usable core); see miscomp.executors
+    executor: str = "local"  # local | ray
+    address: str | None = None  # Ray cluster address (auto, ray://host:10001); None: a private one
+    tile: int = DEFAULT_TILE  # detectors see larger images in overlapping tiles of this side (0: never)
 
 
 @dataclass
@@ -129,6 +135,7 @@ class ScanPlan:
     notes: tuple[str, ...]  # what was skipped and why (one line each)
     names: dict[str, str] = field(default_factory=dict)  # image id → path relative to the folder
     detector_key: str = "[]"  # the detector settings that run (JSON), part of the resume key
+    tile: int = DEFAULT_TILE  # see miscomp.tiles
 
     @property
     def total(self) -> int:
@@ -138,6 +145,10 @@ class ScanPlan:
 def plan_scan(cfg: ScanConfig) -> ScanPlan:
     """Resolve originals, sources of pairs and detectors; raise MiscompError for what cannot run."""
     settings = Settings.from_env(cache_dir=cfg.cache_dir)
+    # Resolved once here (one clear line for --device cuda without a GPU) and passed to every codec
+    # and detector that runs a model; run.json records the resolved device.
+    device = resolve_device(cfg.device or settings.device)
+    settings = replace(settings, device=device)
     notes: list[str] = []
     bundled = cfg.originals is None
     originals_dir = cfg.originals
@@ -165,7 +176,7 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
         )
     for spec in codec_specs:
         try:
-            sources.append(CodecSource(create_codec(spec)))
+            sources.append(CodecSource(create_codec(spec, device=device)))
         except MissingWeightsError as err:
             if not optional:
                 raise
@@ -184,13 +195,14 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
         raise MiscompError(f"the same codec settings are given twice: {', '.join(sorted(dupes))}")
     specs = default_detectors() if cfg.detectors is None else cfg.detectors
     specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
-    detectors, skipped = build_detectors(specs, settings.cache_dir)
+    detectors, skipped = build_detectors(specs, settings.cache_dir, device=device)
     notes.extend(skipped)
     found = find_originals(originals_dir, recursive=cfg.recursive)
     notes.extend(found.skipped)
     return ScanPlan(
         cfg.out, [(i, p) for i, p, _ in found.images], sources, detectors, settings, tuple(notes),
         names={i: rel for i, _, rel in found.images}, detector_key=detector_key(specs, detectors),
+        tile=cfg.tile,
     )  # fmt: skip
 
 
@@ -232,6 +244,7 @@ def run_pair(
     source: PairSource,
     detectors: list[Detector],
     detector_key: str = "",
+    tile: int = DEFAULT_TILE,
 ) -> tuple[PairRecord, list[Finding]]:
     """Reconstruct, measure and check one pair; writes its reconstruction, bitstream and crops."""
     out = source.reconstruct(image.rgb, image.path)
@@ -251,7 +264,7 @@ def run_pair(
     problems: list[str] = []
     for det in detectors:  # in run order: each sees the findings of those before it
         try:
-            findings = merge_by_box(findings, det.detect(replace(images, prior=tuple(findings))))
+            findings = merge_by_box(findings, detect_tiled(det, replace(images, prior=tuple(findings)), tile))
         except MiscompError as err:
             problems.append(f"detector {det.name}: {err}")
         except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
@@ -308,7 +321,10 @@ def _run_original(
             store.commit(PairRecord.failed(pair, read_error), [])
         else:
             try:
-                store.commit(*run_pair(plan.run_dir, pair, image, source, plan.detectors, plan.detector_key))
+                record, found = run_pair(
+                    plan.run_dir, pair, image, source, plan.detectors, plan.detector_key, plan.tile
+                )
+                store.commit(record, found)
             except MiscompError as err:
                 store.commit(PairRecord.failed(pair, str(err)), [])
             except OSError as err:
@@ -383,6 +399,24 @@ def _sha256_or_empty(path: Path) -> str:
         return ""  # unreadable: never "done"; read_image gives the error row
 
 
+def pending_sources(
+    plan: ScanPlan, image_id: str, path: Path, committed: dict[str, dict[str, Any]]
+) -> tuple[list[PairSource], list[str]]:
+    """The sources of ``image_id`` still to run (resume key: status ok, original's hash, detector
+    settings), and why committed ones are redone ("original" | "detectors", one per pair). Used by
+    the driver to plan units and again by a worker before a (retried) unit."""
+    rows = [committed.get(make_pair_id(image_id, s.tag)) for s in plan.sources]
+    sha = _sha256_or_empty(path) if any(r and r.get("status") == "ok" for r in rows) else ""
+    todo, why = [], []
+    for source, row in zip(plan.sources, rows, strict=True):
+        ok, reason = _is_done(row, sha, plan.detector_key)
+        if not ok:
+            todo.append(source)
+        if reason:
+            why.append(reason)
+    return todo, why
+
+
 def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -391,28 +425,23 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     committed = store.committed()
     _write_run_json(cfg, plan, started_at, None)
 
-    skipped = done = new = 0
+    from miscomp.executors import Unit, execute
+
+    units = []
     redone = {"original": 0, "detectors": 0}
     for image_id, path in plan.originals:
-        rows = [committed.get(make_pair_id(image_id, s.tag)) for s in plan.sources]
-        sha = _sha256_or_empty(path) if any(r and r.get("status") == "ok" for r in rows) else ""
-        todo = []
-        for source, row in zip(plan.sources, rows, strict=True):
-            ok, why = _is_done(row, sha, plan.detector_key)
-            if not ok:
-                todo.append(source)
-            if why:
-                redone[why] += 1
-        skipped += len(plan.sources) - len(todo)
-        done += len(plan.sources) - len(todo)
-        runs = _run_original(
-            plan, store, image_id, path, todo, cfg.convert, cfg.max_pixels, cfg.trace and bool(todo)
-        )
-        for pair_id in runs:
-            new += 1
-            done += 1
-            if progress:
-                progress(pair_id, done, plan.total)
+        todo, why = pending_sources(plan, image_id, path, committed)
+        for reason in why:
+            redone[reason] += 1
+        if todo:
+            units.append(Unit(image_id, path, tuple(s.tag for s in todo)))
+    skipped = done = plan.total - sum(len(u.tags) for u in units)
+    new = 0
+    for pair_id in execute(cfg, plan, units):
+        new += 1
+        done += 1
+        if progress:
+            progress(pair_id, done, plan.total)
 
     pair_df, find_df = store.consolidate()
     summary = ScanSummary(

@@ -134,6 +134,15 @@ class ResultStore:
                 continue  # unreadable part: treated as not done, so the pair is redone
         return out
 
+    def committed_row(self, pair_id: str) -> dict[str, Any] | None:
+        """The committed pair row of one pair (None when absent or unreadable): cheaper than
+        :meth:`committed` for a worker that checks only its own pairs."""
+        try:
+            row = json.loads(self._part(pair_id).read_text(encoding="utf-8"))["pair"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return row if isinstance(row, dict) else None
+
     def commit(self, record: PairRecord, findings: list[Finding]) -> None:
         doc = {"pair": dataclasses.asdict(record), "findings": [f.to_row() for f in findings]}
         atomic_write_text(self._part(record.pair_id), json.dumps(doc, default=str))

@@ -172,13 +172,13 @@ def test_a_failing_detector_leaves_a_partial_row_that_is_retried(tmp_path, origi
         def detect(self, images):
             return [Finding(images.pair_id, "fine", 2, 3, 10, 12, "amplitude", False, 0.5, "test")]
 
-    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache: ([Broken(), Fine()], []))
+    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache, **kw: ([Broken(), Fine()], []))
     summary = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
     pairs = pd.read_parquet(tmp_path / "run" / "pairs.parquet")
     assert (pairs.status == "partial").all() and pairs.error.str.contains("detector broken failed").all()
     assert summary.findings == 3 and pairs.psnr.notna().all()
     assert "RuntimeError: boom" in (tmp_path / "run" / "errors.log").read_text()
-    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache: ([Fine()], []))
+    monkeypatch.setattr("miscomp.run.build_detectors", lambda specs, cache, **kw: ([Fine()], []))
     again = _scan(tmp_path / "run", originals, codecs=["jpeg:quality=10"])
     assert again.pairs_done == 3
     assert (pd.read_parquet(tmp_path / "run" / "pairs.parquet").status == "ok").all()

@@ -71,6 +71,33 @@ def scan(
             "(they stay in findings.parquet; recorded in run.json)."
         ),
     ] = DEFAULT_MIN_SCORE,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Where models run: auto | cpu | cuda | cuda:N. Default: $MISCOMP_DEVICE, else auto."
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes, each scanning one original with all its codecs. 0: one per core."
+        ),
+    ] = 0,
+    executor: Annotated[
+        str, typer.Option(help="local (this machine) or ray (a Ray cluster; pip install 'miscomp[ray]').")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join: auto, HOST:6379 or ray://HOST:10001. Default: a private one."
+        ),
+    ] = None,
+    tile: Annotated[
+        int,
+        typer.Option(
+            help="Detectors see images larger than this (px per side) in overlapping tiles; 0: never."
+        ),
+    ] = 2048,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only errors.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON (implies --quiet).")
@@ -84,7 +111,8 @@ def scan(
         pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
         detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
         convert=convert, quiet=quiet or as_json, report=report, recursive=recursive, trace=trace,
-        min_score=min_score,
+        min_score=min_score, device=device, workers=max(0, workers), executor=executor, address=address,
+        tile=max(0, tile),
     )  # fmt: skip
     try:
         if cfg.quiet or not sys.stderr.isatty():
