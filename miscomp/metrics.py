@@ -17,8 +17,19 @@ _MS_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 _WIN, _SIGMA = 11, 1.5
 
 
+# Rows per band in the banded loops below: whole-image float64 copies of a 24 MP photo cost 0.6 GB
+# each (MS-SSIM held ~10 of them); bands keep the working set to a few MB whatever the image size.
+_BAND = 256
+
+
 def psnr(original: np.ndarray, reconstruction: np.ndarray, data_range: float = 255.0) -> float:
-    mse = float(np.mean((original.astype(np.float64) - reconstruction.astype(np.float64)) ** 2))
+    if original.shape != reconstruction.shape:
+        raise ValueError(f"shape mismatch {original.shape} vs {reconstruction.shape}")
+    total = 0  # exact: squared 8-bit differences summed as integers, band by band
+    for r in range(0, original.shape[0], _BAND):
+        d = original[r : r + _BAND].astype(np.int32) - reconstruction[r : r + _BAND].astype(np.int32)
+        total += int(np.square(d, dtype=np.int64).sum())
+    mse = total / original.size if original.size else 0.0
     return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
 
 
@@ -30,14 +41,25 @@ def _filter_valid(img: np.ndarray) -> np.ndarray:
 
 
 def _ssim_cs(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[float, float]:
+    """Means of the SSIM and contrast-structure maps, computed in row bands: valid filtering makes
+    output row i depend on input rows i..i+10 only, so bands with a 10-row halo give the same maps."""
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_x, mu_y = _filter_valid(x), _filter_valid(y)
-    sxx = _filter_valid(x * x) - mu_x**2
-    syy = _filter_valid(y * y) - mu_y**2
-    sxy = _filter_valid(x * y) - mu_x * mu_y
-    cs_map = (2 * sxy + c2) / (sxx + syy + c2)
-    ssim_map = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs_map
-    return float(ssim_map.mean()), float(cs_map.mean())
+    out_rows = x.shape[0] - (_WIN - 1)
+    ssim_sum = cs_sum = 0.0
+    count = 0
+    for r in range(0, out_rows, _BAND):
+        xb = np.asarray(x[r : r + _BAND + _WIN - 1], dtype=np.float64)
+        yb = np.asarray(y[r : r + _BAND + _WIN - 1], dtype=np.float64)
+        mu_x, mu_y = _filter_valid(xb), _filter_valid(yb)
+        sxx = _filter_valid(xb * xb) - mu_x**2
+        syy = _filter_valid(yb * yb) - mu_y**2
+        sxy = _filter_valid(xb * yb) - mu_x * mu_y
+        cs_map = (2 * sxy + c2) / (sxx + syy + c2)
+        ssim_map = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs_map
+        ssim_sum += float(ssim_map.sum())
+        cs_sum += float(cs_map.sum())
+        count += cs_map.size
+    return ssim_sum / count, cs_sum / count
 
 
 def _downsample(img: np.ndarray) -> np.ndarray:
@@ -52,8 +74,8 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray, data_range: float 
     """MS-SSIM of two H×W×3 (or H×W) images. Images smaller than 161 px use fewer scales
     (weights renormalised) instead of failing, and the result is then not comparable with
     published 5-scale figures."""
-    x = np.atleast_3d(original).astype(np.float64)
-    y = np.atleast_3d(reconstruction).astype(np.float64)
+    # 8-bit channels are converted to float64 one band at a time (in _ssim_cs), not all at once.
+    x, y = np.atleast_3d(original), np.atleast_3d(reconstruction)
     if x.shape != y.shape:
         raise ValueError(f"shape mismatch {x.shape} vs {y.shape}")
     min_side = min(x.shape[:2])
@@ -65,7 +87,7 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray, data_range: float 
     weights = _MS_WEIGHTS[:levels] / _MS_WEIGHTS[:levels].sum()
     values = []
     for c in range(x.shape[2]):
-        xc, yc = x[..., c], y[..., c]
+        xc, yc = np.ascontiguousarray(x[..., c]), np.ascontiguousarray(y[..., c])
         mcs = []
         for level in range(levels):
             ssim_v, cs_v = _ssim_cs(xc, yc, data_range)

@@ -1,0 +1,127 @@
+"""Detect on large images tile by tile, so that peak memory is bounded whatever the image size.
+
+Detectors hold several float32 maps of the image they see (the diff detector ~25 of them, ~100 MB
+each for a 24 MP photo) and EasyOCR's text detector keeps VGG activations of 64+ channels at the
+input's resolution. On a 12 MP photo that peaked at 5.0 GB (notes/measured.md). Here the pair is cut
+into overlapping tiles (views, not copies); each detector sees one tile at a time, with the tile's
+own cache key (so the once-per-original OCR cache still works per tile), and its findings are moved
+back to image coordinates. Findings of the same detector and category that overlap are merged (a
+region or a text line that crosses a tile border is found in both tiles, in part or whole): the
+merged finding has the union box and the evidence and details of the higher-scoring part.
+
+Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
+detector's view (the diff detector fits its noise model per tile), so it is used only where the
+whole image would not fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from miscomp.detect.base import Detector, PairImages
+from miscomp.findings import Finding
+from miscomp.geometry import Box
+
+# Tile side and overlap in pixels. 2048² tiles measured ~1.5 GB peak on a 24 MP photo with the default
+# detectors (benchmarks/results/throughput.json, "memory"); the overlap holds a text line or a diff
+# region of a few hundred pixels whole in at least one tile.
+DEFAULT_TILE = 2048
+DEFAULT_OVERLAP = 256
+
+
+def tile_boxes(
+    height: int, width: int, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
+) -> list[Box]:
+    """Overlapping tiles covering the image; one box (the whole image) when it fits in one tile."""
+    if tile <= 0 or (height <= tile and width <= tile):
+        return [Box(0, 0, width, height)]
+    if not 0 <= overlap < tile:
+        raise ValueError(f"tile overlap {overlap} must be in [0, {tile})")
+
+    def starts(size: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        step = tile - overlap
+        n = -(-(size - overlap) // step)  # ceil: enough tiles to cover the side
+        # Spread the tiles evenly so the last one ends at the border instead of being a sliver.
+        return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+
+    return [
+        Box(x, y, min(tile, width - x), min(tile, height - y)) for y in starts(height) for x in starts(width)
+    ]
+
+
+def detect_tiled(
+    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
+) -> list[Finding]:
+    """``detector.detect`` on the whole pair, or tile by tile with findings merged across tiles."""
+    h, w = images.original.shape[:2]
+    boxes = tile_boxes(h, w, tile, overlap)
+    if len(boxes) == 1:
+        return detector.detect(images)
+    found: list[tuple[int, Finding]] = []
+    for i, b in enumerate(boxes):
+        sub = PairImages(
+            images.pair_id,
+            images.original[b.y : b.y1, b.x : b.x1],
+            images.reconstruction[b.y : b.y1, b.x : b.x1],
+            f"{images.original_sha256}@{b.x},{b.y},{b.w},{b.h}" if images.original_sha256 else "",
+            images.codec,
+            images.bpp,
+        )
+        found.extend((i, _shift(f, b.x, b.y)) for f in detector.detect(sub))
+    return merge_across_tiles(found)
+
+
+def _shift_value(key: str, value: Any, dx: int, dy: int) -> Any:
+    """Coordinates inside ``details`` (OCR edit boxes, glyph cells) move with the finding."""
+    if key.endswith("_boxes") and isinstance(value, list):
+        return [[b[0] + dx, b[1] + dy, *b[2:]] if isinstance(b, list | tuple) else b for b in value]
+    if key == "glyph_cells" and isinstance(value, list):
+        return [
+            {**c, "box": [c["box"][0] + dx, c["box"][1] + dy, *c["box"][2:]]}
+            if isinstance(c, dict) and isinstance(c.get("box"), list | tuple)
+            else c
+            for c in value
+        ]
+    return value
+
+
+def _shift(f: Finding, dx: int, dy: int) -> Finding:
+    if dx == dy == 0:
+        return f
+    details = {k: _shift_value(k, v, dx, dy) for k, v in f.details.items()}
+    return replace(f, x=f.x + dx, y=f.y + dy, details=details, finding_id="")  # id: from the new box
+
+
+def merge_across_tiles(findings: list[tuple[int, Finding]]) -> list[Finding]:
+    """Merge findings (tile index, finding) of the same detector and kind that overlap and come from
+    different tiles (findings within one tile stay as the detector made them): each group connected
+    by such overlaps becomes one finding with the union box and the best part's evidence."""
+    groups: list[list[tuple[int, Finding]]] = []
+    for tile, f in sorted(findings, key=lambda t: (-t[1].score, t[1].y, t[1].x, t[0])):
+        hits = [
+            g for g in groups
+            if any(t != tile and _same_kind(o, f) and f.box.overlaps(o.box) for t, o in g)
+        ]  # fmt: skip
+        if not hits:
+            groups.append([(tile, f)])
+            continue
+        merged = [(tile, f)] + [m for g in hits for m in g]
+        groups = [g for g in groups if all(g is not h for h in hits)] + [merged]
+    out = []
+    for members in groups:
+        g = [f for _, f in members]
+        best = max(g, key=lambda f: (f.score, -f.y, -f.x))
+        if len(g) == 1:
+            out.append(best)
+            continue
+        u = Box.union_of(o.box for o in g)
+        details = best.details | {"tiles_merged": len(g)}
+        out.append(replace(best, x=u.x, y=u.y, w=u.w, h=u.h, details=details, finding_id=""))
+    return sorted(out, key=lambda f: (-f.score, f.y, f.x))
+
+
+def _same_kind(a: Finding, b: Finding) -> bool:
+    return a.detector == b.detector and a.category == b.category and a.symbol == b.symbol
