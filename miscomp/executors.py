@@ -33,6 +33,7 @@ EXECUTORS = ("local", "ray")
 # Ray retries a task whose worker process died (OOM kill, node lost) this many times; a unit is
 # idempotent (see the module docstring), so a retry can only finish what the dead worker left.
 RAY_MAX_RETRIES = 3
+_FORWARD = ("PYTHONPATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 @dataclass(frozen=True)
@@ -193,10 +194,11 @@ def _ray(cfg: ScanConfig, units: list[Unit]) -> Iterator[str]:
         raise MiscompError("--executor ray needs Ray: pip install 'miscomp[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        env = {"RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "MISCOMP_THREADS": "1"}
-        for var in ("PYTHONPATH", "MISCOMP_CACHE", "MISCOMP_SHARED", "MISCOMP_EASYOCR_DIR", "MISCOMP_DEVICE"):
-            if os.environ.get(var):
-                env[var] = os.environ[var]
+        # Tasks see the driver's miscomp settings (model folders, cache) wherever they run; paths
+        # in them must exist on every node (a shared filesystem, see README "Scaling").
+        env = {k: v for k, v in os.environ.items() if k.startswith("MISCOMP_") or k in _FORWARD}
+        env.setdefault("MISCOMP_THREADS", "1")
+        env.update(RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS=env["MISCOMP_THREADS"])
         kwargs = {"runtime_env": {"env_vars": env}, "log_to_driver": False, "configure_logging": False}
         try:
             if cfg.address:

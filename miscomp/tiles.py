@@ -11,7 +11,8 @@ merged finding has the union box and the evidence and details of the higher-scor
 
 Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
 detector's view (the diff detector fits its noise model per tile), so it is used only where the
-whole image would not fit.
+whole image would not fit. The OCR detector gets 1024-pixel tiles (``DETECTOR_TILE``): its text
+detection needs ~0.7 GB per megapixel of input.
 """
 
 from __future__ import annotations
@@ -23,11 +24,22 @@ from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
-# Tile side and overlap in pixels. 2048² tiles measured ~1.5 GB peak on a 24 MP photo with the default
-# detectors (benchmarks/results/throughput.json, "memory"); the overlap holds a text line or a diff
-# region of a few hundred pixels whole in at least one tile.
+# Tile side and overlap in pixels. The overlap holds a text line or a diff region of a few hundred
+# pixels whole in at least one tile.
 DEFAULT_TILE = 2048
 DEFAULT_OVERLAP = 256
+# Detectors whose working memory grows faster than the image get smaller tiles. Measured here (peak RSS
+# over the process after the model is loaded): EasyOCR's text detection took +0.4 GB on a 1024² tile
+# and +2.8 GB on a 2048² one (on top of ~1.0 GB for the loaded reader); the diff detector +0.28 GB on
+# 2048², i.e. ~70 MB per megapixel.
+DETECTOR_TILE = {"ocr": 1024}
+
+
+def tile_for(detector: Detector, tile: int) -> int:
+    """The tile side ``detector`` gets when the run's is ``tile`` (0: no tiling at all)."""
+    if tile <= 0:
+        return 0
+    return min(tile, DETECTOR_TILE.get(detector.name, tile))
 
 
 def tile_boxes(
@@ -57,7 +69,8 @@ def detect_tiled(
 ) -> list[Finding]:
     """``detector.detect`` on the whole pair, or tile by tile with findings merged across tiles."""
     h, w = images.original.shape[:2]
-    boxes = tile_boxes(h, w, tile, overlap)
+    tile = tile_for(detector, tile)
+    boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
     if len(boxes) == 1:
         return detector.detect(images)
     found: list[tuple[int, Finding]] = []

@@ -71,6 +71,7 @@ def serial(tmp_path_factory, originals):
     summary, run = _scan(tmp_path_factory.mktemp("serial"), originals, "serial", workers=1)
     assert summary.errors == 0 and summary.pairs_done == 4
     assert summary.findings > 0 and {"ocr", "diff"} <= {d["name"] for d in run.meta["detectors"]}
+    assert run.meta["settings"]["device"] in ("cpu", "cuda")  # the resolved device, never "auto"
     return _tables(run)
 
 
