@@ -1,0 +1,393 @@
+"""Throughput of a scan: workers curve, per-stage time, naive vs miscomp, peak memory, cost growth.
+
+One run measures, on this machine, in this order:
+
+1. **scaling**: pairs/s of ``run_scan`` with the default detectors vs ``--workers`` 1..usable cores, on
+   ``--images`` Kodak photos × 4 codecs (JPEG q10, WebP q5, bmshj2018-factorized q1, TAEF2 3 bits when
+   its weights are found, else JPEG 2000), each run in a fresh run directory with a fresh OCR cache;
+2. **stages**: the same pairs once more, serially, with a timer around each stage of a pair (read,
+   encode, decode, metrics, diff, OCR original, OCR reconstruction, crops, store);
+3. **naive vs miscomp** on the same labelled pairs: Kodak photos with a line of text drawn in, each
+   codec's reconstruction with one character swapped (the swapped glyph compressed by the same codec,
+   as in ``miscomp.synth.truth``). Naive: full OCR of both images for every pair (detection and
+   recognition, no cache), serial; miscomp: the default OCR (the original read once per image,
+   recognition of each reconstruction in the original's boxes). Both run the diff detector too and
+   compare reads with the same code, so recall differences come from the reading strategy only;
+4. **memory**: peak RSS (``/usr/bin/time -v``) of ``miscomp scan`` on one photo upscaled to 1, 12
+   and 24 MP (JPEG q10, default detectors, one worker), with the default tiling;
+5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker.
+
+The machine is shared with other agents while this runs: ``loadavg`` is recorded beside every timing.
+Run:  .venv/bin/python -m benchmarks.throughput [--images 4] [--text-images 4] [--skip-memory]
+Writes benchmarks/results/throughput.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from miscomp.codecs import create_codec  # noqa: E402
+from miscomp.crops import write_crops  # noqa: E402
+from miscomp.detect import PairImages, build_detectors  # noqa: E402
+from miscomp.executors import usable_cores  # noqa: E402
+from miscomp.geometry import Box  # noqa: E402
+from miscomp.io import read_image  # noqa: E402
+from miscomp.metrics import ms_ssim, psnr  # noqa: E402
+from miscomp.pairs import PairRecord, make_pair_id  # noqa: E402
+from miscomp.run import ScanConfig, run_scan  # noqa: E402
+from miscomp.store import ResultStore  # noqa: E402
+from miscomp.synth.scenes import render_text_box  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
+OUT = REPO / "benchmarks" / "results"
+KODAK = SHARED / "data" / "kodak"
+STAGES = (
+    "read",
+    "encode",
+    "decode",
+    "metrics",
+    "diff",
+    "ocr_original",
+    "ocr_reconstruction",
+    "crops",
+    "store",
+)
+
+
+def codec_specs() -> list[str]:
+    taef2 = os.environ.get("MISCOMP_TAEF2_DIR") or str(SHARED / "models" / "taef2")
+    if Path(taef2).is_dir():
+        os.environ["MISCOMP_TAEF2_DIR"] = taef2
+        fourth = "taef2:bits=3"
+    else:
+        fourth = "jpeg2000:ratio=80"
+    return ["jpeg:quality=10", "webp:quality=5", "bmshj2018-factorized:q=1", fourth]
+
+
+# Several rates per codec, as a codec check runs them: naive vs miscomp also on 4 codecs × 3 settings.
+MORE_SETTINGS = ["jpeg:quality=30", "webp:quality=20", "bmshj2018-factorized:q=2", "jpeg2000:ratio=80",
+                 "jpeg:quality=50", "webp:quality=50", "jpeg2000:ratio=30", "avif:quality=20"]  # fmt: skip
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def kodak_dir(tmp: Path, n: int) -> Path:
+    folder = tmp / f"kodak{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in sorted(KODAK.glob("kodim*.png"))[:n]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+def scan(tmp: Path, name: str, originals: Path, codecs: list[str], workers: int) -> dict:
+    out = tmp / name
+    cfg = ScanConfig(
+        out=out, originals=originals, codecs=tuple(codecs), cache_dir=tmp / f"cache-{name}", quiet=True,
+        report=False, workers=workers,
+    )  # fmt: skip
+    before = load()
+    summary = run_scan(cfg)
+    pairs = summary.pairs_done
+    return {
+        "name": name, "workers": workers, "pairs": pairs, "seconds": summary.seconds,
+        "pairs_per_s": round(pairs / summary.seconds, 4), "findings": summary.findings,
+        "errors": summary.errors, "loadavg_before": before, "loadavg_after": load(),
+    }  # fmt: skip
+
+
+# ---- per-stage time ---------------------------------------------------------------------------------
+
+
+def stages(tmp: Path, originals: Path, codecs: list[str]) -> dict:
+    """run_pair's work, stage by stage, serially, with a fresh OCR cache."""
+    detectors, _ = build_detectors(["diff", "ocr"], tmp / "cache-stages", device="cpu")
+    diff, ocr = detectors
+    run_dir = tmp / "stages"
+    store = ResultStore(run_dir)
+    sources = [create_codec(s, device="cpu") for s in codecs]
+    t = dict.fromkeys(STAGES, 0.0)
+    n_pairs = 0
+
+    def timed(stage: str, fn, *a):
+        t0 = time.perf_counter()
+        value = fn(*a)
+        t[stage] += time.perf_counter() - t0
+        return value
+
+    for path in sorted(originals.glob("*.png")):
+        image = timed("read", read_image, path)
+        for codec in sources:
+            pair_id = make_pair_id(path.stem, codec.tag)
+            data = timed("encode", codec.compress, image.rgb)
+            rec = timed("decode", codec.decompress, data)
+            timed("metrics", lambda o, r: (psnr(o, r), ms_ssim(o, r)), image.rgb, rec)
+            images = PairImages(pair_id, image.rgb, rec, image.sha256, codec.tag, None)
+            found = timed("diff", diff.detect, images)
+            lines = timed("ocr_original", ocr.read_original, images)  # cached after the first codec
+            if lines:
+                reads = timed("ocr_reconstruction", ocr.read_reconstruction, rec, lines)
+                found += timed("ocr_reconstruction", ocr.compare_reads, images, lines, reads)
+            for f in found:
+                timed("crops", write_crops, run_dir, f, image.rgb, rec)
+            h, w = image.rgb.shape[:2]
+            record = PairRecord(
+                pair_id=pair_id, image_id=path.stem, original=str(path), reconstruction="", bitstream="",
+                codec=codec.name, codec_tag=codec.tag, params="{}", width=w, height=h, bytes=len(data),
+                bpp=len(data) * 8 / (h * w), psnr=0.0, ms_ssim=0.0, encode_s=None, decode_s=None,
+                detect_s=None, n_findings=len(found), status="ok", error="", original_sha256=image.sha256,
+                original_metadata="{}", notes="",
+            )  # fmt: skip
+            timed("store", store.commit, record, found)
+            n_pairs += 1
+    total = sum(t.values())
+    return {
+        "pairs": n_pairs,
+        "seconds": {k: round(v, 3) for k, v in t.items()},
+        "per_pair_s": {k: round(v / n_pairs, 4) for k, v in t.items()},
+        "share": {k: round(v / total, 4) for k, v in t.items()},
+        "total_s": round(total, 2),
+        "loadavg_after": load(),
+    }
+
+
+# ---- naive vs miscomp on labelled symbol changes ---------------------------------------------------
+
+_SWAP = {"0": "8", "8": "3", "3": "8", "1": "7", "7": "1", "5": "6", "6": "5", "B": "8", "E": "F", "F": "E",
+         "P": "R", "R": "P", "C": "G", "G": "C", "D": "O", "O": "D"}  # fmt: skip
+
+
+def labelled_pairs(n_images: int, codecs: list[str], seed: int = 17) -> list[dict]:
+    """Per Kodak photo: a text line drawn into the original; per codec: that codec's reconstruction
+    with one character swapped (the swapped line compressed by the same codec, spliced in)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    coders = [create_codec(s, device="cpu") for s in codecs]
+    for p in sorted(KODAK.glob("kodim*.png"))[:n_images]:
+        base = np.asarray(Image.open(p).convert("RGB"))
+        h, w = base.shape[:2]
+        text = "".join(rng.choice(list("0123456789BEFPRCGDO"), size=7))
+        size = int(rng.integers(26, 36))
+        x, y = int(rng.integers(10, w - size * len(text))), int(rng.integers(10, h - 2 * size))
+        orig = render_text_box(base, text, x, y, size)
+        for codec in coders:
+            i = int(rng.integers(len(text)))
+            swapped = text[:i] + _SWAP.get(text[i], "8") + text[i + 1 :]
+            changed = render_text_box(base, swapped, x, y, size)
+            rec = codec.decompress(codec.compress(orig))
+            rec_swap = codec.decompress(codec.compress(changed))
+            ys, xs = np.nonzero(np.abs(orig.astype(int) - changed.astype(int)).sum(-1) > 0)
+            x0, y0, x1, y1 = xs.min() - 2, ys.min() - 2, xs.max() + 3, ys.max() + 3
+            rec = rec.copy()
+            rec[y0:y1, x0:x1] = rec_swap[y0:y1, x0:x1]
+            truth = Box(
+                int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+            )
+            out.append({"image": p.stem, "codec": codec.tag, "orig": orig, "rec": rec, "truth": truth,
+                        "change": f"{text}->{swapped}"})  # fmt: skip
+    return out
+
+
+def _run_pipeline(pairs: list[dict], ocr, diff, fresh: bool) -> dict:
+    import hashlib
+
+    hits = false_symbol = 0
+    per_pair, hit_list = [], []
+    for k, pr in enumerate(pairs):
+        t0 = time.perf_counter()
+        if fresh:
+            ocr._memory.clear()  # naive: no cache, the original is read again for every pair
+        sha = hashlib.sha256(pr["orig"].tobytes()).hexdigest()
+        images = PairImages(f"p{k}", pr["orig"], pr["rec"], sha, pr["codec"], None)
+        found = diff.detect(images) + ocr.detect(images)
+        per_pair.append(time.perf_counter() - t0)
+        sym = [f for f in found if f.symbol]
+        hit = any(f.box.overlaps(pr["truth"]) for f in sym)
+        hit_list.append(hit)
+        hits += hit
+        false_symbol += sum(not f.box.overlaps(pr["truth"]) for f in sym)
+    return {
+        "seconds": round(sum(per_pair), 2), "pairs": len(pairs), "symbol_recall": round(hits / len(pairs), 4),
+        "symbol_hits": hits, "false_symbol_findings": false_symbol,
+        "per_pair_s": [round(x, 2) for x in per_pair], "hit": hit_list, "loadavg_after": load(),
+    }  # fmt: skip
+
+
+def naive_vs_miscomp(tmp: Path, pairs: list[dict], main_codecs: list[str]) -> dict:
+    """Both pipelines on the same pairs (all codec settings per image), and miscomp again on the pairs of
+    the 4 main codecs only (fresh cache); naive's cost for those is the sum of its own per-pair times
+    on the same pairs (naive shares nothing between pairs, so its cost is additive)."""
+    (diff,), _ = build_detectors(["diff"], None)
+    (naive_ocr,), _ = build_detectors(["ocr:mode=full"], None)
+    result: dict = {
+        "codec_settings_per_image": len({p["codec"] for p in pairs}),
+        "images": len({p["image"] for p in pairs}),
+    }
+    result["naive"] = _run_pipeline(pairs, naive_ocr, diff, fresh=True)
+    print("naive", result["naive"], flush=True)
+    (ours,), _ = build_detectors(["ocr"], tmp / "cache-nvm-all")
+    result["miscomp"] = _run_pipeline(pairs, ours, diff, fresh=False)
+    print("miscomp", result["miscomp"], flush=True)
+    main_tags = {create_codec(s).tag for s in main_codecs}
+    sub = [i for i, p in enumerate(pairs) if p["codec"] in main_tags]
+    (ours4,), _ = build_detectors(["ocr"], tmp / "cache-nvm-4")
+    ours4._memory.clear()  # the reader is shared per process; the per-original memory is per detector
+    m4 = _run_pipeline([pairs[i] for i in sub], ours4, diff, fresh=False)
+    n4_hits = sum(result["naive"]["hit"][i] for i in sub)
+    result["four_codecs"] = {
+        "pairs": len(sub),
+        "naive_seconds": round(sum(result["naive"]["per_pair_s"][i] for i in sub), 2),
+        "naive_symbol_recall": round(n4_hits / len(sub), 4),
+        "miscomp": m4,
+    }
+    f4 = result["four_codecs"]
+    f4["speedup"] = round(f4["naive_seconds"] / m4["seconds"], 2)
+    result["speedup"] = round(result["naive"]["seconds"] / result["miscomp"]["seconds"], 2)
+    result["recall_equal_or_better"] = result["miscomp"]["symbol_recall"] >= result["naive"]["symbol_recall"]
+    return result
+
+
+# ---- memory -----------------------------------------------------------------------------------------
+
+SIZES = {1: (1224, 816), 12: (4240, 2832), 24: (6000, 4000)}
+
+
+def peak_rss(tmp: Path, megapixels: int, tile: int | None = None) -> dict:
+    src = sorted((SHARED / "data" / "plates").glob("*/*.jpg"))[0]
+    folder = tmp / f"mp{megapixels}"
+    folder.mkdir(exist_ok=True)
+    Image.open(src).convert("RGB").resize(SIZES[megapixels], Image.BICUBIC).save(folder / "photo.png")
+    out = tmp / f"mem{megapixels}-{tile}"
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "miscomp", "scan", "--originals", str(folder),
+           "--codec", "jpeg:quality=10", "--out", str(out),
+           "--cache-dir", str(tmp / f"cache-mem{megapixels}-{tile}"),
+           "--workers", "1", "--no-report", "-q"]  # fmt: skip
+    if tile is not None:
+        cmd += ["--tile", str(tile)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    seconds = time.perf_counter() - t0
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return {
+        "megapixels": megapixels, "size": list(SIZES[megapixels]),
+        "tile": tile if tile is not None else "default",
+        "peak_rss_mb": round(int(m.group(1)) / 1024) if m else None, "seconds": round(seconds, 1),
+        "exit": proc.returncode, "loadavg_after": load(),
+    }  # fmt: skip
+
+
+# ---- plot -------------------------------------------------------------------------------------------
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 4, figsize=(19, 4.2))
+    sc = res["scaling"]
+    w = [r["workers"] for r in sc]
+    ax[0].plot(w, [r["pairs_per_s"] for r in sc], "o-", label="measured (shared machine)")
+    ax[0].plot(w, [sc[0]["pairs_per_s"] * x for x in w], "--", color="grey", label="linear")
+    ax[0].set(xlabel="workers", ylabel="pairs / s", title=f"scaling, {sc[0]['pairs']} pairs")
+    ax[0].legend(fontsize=8)
+    st = res["stages"]["per_pair_s"]
+    ax[1].barh(list(st), list(st.values()))
+    ax[1].set(xlabel="s per pair", title="per-stage time (serial)")
+    nv = res["naive_vs_miscomp"]
+    names = ["naive", "miscomp"]
+    ax[2].bar(names, [nv[n]["seconds"] for n in names])
+    for i, n in enumerate(names):
+        ax[2].text(i, nv[n]["seconds"], f"recall {nv[n]['symbol_recall']:.2f}", ha="center", va="bottom")
+    ax[2].set(
+        ylabel="seconds",
+        title=f"naive vs miscomp: {nv['speedup']}x ({nv['codec_settings_per_image']} settings/image), "
+        f"{nv['four_codecs']['speedup']}x (4)",
+    )
+    mem = [m for m in res.get("memory", []) if m["peak_rss_mb"]]
+    if mem:
+        ax[3].plot([m["megapixels"] for m in mem], [m["peak_rss_mb"] for m in mem], "o-")
+        ax[3].axhline(2048, color="red", ls="--", label="2 GB")
+        ax[3].set(xlabel="megapixels", ylabel="peak RSS (MB)", title="memory, default tiling")
+        ax[3].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=4, help="Kodak photos for scaling/stages (of 24)")
+    ap.add_argument("--text-images", type=int, default=1, help="Kodak photos for naive vs miscomp")
+    ap.add_argument("--settings", type=int, default=12, help="codec settings per photo for naive vs miscomp")
+    ap.add_argument("--max-workers", type=int, default=0, help="0: usable cores")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument(
+        "--only", default="", help="comma list of sections to run (scaling,stages,naive,memory,growth)"
+    )
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    want = lambda s: not only or s in only  # noqa: E731
+    codecs = codec_specs()
+    cores = usable_cores()
+    out_json = OUT / "throughput.json"
+    res = json.loads(out_json.read_text()) if only and out_json.exists() else {}
+    res.update({
+        "machine": {"usable_cores": cores, "cpu_count": os.cpu_count(), "loadavg_start": load(),
+                    "note": "2 cores shared with other agents while measuring; ~1 core under load"},
+        "codecs": codecs,
+    })  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="miscomp-throughput-") as d:
+        tmp = Path(d)
+        kodak = kodak_dir(tmp, args.images)
+        if want("scaling"):
+            res["scaling"] = []
+            for w in range(1, (args.max_workers or cores) + 1):
+                r = scan(tmp, f"w{w}", kodak, codecs, w)
+                print("scaling", r, flush=True)
+                res["scaling"].append(r)
+        if want("stages"):
+            res["stages"] = stages(tmp, kodak, codecs)
+            print("stages", res["stages"], flush=True)
+        if want("naive"):
+            pairs = labelled_pairs(args.text_images, codecs + MORE_SETTINGS[: max(0, args.settings - 4)])
+            res["naive_vs_miscomp"] = naive_vs_miscomp(tmp, pairs, codecs)
+        if want("growth"):
+            res["growth"] = []
+            for n_img, n_codec in ((1, 1), (1, 4), (2, 4)):
+                r = scan(tmp, f"g{n_img}x{n_codec}", kodak_dir(tmp / f"g{n_img}", n_img), codecs[:n_codec], 1)
+                r.update(images=n_img, codecs=n_codec)
+                print("growth", r, flush=True)
+                res["growth"].append(r)
+        if want("memory") and not args.skip_memory:
+            res["memory"] = []
+            for mp in (1, 12, 24):
+                r = peak_rss(tmp, mp)
+                print("memory", r, flush=True)
+                res["memory"].append(r)
+    res["machine"]["loadavg_end"] = load()
+    OUT.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(res, indent=2))
+    if all(k in res for k in ("scaling", "stages", "naive_vs_miscomp")):
+        plot(res, OUT / "throughput.png")
+    print(f"wrote {out_json}")
+
+
+if __name__ == "__main__":
+    main()
