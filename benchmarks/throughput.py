@@ -13,8 +13,8 @@ One run measures, on this machine, in this order:
    recognition, no cache), serial; miscomp: the default OCR (the original read once per image,
    recognition of each reconstruction in the original's boxes). Both run the diff detector too and
    compare reads with the same code, so recall differences come from the reading strategy only;
-4. **memory**: peak RSS (``/usr/bin/time -v``) of ``miscomp scan`` on one photo upscaled to 1, 12
-   and 24 MP (JPEG q10, default detectors, one worker), with the default tiling;
+4. **memory**: peak RSS of ``miscomp scan`` on one photo upscaled to 1, 12 and 24 MP (JPEG q10,
+   default detectors, one worker), with the default tiling;
 5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker.
 
 The machine is shared with other agents while this runs: ``loadavg`` is recorded beside every timing.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -230,9 +229,7 @@ def _run_pipeline(pairs: list[dict], ocr, diff, fresh: bool) -> dict:
 
 
 def naive_vs_miscomp(tmp: Path, pairs: list[dict], main_codecs: list[str]) -> dict:
-    """Both pipelines on the same pairs (all codec settings per image), and miscomp again on the pairs of
-    the 4 main codecs only (fresh cache); naive's cost for those is the sum of its own per-pair times
-    on the same pairs (naive shares nothing between pairs, so its cost is additive)."""
+    """Both pipelines on the same pairs (all codec settings per image, the 4 main codecs first)."""
     (diff,), _ = build_detectors(["diff"], None)
     (naive_ocr,), _ = build_detectors(["ocr:mode=full"], None)
     result: dict = {
@@ -244,20 +241,19 @@ def naive_vs_miscomp(tmp: Path, pairs: list[dict], main_codecs: list[str]) -> di
     (ours,), _ = build_detectors(["ocr"], tmp / "cache-nvm-all")
     result["miscomp"] = _run_pipeline(pairs, ours, diff, fresh=False)
     print("miscomp", result["miscomp"], flush=True)
+    # The 4 main codecs are each image's first 4 pairs: miscomp's cost for them alone is the sum of its
+    # first 4 per-pair times (the first pays the original's OCR), naive's the same sum of its own.
     main_tags = {create_codec(s).tag for s in main_codecs}
     sub = [i for i, p in enumerate(pairs) if p["codec"] in main_tags]
-    (ours4,), _ = build_detectors(["ocr"], tmp / "cache-nvm-4")
-    ours4._memory.clear()  # the reader is shared per process; the per-original memory is per detector
-    m4 = _run_pipeline([pairs[i] for i in sub], ours4, diff, fresh=False)
-    n4_hits = sum(result["naive"]["hit"][i] for i in sub)
     result["four_codecs"] = {
         "pairs": len(sub),
         "naive_seconds": round(sum(result["naive"]["per_pair_s"][i] for i in sub), 2),
-        "naive_symbol_recall": round(n4_hits / len(sub), 4),
-        "miscomp": m4,
+        "naive_symbol_recall": round(sum(result["naive"]["hit"][i] for i in sub) / len(sub), 4),
+        "miscomp_seconds": round(sum(result["miscomp"]["per_pair_s"][i] for i in sub), 2),
+        "miscomp_symbol_recall": round(sum(result["miscomp"]["hit"][i] for i in sub) / len(sub), 4),
     }
     f4 = result["four_codecs"]
-    f4["speedup"] = round(f4["naive_seconds"] / m4["seconds"], 2)
+    f4["speedup"] = round(f4["naive_seconds"] / f4["miscomp_seconds"], 2)
     result["speedup"] = round(result["naive"]["seconds"] / result["miscomp"]["seconds"], 2)
     result["recall_equal_or_better"] = result["miscomp"]["symbol_recall"] >= result["naive"]["symbol_recall"]
     return result
@@ -268,27 +264,40 @@ def naive_vs_miscomp(tmp: Path, pairs: list[dict], main_codecs: list[str]) -> di
 SIZES = {1: (1224, 816), 12: (4240, 2832), 24: (6000, 4000)}
 
 
-def peak_rss(tmp: Path, megapixels: int, tile: int | None = None) -> dict:
+def peak_rss(tmp: Path, megapixels: int, detectors: list[str], timeout_s: float) -> dict:
+    """Peak RSS of ``miscomp scan`` on one photo upscaled to ``megapixels`` (polled every 0.2 s with
+    psutil; ``completed`` False: stopped after ``timeout_s``, the peak is that of the part it did)."""
+    import psutil
+
     src = sorted((SHARED / "data" / "plates").glob("*/*.jpg"))[0]
     folder = tmp / f"mp{megapixels}"
     folder.mkdir(exist_ok=True)
     Image.open(src).convert("RGB").resize(SIZES[megapixels], Image.BICUBIC).save(folder / "photo.png")
-    out = tmp / f"mem{megapixels}-{tile}"
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "miscomp", "scan", "--originals", str(folder),
-           "--codec", "jpeg:quality=10", "--out", str(out),
-           "--cache-dir", str(tmp / f"cache-mem{megapixels}-{tile}"),
+    tag = "-".join(detectors)
+    cmd = [sys.executable, "-m", "miscomp", "scan", "--originals", str(folder), "--codec", "jpeg:quality=10",
+           "--out", str(tmp / f"mem{megapixels}-{tag}"),
+           "--cache-dir", str(tmp / f"cache-mem{megapixels}-{tag}"),
            "--workers", "1", "--no-report", "-q"]  # fmt: skip
-    if tile is not None:
-        cmd += ["--tile", str(tile)]
+    for d in detectors:
+        cmd += ["--detector", d]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    seconds = time.perf_counter() - t0
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
+    ps, peak, completed = psutil.Process(proc.pid), 0, True
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        if time.perf_counter() - t0 > timeout_s:
+            proc.kill()
+            completed = False
+            break
+        time.sleep(0.2)
+    proc.wait()
     return {
-        "megapixels": megapixels, "size": list(SIZES[megapixels]),
-        "tile": tile if tile is not None else "default",
-        "peak_rss_mb": round(int(m.group(1)) / 1024) if m else None, "seconds": round(seconds, 1),
-        "exit": proc.returncode, "loadavg_after": load(),
+        "megapixels": megapixels, "size": list(SIZES[megapixels]), "detectors": detectors,
+        "peak_rss_mb": round(peak / 2**20), "seconds": round(time.perf_counter() - t0, 1),
+        "completed": completed, "exit": proc.returncode, "loadavg_after": load(),
     }  # fmt: skip
 
 
@@ -338,6 +347,8 @@ def main() -> None:
     ap.add_argument("--settings", type=int, default=12, help="codec settings per photo for naive vs miscomp")
     ap.add_argument("--max-workers", type=int, default=0, help="0: usable cores")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-detectors", default="diff,ocr", help="detectors for the memory scans")
+    ap.add_argument("--memory-timeout", type=float, default=3600, help="seconds per memory scan")
     ap.add_argument(
         "--only", default="", help="comma list of sections to run (scaling,stages,naive,memory,growth)"
     )
@@ -356,18 +367,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="miscomp-throughput-") as d:
         tmp = Path(d)
         kodak = kodak_dir(tmp, args.images)
+
+        def save() -> None:
+            OUT.mkdir(parents=True, exist_ok=True)
+            out_json.write_text(json.dumps(res, indent=2))  # after every section: a long run keeps its parts
+
         if want("scaling"):
             res["scaling"] = []
             for w in range(1, (args.max_workers or cores) + 1):
                 r = scan(tmp, f"w{w}", kodak, codecs, w)
                 print("scaling", r, flush=True)
                 res["scaling"].append(r)
+                save()
         if want("stages"):
             res["stages"] = stages(tmp, kodak, codecs)
             print("stages", res["stages"], flush=True)
+            save()
         if want("naive"):
             pairs = labelled_pairs(args.text_images, codecs + MORE_SETTINGS[: max(0, args.settings - 4)])
             res["naive_vs_miscomp"] = naive_vs_miscomp(tmp, pairs, codecs)
+            save()
         if want("growth"):
             res["growth"] = []
             for n_img, n_codec in ((1, 1), (1, 4), (2, 4)):
@@ -375,12 +394,14 @@ def main() -> None:
                 r.update(images=n_img, codecs=n_codec)
                 print("growth", r, flush=True)
                 res["growth"].append(r)
+                save()
         if want("memory") and not args.skip_memory:
             res["memory"] = []
             for mp in (1, 12, 24):
-                r = peak_rss(tmp, mp)
+                r = peak_rss(tmp, mp, args.memory_detectors.split(","), args.memory_timeout)
                 print("memory", r, flush=True)
                 res["memory"].append(r)
+                save()
     res["machine"]["loadavg_end"] = load()
     OUT.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(res, indent=2))

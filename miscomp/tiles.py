@@ -11,8 +11,8 @@ merged finding has the union box and the evidence and details of the higher-scor
 
 Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
 detector's view (the diff detector fits its noise model per tile), so it is used only where the
-whole image would not fit. The OCR detector gets 1024-pixel tiles (``DETECTOR_TILE``): its text
-detection needs ~0.7 GB per megapixel of input.
+whole image would not fit. The OCR detector gets 768-pixel tiles (``DETECTOR_TILE``): its text
+detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ DEFAULT_OVERLAP = 256
 # Detectors whose working memory grows faster than the image get smaller tiles. Measured here (peak RSS
 # over the process after the model is loaded): EasyOCR's text detection took +0.4 GB on a 1024² tile
 # and +2.8 GB on a 2048² one (on top of ~1.0 GB for the loaded reader); the diff detector +0.28 GB on
-# 2048², i.e. ~70 MB per megapixel.
-DETECTOR_TILE = {"ocr": 1024}
+# 2048², i.e. ~70 MB per megapixel. A 24 MP scan with 1024-px OCR tiles still peaked at 2.05 GB, so
+# OCR gets 768 px.
+DETECTOR_TILE = {"ocr": 768}
 
 
 def tile_for(detector: Detector, tile: int) -> int:
@@ -75,6 +76,9 @@ def detect_tiled(
         return detector.detect(images)
     found: list[tuple[int, Finding]] = []
     for i, b in enumerate(boxes):
+        # Earlier detectors' findings that lie wholly in this tile, in tile coordinates: a detector
+        # that reports on them (caption) returns their exact boxes, which merge_by_box then folds in.
+        prior = tuple(_shift(f, -b.x, -b.y) for f in images.prior if _inside(f.box, b))
         sub = PairImages(
             images.pair_id,
             images.original[b.y : b.y1, b.x : b.x1],
@@ -82,9 +86,14 @@ def detect_tiled(
             f"{images.original_sha256}@{b.x},{b.y},{b.w},{b.h}" if images.original_sha256 else "",
             images.codec,
             images.bpp,
+            prior,
         )
         found.extend((i, _shift(f, b.x, b.y)) for f in detector.detect(sub))
     return merge_across_tiles(found)
+
+
+def _inside(box: Box, tile: Box) -> bool:
+    return tile.x <= box.x and tile.y <= box.y and box.x1 <= tile.x1 and box.y1 <= tile.y1
 
 
 def _shift_value(key: str, value: Any, dx: int, dy: int) -> Any:
