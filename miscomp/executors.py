@@ -172,8 +172,8 @@ def _pool(cfg: ScanConfig, units: list[Unit], workers: int) -> Iterator[str]:
                         f"a worker process died while scanning {unit.path.name} (out of memory?); finished "
                         "pairs are saved: run the same command to resume (try fewer --workers)"
                     ) from None
-                except MiscompError:
-                    raise
+                except (MiscompError, OSError):
+                    raise  # the scan's own one-line handling (storage errors included) applies
                 except Exception as err:  # noqa: BLE001 - a worker that could not even plan the scan
                     raise MiscompError(
                         f"worker failed on {unit.path.name}: {type(err).__name__}: {err}"
@@ -221,6 +221,8 @@ def _ray(cfg: ScanConfig, units: list[Unit]) -> Iterator[str]:
                 yield from ray.get(finished[0])
             except ray.exceptions.RayTaskError as err:
                 cause = err.as_instanceof_cause()
+                if isinstance(cause, OSError):  # e.g. the run dir on the shared filesystem is full
+                    raise OSError(cause.errno, cause.strerror, cause.filename) from None
                 if isinstance(cause, MiscompError):
                     raise MiscompError(str(cause).splitlines()[0]) from None
                 raise MiscompError(

@@ -327,9 +327,10 @@ def test_disk_full_read_only_and_out_a_file_give_one_line_and_keep_results(tmp_p
     monkeypatch.setattr("miscomp.run.write_png", full)
     with pytest.raises(StorageError, match=r"x\.png: No space left on device; free some space .* resume"):
         _scan(run, originals, codecs=["jpeg:quality=10", "webp:quality=20"])
+    # --workers 1: the patched write_png lives in this process, not in pool workers
     cli = CliRunner().invoke(app, ["scan", "--originals", str(originals), "--codec", "jpeg:quality=10",
                                    "--codec", "webp:quality=5", "--detector", "none", "--out", str(run),
-                                   "-q"])  # fmt: skip
+                                   "--workers", "1", "-q"])  # fmt: skip
     assert cli.exit_code == 3 and "No space left on device" in cli.output and "Traceback" not in cli.output
     assert len(cli.output.strip().splitlines()) == 1
     pd.testing.assert_frame_equal(before, pd.read_parquet(run / "pairs.parquet"))
