@@ -31,7 +31,7 @@ from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
 # Default engine, chosen by measurement (benchmarks/ocr_engines.py, results in README "OCR engines").
 DEFAULT_ENGINE = "rapidocr"

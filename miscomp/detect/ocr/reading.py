@@ -57,7 +57,9 @@ def _same_line(a: Box, b: Box) -> bool:
     if not a.overlaps(b) and not (a.x <= b.x + b.w + 2 and b.x <= a.x + a.w + 2):
         return False
     top, bottom = max(a.y, b.y), min(a.y + a.h, b.y + b.h)
-    return bottom - top >= 0.6 * min(a.h, b.h)
+    # Most of BOTH heights: with the smaller one, a tall spurious box (rapidocr returns some over
+    # textured photo areas) swallowed a real line beside it (kodim01: 'RG238BR' lost in a 747×165 box).
+    return bottom - top >= 0.6 * max(a.h, b.h)
 
 
 def _covered(box: Box, kept: list[Box], frac: float = 0.5) -> bool:

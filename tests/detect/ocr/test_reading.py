@@ -37,6 +37,8 @@ def test_parts_of_one_line_cut_by_a_tile_border_are_joined():
     assert merge_pass([Box(10, 20, 100, 16), Box(105, 21, 80, 15)]) == [Box(10, 20, 175, 16)]
     # two lines above each other stay two lines
     assert len(merge_pass([Box(10, 20, 100, 16), Box(10, 38, 100, 16)])) == 2
+    # a tall box beside a line is not the line's other half (rapidocr's junk boxes on kodim01)
+    assert len(merge_pass([Box(155, 4, 610, 165), Box(18, 104, 148, 41)])) == 2
 
 
 @pytest.fixture(scope="module")
