@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -78,14 +77,13 @@ def build(
 ) -> None:
     """originals × codecs × qualities → scan → push, recording what was built in OUT/build.json."""
     from miscomp.datasets import build as do_build
-    from miscomp.review.config import ENV_DOCUMENT_ROOT, resolve_connection
+    from miscomp.review.config import resolve_connection, resolve_document_root
 
     try:
         push_args = None
         if push:
-            root = os.environ.get(ENV_DOCUMENT_ROOT)
             push_args = {"conn": resolve_connection(url, api_key), "project": project, "files": files,
-                         "document_root": Path(root) if root else None}  # fmt: skip
+                         "document_root": resolve_document_root()}  # fmt: skip
         rec = do_build(source, out_dir, codec, quality, quality_key, detector, push_args)
     except MiscompError as e:
         fail(str(e))

@@ -6,7 +6,6 @@ The API key comes from --api-key or LABEL_STUDIO_API_KEY and is never printed.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -111,12 +110,10 @@ def push(
     ] = None,
 ) -> None:
     """Create (or reuse) the project and add one task per new finding, pre-annotated by the tool."""
-    from miscomp.review.config import ENV_DOCUMENT_ROOT, resolve_connection
+    from miscomp.review.config import resolve_connection, resolve_document_root
     from miscomp.review.push import push_run
 
-    root = document_root or (
-        Path(os.environ[ENV_DOCUMENT_ROOT]) if os.environ.get(ENV_DOCUMENT_ROOT) else None
-    )
+    root = resolve_document_root(document_root)
     try:
         conn = resolve_connection(url, api_key)
         res = push_run(
@@ -130,16 +127,13 @@ def push(
         )
     except MiscompError as e:
         fail(str(e))
-    for line in res.refused:
-        err.print(f"[yellow]refused:[/] {line}", highlight=False, soft_wrap=True)
+    _print_refused(res.refused)
     out.print(
         f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
         f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
         highlight=False,
     )
-    if res.refused:
-        err.print(f"{len(res.refused)} finding(s) refused (exit code 1)", highlight=False)
-        raise typer.Exit(1)
+    _exit_if_refused(res.refused, "finding(s)")
 
 
 @annotate_app.command("pull")
@@ -157,8 +151,7 @@ def pull(
         res = pull_dataset(resolve_connection(url, api_key), project, out_dir)
     except MiscompError as e:
         fail(str(e))
-    for line in res.refused:
-        err.print(f"[yellow]refused:[/] {line}", highlight=False, soft_wrap=True)
+    _print_refused(res.refused)
     report = json.loads((out_dir / "agreement.json").read_text())
     prec = report["precision"]
     out.print(
@@ -167,8 +160,18 @@ def pull(
         f"{'n/a' if prec is None else f'{prec:.2f}'} (see {out_dir / 'agreement.md'})",
         highlight=False,
     )
-    if res.refused:
-        err.print(f"{len(res.refused)} task(s) refused (exit code 1)", highlight=False)
+    _exit_if_refused(res.refused, "task(s)")
+
+
+def _print_refused(refused: list[str]) -> None:
+    for line in refused:
+        err.print(f"[yellow]refused:[/] {line}", highlight=False, soft_wrap=True)
+
+
+def _exit_if_refused(refused: list[str], what: str) -> None:
+    """Exit 1 after the summary when anything was refused (the rest went through)."""
+    if refused:
+        err.print(f"{len(refused)} {what} refused (exit code 1)", highlight=False)
         raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from miscomp.errors import MiscompError
 from miscomp.findings import Category
@@ -128,6 +129,14 @@ class Connection:
 
 class ConnectionConfigError(MiscompError):
     pass
+
+
+def resolve_document_root(explicit: Path | None = None) -> Path | None:
+    """The server's Local Files root: the flag, then LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, else None."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(ENV_DOCUMENT_ROOT, "").strip()
+    return Path(value) if value else None
 
 
 def resolve_connection(url: str | None = None, api_key: str | None = None) -> Connection:
