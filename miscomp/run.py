@@ -307,15 +307,16 @@ def _run_original(
         read_error = ""
     except MiscompError as err:
         image, read_error = None, str(err)
+    name = plan.names.get(image_id, path.name)
     if trace and image is not None:
         from miscomp.forensics.trace import record_original_trace
 
         # ~0.2 s per original (six 256² tiles): cheap next to any codec
-        record_original_trace(plan.run_dir, image_id, image.rgb, plan.names.get(image_id, path.name))
+        record_original_trace(plan.run_dir, image_id, image.rgb, name)
     for source in todo:
         pair = Pair(
             make_pair_id(image_id, source.tag), image_id, path, source.name, source.tag, source.params(),
-            original_name=plan.names.get(image_id, path.name),
+            original_name=name,
         )  # fmt: skip
         if image is None:
             store.commit(PairRecord.failed(pair, read_error), [])
@@ -327,13 +328,9 @@ def _run_original(
                 store.commit(record, found)
             except MiscompError as err:
                 store.commit(PairRecord.failed(pair, str(err)), [])
-            except OSError as err:
-                if err.errno in _STORAGE_ERRNOS:
-                    raise  # the run dir cannot be written: no use trying the next pair
-                _log_internal(plan.run_dir, pair, err)
-                message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
-                store.commit(PairRecord.failed(pair, message), [])
             except Exception as err:  # noqa: BLE001 - one bad pair must not end the run
+                if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+                    raise  # the run dir cannot be written: no use trying the next pair
                 _log_internal(plan.run_dir, pair, err)
                 message = f"internal error ({type(err).__name__}: {err}); details in errors.log"
                 store.commit(PairRecord.failed(pair, message), [])
