@@ -53,7 +53,7 @@ from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
 from miscomp.registry import parse_spec
 from miscomp.settings import Settings, resolve_device
 from miscomp.store import ResultStore, RunLock
-from miscomp.tiles import DEFAULT_TILE, detect_tiled
+from miscomp.tiles import DEFAULT_TILE, detect_tiled_counted
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ DEFAULT_CODECS = (
 )
 
 # Errors writing the run dir that end the scan (one line) instead of becoming one pair's error row.
+# Detector counts that become pair-table columns (PairRecord's ocr_* fields).
+_COUNT_FIELDS = frozenset({"ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors"})
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -262,9 +264,12 @@ def run_pair(
     images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
     findings: list[Finding] = []
     problems: list[str] = []
+    counts: dict[str, int] = {}
     for det in detectors:  # in run order: each sees the findings of those before it
         try:
-            findings = merge_by_box(findings, detect_tiled(det, replace(images, prior=tuple(findings)), tile))
+            found, found_counts = detect_tiled_counted(det, replace(images, prior=tuple(findings)), tile)
+            findings = merge_by_box(findings, found)
+            counts |= found_counts
         except MiscompError as err:
             problems.append(f"detector {det.name}: {err}")
         except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
@@ -285,6 +290,7 @@ def run_pair(
         n_findings=len(with_crops), status="partial" if problems else "ok", error="; ".join(problems),
         original_sha256=image.sha256, original_metadata=image.metadata_json(), notes="; ".join(image.notes),
         original_name=pair.original_name, detectors=detector_key,
+        **{k: v for k, v in counts.items() if k in _COUNT_FIELDS},
     )  # fmt: skip
     return record, with_crops
 

@@ -17,6 +17,7 @@ detection needs ~0.4 GB per megapixel of input, and more than that on larger inp
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -69,12 +70,21 @@ def detect_tiled(
     detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
 ) -> list[Finding]:
     """``detector.detect`` on the whole pair, or tile by tile with findings merged across tiles."""
+    return detect_tiled_counted(detector, images, tile, overlap)[0]
+
+
+def detect_tiled_counted(
+    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
+) -> tuple[list[Finding], dict[str, int]]:
+    """:func:`detect_tiled` plus the detector's counts, summed over the tiles. Text in the overlap of
+    two tiles is counted in both: a rate (errors / characters) barely moves, an absolute count does."""
     h, w = images.original.shape[:2]
     tile = tile_for(detector, tile)
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
     if len(boxes) == 1:
-        return detector.detect(images)
+        return detector.detect_counted(images)
     found: list[tuple[int, Finding]] = []
+    counts: Counter[str] = Counter()
     for i, b in enumerate(boxes):
         # Earlier detectors' findings that lie wholly in this tile, in tile coordinates: a detector
         # that reports on them (caption) returns their exact boxes, which merge_by_box then folds in.
@@ -88,8 +98,10 @@ def detect_tiled(
             images.bpp,
             prior,
         )
-        found.extend((i, _shift(f, b.x, b.y)) for f in detector.detect(sub))
-    return merge_across_tiles(found)
+        tile_findings, tile_counts = detector.detect_counted(sub)
+        found.extend((i, _shift(f, b.x, b.y)) for f in tile_findings)
+        counts.update(tile_counts)
+    return merge_across_tiles(found), dict(counts)
 
 
 def _inside(box: Box, tile: Box) -> bool:

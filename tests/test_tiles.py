@@ -9,7 +9,7 @@ import numpy as np
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
-from miscomp.tiles import detect_tiled, merge_across_tiles, tile_boxes
+from miscomp.tiles import detect_tiled, detect_tiled_counted, merge_across_tiles, tile_boxes
 
 
 class ChangedBlobs(Detector):
@@ -93,3 +93,22 @@ def test_findings_within_one_tile_are_never_merged():
     b = Finding("p", "d", 5, 5, 10, 10, category="shape", symbol=False, score=0.6, evidence="b")
     assert len(merge_across_tiles([(0, a), (0, b)])) == 2
     assert len(merge_across_tiles([(0, a), (1, b)])) == 1
+
+
+class CountingBlobs(ChangedBlobs):
+    """Counts the changed regions it sees per tile, as the OCR detector counts its lines."""
+
+    def detect_counted(self, images: PairImages) -> tuple[list[Finding], dict[str, int]]:
+        found = self.detect(images)
+        return found, {"regions": len(found), "tiles": 1}
+
+
+def test_counts_add_up_over_tiles():
+    orig = np.zeros((1500, 1500, 3), np.uint8)
+    rec = orig.copy()
+    rec[100:120, 100:120] = 255  # one change in the first tile only
+    rec[1400:1420, 1400:1420] = 255  # one in the last
+    det = CountingBlobs()
+    found, counts = detect_tiled_counted(det, PairImages("p", orig, rec), tile=1024, overlap=128)
+    assert len(found) == 2 and counts == {"regions": 2, "tiles": len(det.seen)} and len(det.seen) == 4
+    assert detect_tiled_counted(ChangedBlobs(), PairImages("p", orig, rec), tile=0)[1] == {}

@@ -53,6 +53,13 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, images: PairImages) -> list[Finding]: ...
 
+    def detect_counted(self, images: PairImages) -> tuple[list[Finding], dict[str, int]]:
+        """Findings plus per-pair counts that add up over tiles and pairs: the OCR detector counts the
+        lines it read and the characters the reconstruction's read changed (the report's
+        machine-perception curves). Counts, not rates, so that tiles and pairs sum. Most detectors
+        count nothing."""
+        return self.detect(images), {}
+
     def info(self) -> dict:
         """Facts for run.json (model paths, versions, thresholds)."""
         return {}

@@ -6,7 +6,9 @@ Two sources of numbers:
   reconstruction's read against the original's read, exact-read rate): ``benchmarks/impact.py`` on
   number plates.
 - :func:`impact_curves` turns a scan's own tables into curves for the report: per codec family and
-  rate, the share of pairs with symbol findings and the findings per pair, against bpp.
+  rate, the share of pairs with symbol findings, the findings per pair and, where the ``ocr``
+  detector ran, the character error rate and exact-read rate of the reconstruction's reads against
+  the original's (the pair table's ``ocr_*`` counts), against bpp.
 """
 
 from __future__ import annotations
@@ -102,9 +104,23 @@ def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
         curves.setdefault(key, []).append({
             "codec_tag": str(tag), "bpp": round(float(t["bpp"].mean()), 4), "pairs": len(t),
             "symbol_share": round(float((t["n_symbol"] > 0).mean()), 4),
-            "findings_per_pair": round(float(t["n_all"].mean()), 3),
+            "findings_per_pair": round(float(t["n_all"].mean()), 3), **_read_rates(t),
         })  # fmt: skip
     return [{"curve": k, "points": sorted(v, key=lambda p: p["bpp"])} for k, v in sorted(curves.items())]
+
+
+def _read_rates(t: pd.DataFrame) -> dict:
+    """Pooled over the setting's pairs: every legible line and character weighs the same, so one
+    text-heavy image does not count as much as a page of small ones. None where nothing was read."""
+    cols = ["ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors"]
+    if any(c not in t for c in cols):
+        return {"ocr_lines": 0, "cer": None, "exact_read_rate": None}
+    lines, exact, chars, errors = (int(pd.to_numeric(t[c], errors="coerce").fillna(0).sum()) for c in cols)
+    return {
+        "ocr_lines": lines,
+        "cer": round(errors / chars, 4) if chars else None,
+        "exact_read_rate": round(exact / lines, 4) if lines else None,
+    }
 
 
 def log_bpp_axis(ax) -> None:  # noqa: ANN001
@@ -118,8 +134,10 @@ def log_bpp_axis(ax) -> None:  # noqa: ANN001
 
 
 def impact_figure_png(curves: list[dict]) -> str | None:
-    """Share of pairs with symbol findings against bpp, one line per curve, as a data: URI; None when
-    no curve has two rates (a single-rate scan has no curve to draw; the table says it all)."""
+    """Share of pairs with symbol findings and findings per pair against bpp, plus the reader's
+    character error rate and exact-read rate when the scan read text, one line per curve, as a data:
+    URI; None when no curve has two rates (a single-rate scan has no curve to draw; the table says it
+    all)."""
     if not any(len(c["points"]) >= 2 for c in curves):
         return None
     import base64
@@ -130,19 +148,28 @@ def impact_figure_png(curves: list[dict]) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for c in curves:
-        bpp = [p["bpp"] for p in c["points"]]
-        axes[0].plot(bpp, [p["symbol_share"] for p in c["points"]], marker="o", label=c["curve"])
-        axes[1].plot(bpp, [p["findings_per_pair"] for p in c["points"]], marker="o", label=c["curve"])
-    axes[0].set_ylabel("share of pairs with symbol findings")
-    axes[1].set_ylabel("findings per pair")
-    for ax in axes:
+    panels = [
+        ("symbol_share", "share of pairs with symbol findings"),
+        ("findings_per_pair", "findings per pair"),
+    ]
+    if any(p.get("cer") is not None for c in curves for p in c["points"]):
+        panels += [
+            ("cer", "OCR character error rate vs original's read"),
+            ("exact_read_rate", "lines read exactly"),
+        ]
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.4 * rows), squeeze=False)
+    for ax, (key, label) in zip(axes.flat, panels, strict=True):
+        for c in curves:
+            pts = [p for p in c["points"] if p.get(key) is not None]
+            ax.plot([p["bpp"] for p in pts], [p[key] for p in pts], marker="o", label=c["curve"])
+        ax.set_ylabel(label, fontsize=9)
         ax.set_xlabel("bpp")
         log_bpp_axis(ax)
         ax.grid(alpha=0.3)
-    axes[0].set_ylim(-0.03, 1.03)
-    axes[1].legend(fontsize=8)
+        if key != "findings_per_pair":
+            ax.set_ylim(-0.03, 1.03)  # shares and rates (a CER above 1 is clipped, the table has it)
+    axes.flat[1].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

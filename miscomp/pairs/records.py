@@ -61,6 +61,13 @@ class PairRecord:
     # The detector settings that ran on this pair (JSON); with original_sha256 and the codec tag in
     # the pair id it is the resume key: a pair whose key changed is done again.
     detectors: str = ""
+    # What a machine reader loses (the OCR detector's counts; None where it did not run): the
+    # original's legible text lines, how many of them the reconstruction reads identically, their
+    # characters, and the character edits between the two reads (CER = errors / chars).
+    ocr_lines: int | None = None
+    ocr_exact_lines: int | None = None
+    ocr_chars: int | None = None
+    ocr_char_errors: int | None = None
 
     @classmethod
     def failed(cls, pair: Pair, message: str) -> PairRecord:

@@ -62,6 +62,21 @@ def test_impact_curves_from_run_tables():
     assert impact_figure_png(impact_curves(*_frames())).startswith("data:image/png;base64,")
     one_rate = [{"curve": "x", "points": [{"bpp": 1, "symbol_share": 0, "findings_per_pair": 0}]}]
     assert impact_figure_png(one_rate) is None
+    assert q10["cer"] is None and q10["ocr_lines"] == 0  # tables without the OCR counts
+
+
+def test_impact_curves_pool_the_ocr_reads_of_a_setting():
+    pairs, findings = _frames()
+    pairs = pairs.assign(
+        ocr_lines=[4, 1, 5, 0, None], ocr_exact_lines=[3, 0, 5, 0, None],
+        ocr_chars=[30, 10, 40, 0, None], ocr_char_errors=[2, 10, 0, 0, None],
+    )  # fmt: skip
+    curves = {c["curve"]: c["points"] for c in impact_curves(pairs, findings)}
+    q10, q90 = curves["jpeg"]
+    # pooled: (2 + 10) / (30 + 10), not the mean of 2/30 and 10/10
+    assert q10["cer"] == pytest.approx(0.3) and q10["exact_read_rate"] == pytest.approx(0.6)
+    assert q10["ocr_lines"] == 5 and q90["cer"] == 0.0 and q90["exact_read_rate"] == 1.0
+    assert curves["taef2"][0]["cer"] is None  # nothing legible to read: no rate, not a perfect one
 
 
 def test_multi_rate_scan_report_shows_impact_curves(tmp_path, textured_image):
@@ -80,3 +95,31 @@ def test_multi_rate_scan_report_shows_impact_curves(tmp_path, textured_image):
     assert 'id="impact"' in html and "share of pairs with symbol findings" in html
     section = html[html.index('id="impact"') : html.index('id="findings"')]
     assert section.count("<tr><td>jpeg") == 2 and "data:image/png;base64," in section
+
+
+def test_report_of_a_multi_rate_scan_with_ocr_shows_the_read_curves(tmp_path):
+    pytest.importorskip("rapidocr")
+    from PIL import ImageDraw
+
+    from miscomp.synth.scenes import font
+
+    orig = tmp_path / "orig"
+    orig.mkdir()
+    for i, text in enumerate(["KX7 4821", "BERLIN 96"]):
+        # small grey text: rapidocr still reads large black text after JPEG quality 1
+        im = Image.new("RGB", (200, 48), "#ddd")
+        ImageDraw.Draw(im).text((8, 10), text, fill="#555", font=font(10))
+        im.save(orig / f"t{i}.png")
+    cfg = ScanConfig(out=tmp_path / "run", originals=orig, codecs=("jpeg:quality=3", "jpeg:quality=95"),
+                     detectors=("ocr",), quiet=True, report=False)  # fmt: skip
+    run_scan(cfg)
+    run = load_run(tmp_path / "run")
+    assert (run.pairs["ocr_lines"] >= 1).all() and (run.pairs["ocr_chars"] >= 7).all()
+    (points,) = [c["points"] for c in impact_curves(run.pairs, run.findings)]
+    low, high = points
+    assert high["exact_read_rate"] == 1.0 and high["cer"] == 0.0
+    assert low["cer"] > high["cer"]  # quality 3 smears these glyphs past a faithful read
+    html = render_report(tmp_path / "run").read_text()
+    section = html[html.index('id="impact"') : html.index('id="findings"')]
+    assert "OCR character error rate" in section and "<th>CER</th>" in section
+    assert f"<td>{low['cer']:.3f}</td>" in section

@@ -63,6 +63,30 @@ class CompareRules:
         # only letters and digits are compared.
         return "".join(c for c in text if c.isalnum()) if self.alnum_only else text
 
+    def legible(self, line: TextLine) -> bool:
+        """The original reads this line confidently and stably (its two reads nearly agree): a change
+        of its read is a change of meaning, not a guess changing."""
+        a, a2 = self.normalise(line.text), self.normalise(line.recheck_text)
+        noise = 1.0 - Levenshtein.normalized_similarity(a, a2)
+        conf = min(line.conf, line.recheck_conf)
+        return len(a) >= max(1, self.min_chars) and conf >= self.legible_conf and noise <= self.read_noise
+
+
+def read_counts(lines: list[TextLine], reads: list[TextLine], rules: CompareRules) -> dict[str, int]:
+    """What a machine reader loses on this pair: over the original's legible lines, how many the
+    reconstruction reads identically and the character edits between the two reads. Reader noise
+    counts too: it is what a downstream OCR would see."""
+    n = exact = chars = errors = 0
+    for line, rec in zip(lines, reads, strict=True):
+        if not rules.legible(line):
+            continue
+        a, b = rules.normalise(line.text), rules.normalise(rec.text)
+        n += 1
+        exact += a == b
+        chars += len(a)
+        errors += Levenshtein.distance(a, b)
+    return {"ocr_lines": n, "ocr_exact_lines": exact, "ocr_chars": chars, "ocr_char_errors": errors}
+
 
 def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> float:
     """How much the strokes inside ``box`` changed, relative to the strokes there (0 = identical)."""
@@ -165,7 +189,7 @@ def compare(
     moved = min(
         1.0 - Levenshtein.normalized_similarity(a, b), 1.0 - Levenshtein.normalized_similarity(a2, b2)
     )
-    legible = len(a) >= rules.min_chars and orig_conf >= rules.legible_conf and noise <= rules.read_noise
+    legible = rules.legible(line)
     if not legible or b == a or b2 == a2 or moved <= 2 * noise:
         return None  # a read of the reconstruction agrees with the original, or differs by reader noise
     change = line_change(images.original, images.reconstruction, line.box) if images is not None else 1.0
@@ -225,4 +249,4 @@ def _substitution(
     )  # fmt: skip
 
 
-__all__ = ["LINE_FLOOR", "CompareRules", "compare", "compare_reads", "line_change"]
+__all__ = ["LINE_FLOOR", "CompareRules", "compare", "compare_reads", "line_change", "read_counts"]

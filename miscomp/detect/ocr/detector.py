@@ -25,7 +25,7 @@ import numpy as np
 
 from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, PairImages
-from miscomp.detect.ocr.compare import LINE_FLOOR, CompareRules, compare, compare_reads
+from miscomp.detect.ocr.compare import LINE_FLOOR, CompareRules, compare, compare_reads, read_counts
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
 from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
@@ -208,10 +208,14 @@ class OCRDetector(Detector):
     # ---- comparing -----------------------------------------------------------------------------
 
     def detect(self, images: PairImages) -> list[Finding]:
+        return self.detect_counted(images)[0]
+
+    def detect_counted(self, images: PairImages) -> tuple[list[Finding], dict[str, int]]:
         lines = self.read_original(images)
         if not lines:
-            return []
-        return self.compare_reads(images, lines, self.read_reconstruction(images.reconstruction, lines))
+            return [], read_counts([], [], self.rules)
+        reads = self.read_reconstruction(images.reconstruction, lines)
+        return self.compare_reads(images, lines, reads), read_counts(lines, reads, self.rules)
 
     def compare_reads(
         self, images: PairImages, lines: list[TextLine], reads: list[TextLine]

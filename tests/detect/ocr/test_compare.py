@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from miscomp.detect.base import PairImages
-from miscomp.detect.ocr.compare import CompareRules, compare, compare_reads, line_change
+from miscomp.detect.ocr.compare import CompareRules, compare, compare_reads, line_change, read_counts
 from miscomp.detect.ocr.reading import TextLine
+from miscomp.geometry import Box
 from miscomp.synth.scenes import font
 
 RULES = CompareRules(min_conf=0.5, legible_conf=0.8)
@@ -89,3 +90,24 @@ def test_confirmed_substitution_is_a_shape_symbol_finding_on_the_character():
     f = compare(PairImages("p", orig, rec), line("KX7 4821", 0.99), line("KXZ 4821", 0.97), RULES)
     assert f is not None and f.symbol and f.category == "shape" and f.details["kind"] == "substitution"
     assert "7→Z" in f.evidence and f.w < BOX[2] / 3
+
+
+def test_read_counts_cover_only_the_lines_the_original_reads_legibly():
+    rules = CompareRules(min_conf=0.5, legible_conf=0.8)
+    box = Box(0, 0, 40, 10)
+    lines = [
+        TextLine(box, "AB12", 0.95, "AB12", 0.9),  # legible, read the same
+        TextLine(box, "XY99", 0.95, "XY99", 0.9),  # legible, one character changed
+        TextLine(box, "QQ", 0.6, "QQ", 0.6),  # not confident: a guess, not counted
+        TextLine(box, "HELLO", 0.95, "JELLY", 0.95),  # its two reads disagree: unstable, not counted
+    ]
+    reads = [
+        TextLine(box, "ab-12", 0.9, "AB12", 0.9),  # punctuation and case are not changes
+        TextLine(box, "XY98", 0.9, "XY98", 0.9),
+        TextLine(box, "", 0.0, "", 0.0),
+        TextLine(box, "", 0.0, "", 0.0),
+    ]
+    assert read_counts(lines, reads, rules) == {
+        "ocr_lines": 2, "ocr_exact_lines": 1, "ocr_chars": 8, "ocr_char_errors": 1
+    }  # fmt: skip
+    assert read_counts([], [], rules)["ocr_lines"] == 0

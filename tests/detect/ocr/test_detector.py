@@ -193,3 +193,14 @@ def test_a_second_engine_reads_the_changed_line_as_evidence():
     second = f.details["second_engine"]
     assert second["engine"] == "easyocr" and second["agrees"]
     assert "easyocr agrees" in f.evidence and second["reconstruction_text"] in f.evidence
+
+
+def test_reads_are_counted_for_the_impact_curves(detector):
+    orig = render("KX7 4821")
+    _, same = detector.detect_counted(PairImages("c1", orig, orig.copy()))
+    assert same["ocr_lines"] >= 1 and same["ocr_exact_lines"] == same["ocr_lines"]
+    assert same["ocr_chars"] >= 7 and same["ocr_char_errors"] == 0
+    _, swapped = detector.detect_counted(PairImages("c2", orig, render("KXZ 4821")))
+    assert swapped["ocr_exact_lines"] == swapped["ocr_lines"] - 1 and swapped["ocr_char_errors"] == 1
+    blank = np.full_like(orig, 255)
+    assert detector.detect_counted(PairImages("c3", blank, blank))[1]["ocr_lines"] == 0
