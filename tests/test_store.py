@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pandas as pd
@@ -12,6 +13,7 @@ def _row(pair_id, status="ok"):
     row.update(pair_id=pair_id, image_id=pair_id.split("__")[0], status=status, error="", n_findings=1)
     row.update(dict.fromkeys(["width", "height", "bytes", "bpp", "psnr", "ms_ssim"], None))
     row.update(dict.fromkeys(["encode_s", "decode_s", "detect_s"], None))
+    row.update({f.name: None for f in dataclasses.fields(PairRecord) if f.default is None})
     return PairRecord(**row)
 
 

@@ -7,6 +7,7 @@ and the fixture runs that script itself when the venv is missing. First start ta
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -120,6 +121,7 @@ def commit_pair(
                bytes=1000, bpp=8000 / (w * h), n_findings=len(findings), status="ok")  # fmt: skip
     for key in ("psnr", "ms_ssim", "encode_s", "decode_s", "detect_s"):
         row[key] = None
+    row.update({f.name: None for f in dataclasses.fields(PairRecord) if f.default is None})  # not measured
     store = ResultStore(run)
     store.commit(PairRecord(**row), findings)
     store.consolidate()
