@@ -36,3 +36,34 @@ def test_findings_away_from_changed_text_and_pairs_without_text_changes_are_unto
     diff = finding("diff", (30, 45, 60, 30))
     assert combine([unchanged_text, diff]) == [unchanged_text, diff]
     assert combine([]) == []
+
+
+def test_a_region_holding_the_line_or_mostly_beside_it_gets_no_symbol_flag():
+    holding = finding("diff", (0, 0, 340, 200))  # a whole panel around the changed line
+    beside = finding("diff", (300, 45, 60, 30))  # a third of it on the line's end, the rest beyond it
+    inside = finding("diff", (280, 45, 30, 30))
+    out = combine([OCR, holding, beside, inside])
+    assert [f.symbol for f in out[1:]] == [False, False, True]
+
+
+def colour_region(family: str, symbol: bool = False, maps: tuple = ("chroma",)) -> Finding:
+    return finding("diff", (10, 200, 40, 30), symbol, maps=list(maps), artefacts={"family": family})
+
+
+def test_colour_drift_of_a_learned_codec_scores_as_an_ordinary_artefact():
+    from miscomp.findings import DEFAULT_MIN_SCORE
+
+    drift = colour_region("learned")
+    (out,) = combine([drift])
+    assert out.score < DEFAULT_MIN_SCORE and out.details["artefact"] == "colour drift"
+    assert out.evidence.startswith("ordinary codec artefact") and out.category == drift.category
+    # kept: other codecs' colour (the artefact model's job), contour evidence, symbol findings, other
+    # detectors
+    kept = [
+        colour_region("jpeg"),
+        colour_region("estimated-smooth"),
+        colour_region("learned", maps=("chroma", "structure")),
+        colour_region("learned", symbol=True),
+        finding("ocr", (10, 200, 40, 30), maps=["chroma"], artefacts={"family": "learned"}),
+    ]
+    assert combine(kept) == kept

@@ -25,7 +25,14 @@ import numpy as np
 
 from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, PairImages
-from miscomp.detect.ocr.compare import LINE_FLOOR, CompareRules, compare, compare_reads, read_counts
+from miscomp.detect.ocr.compare import (
+    BLOCK_LINE_FLOOR,
+    LINE_FLOOR,
+    CompareRules,
+    compare,
+    compare_reads,
+    read_counts,
+)
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
 from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
@@ -82,6 +89,7 @@ class OCRDetector(Detector):
         glyph_floor: float = glyphs.CHANGE_FLOOR,
         confirm_ratio: float = glyphs.CONFIRM_RATIO,
         line_floor: float = LINE_FLOOR,
+        block_line_floor: float = BLOCK_LINE_FLOOR,
         confirm: str = "",
     ) -> None:
         if mode not in {"boxes", "full"}:
@@ -112,6 +120,7 @@ class OCRDetector(Detector):
             case_sensitive=bool(case_sensitive), alnum_only=bool(alnum_only), glyph_check=bool(glyph_check),
             glyph_ratio=float(glyph_ratio), glyph_floor=float(glyph_floor),
             confirm_ratio=float(confirm_ratio), line_floor=float(line_floor),
+            block_line_floor=float(block_line_floor),
         )  # fmt: skip
         self._memory: dict[str, list[TextLine]] = {}
 
