@@ -76,10 +76,10 @@ def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(a, (0, 0), sigma) if sigma > 0 else a
 
 
-def _grid_ratio(err: np.ndarray, size: int) -> float:
-    """Mean error-gradient across grid lines of ``size`` px over the mean elsewhere."""
-    gx = np.abs(np.diff(err, axis=1))  # gx[:, i] is the step between column i and i+1
-    gy = np.abs(np.diff(err, axis=0))
+def _grid_ratio(steps: tuple[np.ndarray, np.ndarray], size: int) -> float:
+    """Mean error-gradient across grid lines of ``size`` px over the mean elsewhere; ``steps`` are
+    |Δ error| along x and y (``gx[:, i]`` is the step between column i and i+1)."""
+    gx, gy = steps
     on_x = (np.arange(gx.shape[1]) % size) == size - 1
     on_y = (np.arange(gy.shape[0]) % size) == size - 1
     on = gx[:, on_x].mean() + gy[on_y].mean()
@@ -90,12 +90,12 @@ def _grid_ratio(err: np.ndarray, size: int) -> float:
 def fit_artefacts(lab_o: np.ndarray, lab_r: np.ndarray, codec: str = "") -> ArtefactModel:
     """Fit blur, chroma bleeding and the block grid to the pair (Lab float32 images, same size)."""
     # Fitting on every second pixel costs a quarter and gives the same σ on Kodak.
-    so, sr = lab_o[::2, ::2], lab_r[::2, ::2]
-    lo, lr = so[..., 0], sr[..., 0]
+    # (Contiguous copies: OpenCV would copy the strided views again for every σ tried.)
+    lo, lr = np.ascontiguousarray(lab_o[::2, ::2, 0]), np.ascontiguousarray(lab_r[::2, ::2, 0])
     sigma_l = min(_SIGMAS_L, key=lambda s: float(np.mean((lr - _blur(lo, s / 2)) ** 2)))
     best = (np.inf, 0.0, 1.0)
     # Chroma blurs are wide (σ 1–6.5 px): every fourth pixel is enough to tell them apart.
-    ab_o, ab_r = lab_o[::4, ::4, 1:], lab_r[::4, ::4, 1:]
+    ab_o, ab_r = np.ascontiguousarray(lab_o[::4, ::4, 1:]), np.ascontiguousarray(lab_r[::4, ::4, 1:])
     for s in _SIGMAS_C:
         pred = _blur(ab_o, s / 4)
         gain = float(np.sum(pred * ab_r) / max(np.sum(pred * pred), 1e-6))
@@ -106,7 +106,8 @@ def fit_artefacts(lab_o: np.ndarray, lab_r: np.ndarray, codec: str = "") -> Arte
     family = codec_family(codec)
     err = lab_r[..., 0] - lab_o[..., 0]
     sizes = _GRIDS.get(family, (8, 16, 4))
-    ratios = {s: _grid_ratio(err, s) for s in sizes}
+    steps = (np.abs(np.diff(err, axis=1)), np.abs(np.diff(err, axis=0)))  # once for every grid size
+    ratios = {s: _grid_ratio(steps, s) for s in sizes}
     grid, ratio = max(ratios.items(), key=lambda kv: kv[1]) if ratios else (0, 1.0)
     if ratio < _GRID_RATIO:
         grid = 0
@@ -119,7 +120,10 @@ def predicted(lab_o: np.ndarray, model: ArtefactModel) -> np.ndarray:
     """The original as this codec's ordinary artefacts would leave it (Lab float32)."""
     out = np.empty_like(lab_o)
     out[..., 0] = _blur(lab_o[..., 0], model.sigma_l)
-    out[..., 1:] = model.chroma_gain * _blur(lab_o[..., 1:], model.sigma_c)
+    # One contiguous plane at a time: copying the two-channel view lab_o[..., 1:] for OpenCV cost
+    # 3.5 ms, and blurring it 9 ms against 5.5 ms for the two planes (same values).
+    for c in (1, 2):
+        out[..., c] = model.chroma_gain * _blur(np.ascontiguousarray(lab_o[..., c]), model.sigma_c)
     return out
 
 
