@@ -1,18 +1,28 @@
-"""The speed-ups of miscomp/detect/diff/maps.py compute the same values as the plain formulas they replace."""
+"""miscomp/detect/diff/maps.py: the speed-ups compute the same values as the plain formulas they replace;
+the explained z and the colour-only gate behave as documented."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
+from miscomp.codecs import create_codec
+from miscomp.detect import PairImages
+from miscomp.detect.diff import DiffDetector
+from miscomp.detect.diff.artefacts import null_reconstruction
 from miscomp.detect.diff.maps import (
     _QS,
+    FLOORS,
     _bin_quantiles,
+    _components,
     _lab,
     _local_stats,
     _ssim_loss,
     activity_bins,
     noise_curves,
+    pair_maps,
+    z_maps,
 )
 from miscomp.synth.shapes import scene
 
@@ -59,3 +69,61 @@ def test_shared_activity_bins_give_the_same_noise_curves():
     shared = noise_curves(value, activity, 0.5, bins=activity_bins(activity))
     assert alone is not None and shared is not None
     assert all(np.array_equal(a, b) for a, b in zip(alone, shared, strict=True))
+
+
+def _blob_maps(shape, name: str, z: float, side: int) -> dict[str, np.ndarray]:
+    zs = {k: np.zeros(shape, np.float32) for k in ("lightness", "chroma", "structure", "edges")}
+    zs[name][100 : 100 + side, 100 : 100 + side] = z
+    return zs
+
+
+def test_colour_only_regions_need_the_stricter_colour_threshold_and_area():
+    # 512×512: min area 0.0002 → 52 px, the colour-only minimum 0.0003 → 79 px.
+    shape, gate = (512, 512), (3.0, 0.0003)
+
+    def found(name, z, side):
+        return _components(_blob_maps(shape, name, z, side), shape, 2.5, 1.2, 0.0002, 20, gate)
+
+    assert found("structure", 2.8, 12)  # above the region threshold 2.5
+    assert not found("chroma", 2.8, 12)  # colour-only: below the colour threshold 3.0
+    assert found("chroma", 4.0, 12)  # 144 px ≥ 79
+    assert found("structure", 4.0, 8)  # 64 px ≥ 52
+    assert not found("lightness", 4.0, 8)  # colour-only: 64 px < 79
+    # Without a gate, colour maps are held to the same limits as the others.
+    assert _components(_blob_maps(shape, "chroma", 2.8, 12), shape, 2.5, 1.2, 0.0002, 20)
+
+
+def test_explaining_never_raises_a_z_and_keeps_the_residual_above_its_own_median():
+    img = scene()
+    rec = create_codec("jpeg:quality=50").apply(img).reconstruction
+    null = null_reconstruction(img, "jpeg:quality=50")
+    pm = pair_maps(img, rec, "jpeg:quality=50", null_reference=null)
+    explained, raw = z_maps(pm)
+    bins = activity_bins(pm.activity)
+    lifted = 0
+    for name, value in pm.maps.items():
+        assert np.all(explained[name] <= raw[name] + 1e-6)
+        m, s = noise_curves(pm.raw[name], pm.activity, FLOORS[name], bins=bins)
+        # Measured against the raw map's median, the explained residual would lose the codec's
+        # typical error twice (a near-exact null model leaves only the change): never below that.
+        old = (value - m) / s
+        assert np.all(explained[name] >= old - 1e-6)
+        lifted += int((explained[name] > old + 0.1).sum())
+    assert lifted > 0  # ... and here, where the null model is this very codec, above it
+
+
+@pytest.mark.parametrize(("codec", "bpp", "expected"), [("jpeg:quality=75", None, 2.7), ("", None, 3.0)])
+def test_pairs_with_the_null_model_use_the_null_threshold(monkeypatch, codec, bpp, expected):
+    seen = []
+    det = DiffDetector()
+    real = det._regions
+
+    def spy(images, pm, cands=None, zs=None, threshold=None):
+        seen.append(threshold)
+        return real(images, pm, cands, zs, threshold)
+
+    monkeypatch.setattr(det, "_regions", spy)
+    img = scene()
+    rec = create_codec("jpeg:quality=75").apply(img).reconstruction
+    det.detect(PairImages("t", img, rec, codec=codec, bpp=bpp))
+    assert seen == [expected]

@@ -73,7 +73,9 @@ def _across(gx: np.ndarray, gy: np.ndarray, ys, xs, nx, ny, reach: int = 1) -> n
 def salient_structure(lum: np.ndarray, grad: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Mask of the salient edge pixels of the original's L*: long, coherent, contrasted edges."""
     gx, gy = grad if grad is not None else _gradients(lum)
-    mag = np.hypot(gx, gy)
+    # cv2.magnitude: 15× faster than np.hypot on float32; they differ in the last bit, which only a
+    # contrast of exactly MIN_CONTRAST could notice (same findings on the 60 check pairs).
+    mag = cv2.magnitude(gx, gy)
     j11 = cv2.GaussianBlur(gx * gx, (0, 0), _COH_SIGMA)
     j22 = cv2.GaussianBlur(gy * gy, (0, 0), _COH_SIGMA)
     j12 = cv2.GaussianBlur(gx * gy, (0, 0), _COH_SIGMA)
