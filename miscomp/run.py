@@ -425,6 +425,7 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     plan = plan_scan(cfg)
     store = ResultStore(plan.run_dir)
+    store.remove_stale_temporaries()  # a killed scan's half-written part; we hold the lock
     committed = store.committed()
     _write_run_json(cfg, plan, started_at, None)
 

@@ -121,6 +121,14 @@ class ResultStore:
         self.parts = run_dir / "parts"
         self.parts.mkdir(parents=True, exist_ok=True)
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete the half-written parts a killed scan left behind (``.NAME.PID.tmp``); call it only
+        while holding the run lock, when no other writer can be mid-write. Returns how many."""
+        stale = list(self.parts.glob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def _part(self, pair_id: str) -> Path:
         return self.parts / f"{pair_id}.json"
 

@@ -49,3 +49,12 @@ def test_finding_ids_are_deterministic_and_distinct():
     assert a.finding_id == b.finding_id
     assert _finding("q").finding_id != a.finding_id
     assert json.loads(json.dumps(a.to_row()))["finding_id"] == a.finding_id
+
+
+def test_stale_temporaries_of_a_killed_scan_are_removed(tmp_path):
+    store = ResultStore(tmp_path)
+    store.commit(_row("a__jpeg"), [_finding("a__jpeg")])
+    (tmp_path / "parts" / ".b__jpeg.json.4242.tmp").write_text('{"pair": {')  # killed mid-write
+    assert store.remove_stale_temporaries() == 1
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["a__jpeg.json"]
+    assert list(store.committed()) == ["a__jpeg"]
