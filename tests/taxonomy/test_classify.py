@@ -65,6 +65,7 @@ def photo():
     [
         ("brightness", Category.AMPLITUDE),
         ("hue", Category.AMPLITUDE),
+        ("texture_strength", Category.AMPLITUDE),
         ("shift", Category.GEOMETRY),
         ("rotate", Category.GEOMETRY),
         ("swirl", Category.SHAPE),

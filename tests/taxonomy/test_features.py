@@ -1,0 +1,59 @@
+"""The measurements the rules decide on: texture strength and orientation, coherent motion."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from miscomp.taxonomy.features import _lab, _texture, region_features
+
+
+def _stripes(angle_deg: float = 30.0, size: int = 64, period: float = 7.0, seed: int = 0) -> np.ndarray:
+    """A striped texture with a little noise, as uint8 RGB."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    a = np.radians(angle_deg)
+    g = 128 + 50 * np.sin(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period)
+    g += np.random.default_rng(seed).normal(0, 3, g.shape)
+    return np.repeat(np.clip(g, 0, 255).astype(np.uint8)[..., None], 3, -1)
+
+
+def _core(size: int = 64) -> np.ndarray:
+    core = np.zeros((size, size), bool)
+    core[12:-12, 12:-12] = True
+    return core
+
+
+def test_texture_made_stronger_in_place_keeps_its_orientation():
+    img = _stripes()
+    lab = _lab(img)
+    low = cv2.GaussianBlur(lab, (0, 0), 2.0)
+    stronger = np.clip(cv2.cvtColor(low + 2.0 * (lab - low), cv2.COLOR_Lab2RGB) * 255, 0, 255).astype(
+        np.uint8
+    )
+    ratio, kept = _texture(lab, _lab(stronger), _core())
+    assert 1.6 < ratio < 2.4
+    assert kept > 0.95
+
+
+def test_turned_texture_loses_its_orientation_and_keeps_its_energy():
+    ratio, kept = _texture(_lab(_stripes(30)), _lab(_stripes(120, seed=1)), _core())
+    assert 0.8 < ratio < 1.25
+    assert kept < 0  # 90° apart: the double-angle cosine is −1
+
+
+def test_flow_px_sees_a_coherent_shift_and_not_a_scatter():
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (80, 80, 3)).astype(np.uint8), (0, 0), 1.5)
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    shifted = img.copy()
+    shifted[20:60, 20:60] = np.roll(img, (2, 3), axis=(0, 1))[20:60, 20:60]
+    yy, xx = np.mgrid[0:80, 0:80].astype(np.float32)
+    dx, dy = (rng.uniform(-2.5, 2.5, (2, 80, 80))).astype(np.float32)
+    scattered = img.copy()
+    scattered[20:60, 20:60] = cv2.remap(img, xx + dx, yy + dy, cv2.INTER_NEAREST)[20:60, 20:60]
+    coherent = region_features(img, shifted, mask).flow_px
+    independent = region_features(img, scattered, mask).flow_px
+    assert coherent == pytest.approx(np.hypot(2, 3), abs=1.0)
+    assert independent < 0.5
