@@ -52,6 +52,7 @@ GRID = {
     "texture_ratio": (1.5,),
     "texture_orientation": (0.9,),
     "dissolve_flow": (0.5,),
+    "bend_max": (0.3, 0.5, 0.7),
 }
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
@@ -95,7 +96,11 @@ def region_table(per_kind: int, seed: int) -> pd.DataFrame:
 
 def _features(df: pd.DataFrame) -> list[RegionFeatures]:
     return [
-        RegionFeatures(**{k: getattr(r, k) for k in _SCALARS}, shift=(r.shift_x, r.shift_y))
+        RegionFeatures(
+            **{k: getattr(r, k) for k in _SCALARS if k != "bend"},
+            bend=None if pd.isna(r.bend) else r.bend,
+            shift=(r.shift_x, r.shift_y),
+        )
         for r in df.itertuples()
     ]
 
@@ -120,6 +125,7 @@ def _arrays(hits: pd.DataFrame) -> dict[str, np.ndarray]:
                 "flow_px",
                 "texture_ratio",
                 "orientation_kept",
+                "bend",
             )
         },
     }
@@ -143,7 +149,10 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     bent = moved & (nonrigid >= t.bent_explains)
     dissolved = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
     dissolved &= (x["coherence"] <= t.dissolve_coherence) & (x["flow_px"] <= t.dissolve_flow)
-    return np.where(amp, 0, np.where(geo, 1, np.where(bent, 2, np.where(dissolved, 1, 2))))
+    # Not measured (NaN) compares False: as in decide(), where a missing bend never says "one motion".
+    kept_near = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
+    one_motion = kept_near & (x["flow_px"] > t.dissolve_flow) & (x["bend"] <= t.bend_max)
+    return np.where(amp, 0, np.where(geo, 1, np.where(bent, 2, np.where(dissolved | one_motion, 1, 2))))
 
 
 def _predict(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:

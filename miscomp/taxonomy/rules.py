@@ -22,8 +22,11 @@
    ≤ ``dissolve_coherence``) and without coherent motion (the smoothed flow moves the core by at most
    ``dissolve_flow`` px), the pixels only moved a little, independently: the contours **dissolved**
    (geometry). This is how the project reads the taxonomy's "dissolved contours". Colours kept with a
-   coherent motion that no fitted model follows is a warp too strong for the fits (swirls of 40–60°
-   whose flow the fits miss): contours bent (**shape**).
+   coherent motion that no fitted model follows: the flow itself decides. If the affine motion of the
+   detail's inner half predicts its outer half (``bend`` ≤ ``bend_max`` of the motion), the detail
+   moved as a whole and the fits only missed it (a part moved over a filled gap, a large rotation):
+   **geometry**; otherwise the motion changes across the detail, a warp too strong for the fits
+   (swirls of 40–60°): contours bent (**shape**).
    Otherwise colours appeared or vanished with the contours: strokes added or removed, shapes eroded
    or grown (**shape**).
 
@@ -70,6 +73,9 @@ class Thresholds:
     texture_ratio: float = 1.5
     texture_orientation: float = 0.9
     dissolve_flow: float = 0.5
+    # Tuned (benchmarks/taxonomy_loko.py): the share of the motion by which the inner half's affine
+    # motion may miss the outer half's for "moved as a whole" when no fitted model explains the change.
+    bend_max: float = 0.5
 
     @classmethod
     def from_dict(cls, values: dict) -> Thresholds:
@@ -169,14 +175,28 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
                 f"(flow {f.flow_px:.1f} px): contours dissolved"
             ),
         )
+    if kept_near and f.flow_px > t.dissolve_flow and f.bend is not None and f.bend <= t.bend_max:
+        conf = 0.5 + min(t.bend_max - f.bend, 0.49)
+        return (
+            Category.GEOMETRY,
+            float(np.clip(conf, 0.5, 0.99)),
+            (
+                f"no fitted model explains the change ({models}) but the colours stayed (distribution "
+                f"kept {f.distribution_kept:.2f}) and moved as one (flow {f.flow_px:.1f} px; the inner "
+                f"half's affine motion predicts the outer half's within {_pct(f.bend)})"
+            ),
+        )
     if kept_near and f.flow_px > t.dissolve_flow:
         conf = 0.5 + min(f.flow_px - t.dissolve_flow, t.bent_explains - f.nonrigid, 0.49)
+        bend = (
+            "" if f.bend is None else f"; the inner half's motion misses the outer half's by {_pct(f.bend)}"
+        )
         return (
             Category.SHAPE,
             float(np.clip(conf, 0.5, 0.99)),
             (
                 f"no fitted model explains the change ({models}) but the colours stayed (distribution "
-                f"kept {f.distribution_kept:.2f}) and moved coherently (flow {f.flow_px:.1f} px): "
+                f"kept {f.distribution_kept:.2f}) and moved coherently (flow {f.flow_px:.1f} px{bend}): "
                 f"contours bent further than the fits follow"
             ),
         )

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from miscomp.taxonomy.features import _lab, _texture, region_features
+from miscomp.taxonomy.features import _bend, _lab, _texture, region_features
 
 
 def _stripes(angle_deg: float = 30.0, size: int = 64, period: float = 7.0, seed: int = 0) -> np.ndarray:
@@ -57,3 +57,38 @@ def test_flow_px_sees_a_coherent_shift_and_not_a_scatter():
     independent = region_features(img, scattered, mask).flow_px
     assert coherent == pytest.approx(np.hypot(2, 3), abs=1.0)
     assert independent < 0.5
+
+
+def _field(kind: str, size: int = 64, r: float = 24.0) -> np.ndarray:
+    """A flow field on a size×size grid: a disc turned 15° as a whole, or swirled (angle fading out)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    dx, dy = xx - size / 2, yy - size / 2
+    d = np.hypot(dx, dy)
+    if kind == "rotate":
+        ang = np.where(d < r, np.radians(15.0), 0.0)
+    else:
+        ang = np.radians(45.0) * np.clip(1 - (d / r) ** 2, 0, None) ** 2
+    c, s = np.cos(ang), np.sin(ang)
+    return np.stack([c * dx - s * dy - dx, s * dx + c * dy - dy], -1).astype(np.float32)
+
+
+def test_bend_is_small_for_one_motion_and_large_for_a_swirl():
+    core = np.zeros((64, 64), bool)
+    core[10:54, 10:54] = True
+    weight = np.ones((64, 64), np.float32)
+    turned, swirled = _bend(_field("rotate"), core, weight), _bend(_field("swirl"), core, weight)
+    assert turned < 0.1  # the inner half's rotation carries on outward
+    assert swirled > 0.5  # the swirl angle fades with the radius: the inner half overshoots outside
+
+
+def test_bend_is_measured_only_where_colours_stayed_and_something_moved():
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (80, 80, 3)).astype(np.uint8), (0, 0), 1.5)
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    brighter = img.copy()
+    brighter[mask] = np.clip(brighter[mask].astype(int) + 40, 0, 255)
+    shifted = img.copy()
+    shifted[20:60, 20:60] = np.roll(img, (2, 3), axis=(0, 1))[20:60, 20:60]
+    assert region_features(img, brighter, mask).bend is None
+    assert region_features(img, shifted, mask).bend is not None

@@ -48,3 +48,12 @@ def test_kept_colours_without_coherent_motion_dissolved_with_it_bent():
 def test_new_thresholds_round_trip_through_a_file_dict():
     t = Thresholds(texture_ratio=1.8, dissolve_flow=0.7)
     assert Thresholds.from_dict(t.as_dict()) == t
+
+
+def test_no_fit_but_one_coherent_motion_is_geometry_else_bent():
+    kept = replace(_BASE, distribution_kept=0.95, scatter=0.95, coherence=0.25, flow_px=2.0)
+    cat, _, evidence = decide(replace(kept, bend=0.2))
+    assert cat is Category.GEOMETRY and "moved as one" in evidence and "within 20%" in evidence
+    cat, _, evidence = decide(replace(kept, bend=0.9))
+    assert cat is Category.SHAPE and "misses the outer half's by 90%" in evidence
+    assert decide(replace(kept, bend=None))[0] is Category.SHAPE  # not measured: no "one motion"
