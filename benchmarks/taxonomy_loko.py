@@ -45,12 +45,12 @@ GRID = {
     "dissolve_kept": (0.8,),
     "scatter_explains": (0.7,),
     "dissolve_coherence": (0.3, 1.0),
-    # Fixed from the definitions (a texture 1.5× stronger or weaker with its orientations kept; a
+    # Fixed from the definitions (a texture 1.5× stronger or weaker with its pattern kept; a
     # dissolve moves nothing coherently by half a pixel): each is needed by one kind only
     # (texture_strength, swirl), so tuning them without that kind has nothing to tune on. Chosen after
     # looking at all kinds' feature medians once: a caveat for those two kinds' held-out numbers.
     "texture_ratio": (1.5,),
-    "texture_orientation": (0.9,),
+    "texture_pattern": (0.7,),
     "dissolve_flow": (0.5,),
     "bend_max": (0.3, 0.5, 0.7),
 }
@@ -124,7 +124,7 @@ def _arrays(hits: pd.DataFrame) -> dict[str, np.ndarray]:
                 "coherence",
                 "flow_px",
                 "texture_ratio",
-                "orientation_kept",
+                "pattern_kept",
                 "bend",
             )
         },
@@ -139,9 +139,7 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     amp &= x["contours_kept"] >= t.contours_kept
     ratio = x["texture_ratio"]
     texture = np.maximum(ratio, 1 / np.maximum(ratio, 1e-6)) >= t.texture_ratio
-    texture &= (x["orientation_kept"] >= t.texture_orientation) & (
-        np.maximum(rigid, nonrigid) < t.rigid_explains
-    )
+    texture &= (x["pattern_kept"] >= t.texture_pattern) & (np.maximum(rigid, nonrigid) < t.rigid_explains)
     amp |= texture
     moved = x["distribution_kept"] >= t.moved_kept
     geo = moved & (rigid >= t.rigid_explains) & (nonrigid - rigid <= t.nonrigid_gain)

@@ -5,8 +5,8 @@
    original's edges, and at the reconstruction's, is still there): intensity or colour changed while
    the geometry held. Without the contour test an in-painted stroke would be "pixels got brighter".
    Also **amplitude** when the texture got stronger or weaker in place: the band-pass energy changed
-   by at least ``texture_ratio`` (either way) while every local orientation stayed
-   (``texture_orientation``) and no motion explains ``rigid_explains`` of the change. The colour
+   by at least ``texture_ratio`` (either way) while its pattern stayed in place (band-pass correlation
+   ≥ ``texture_pattern``) and no motion explains ``rigid_explains`` of the change. The colour
    model alone misses this (it explained a median 52% of generated texture changes: the codec noise
    inside a texture is amplified with it).
 2. **geometry** when the core's colours were kept (``moved_kept``: a motion moves colours, it makes
@@ -68,10 +68,10 @@ class Thresholds:
     scatter_explains: float = 0.7
     dissolve_coherence: float = 0.3
     # Set from the definitions, not tuned (see benchmarks/taxonomy_loko.py GRID): a 1.5× change of the
-    # texture's band-pass RMS with orientations kept ≥ 0.9; a dissolve moves nothing coherently by
-    # half a pixel or more.
+    # texture's band-pass RMS with its pattern kept (correlation ≥ 0.7); a dissolve moves nothing
+    # coherently by half a pixel or more.
     texture_ratio: float = 1.5
-    texture_orientation: float = 0.9
+    texture_pattern: float = 0.7
     dissolve_flow: float = 0.5
     # Tuned (benchmarks/taxonomy_loko.py): the share of the motion by which the inner half's affine
     # motion may miss the outer half's for "moved as a whole" when no fitted model explains the change.
@@ -111,7 +111,7 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
     ratio = f.texture_ratio
     if (
         max(ratio, 1 / max(ratio, 1e-6)) >= t.texture_ratio
-        and f.orientation_kept >= t.texture_orientation
+        and f.pattern_kept >= t.texture_pattern
         and motion < t.rigid_explains
     ):
         conf = 0.5 + min(
@@ -122,7 +122,7 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
             float(conf),
             (
                 f"texture {'stronger' if ratio > 1 else 'weaker'} in place: band-pass energy ×{ratio:.2f} "
-                f"with local orientation kept {f.orientation_kept:.2f}; no motion explains it (best "
+                f"with its pattern kept (correlation {f.pattern_kept:.2f}); no motion explains it (best "
                 f"{_pct(motion)}, colour model {_pct(f.colour)})"
             ),
         )

@@ -13,7 +13,7 @@ _BASE = RegionFeatures(
     raw_error=12.0, noise_floor=3.0, colour=0.3, translation=0.1, similarity=0.1, affine=0.1,
     nonrigid=0.2, nonaffine_energy=0.1, motion_px=0.5, shift=(0.0, 0.0), rotation_deg=0.0, scale=1.0,
     shear=0.0, distribution_kept=0.1, scatter=0.4, coherence=0.5, contours_kept=0.5, mean_dl=0.0,
-    mean_dab=0.0, flow_px=0.1, texture_ratio=1.0, orientation_kept=0.2,
+    mean_dab=0.0, flow_px=0.1, texture_ratio=1.0, pattern_kept=0.2,
 )  # fmt: skip
 
 
@@ -22,17 +22,17 @@ def test_new_colours_and_contours_are_shape():
     assert cat is Category.SHAPE and "appeared or vanished" in evidence
 
 
-def test_texture_stronger_or_weaker_with_orientation_kept_is_amplitude():
+def test_texture_stronger_or_weaker_with_its_pattern_kept_is_amplitude():
     for ratio in (2.2, 0.4):
-        cat, conf, evidence = decide(replace(_BASE, texture_ratio=ratio, orientation_kept=0.97))
+        cat, conf, evidence = decide(replace(_BASE, texture_ratio=ratio, pattern_kept=0.9))
         assert cat is Category.AMPLITUDE and 0.5 <= conf < 1
         assert "band-pass energy" in evidence and ("stronger" if ratio > 1 else "weaker") in evidence
 
 
-def test_texture_change_with_turned_orientation_or_a_motion_is_not_amplitude():
-    turned = replace(_BASE, texture_ratio=2.2, orientation_kept=0.5)
-    moved = replace(_BASE, texture_ratio=2.2, orientation_kept=0.97, affine=0.8, nonrigid=0.82)
-    small = replace(_BASE, texture_ratio=1.3, orientation_kept=0.97)
+def test_texture_change_with_a_new_pattern_or_a_motion_is_not_amplitude():
+    turned = replace(_BASE, texture_ratio=2.2, pattern_kept=0.3)
+    moved = replace(_BASE, texture_ratio=2.2, pattern_kept=0.9, affine=0.8, nonrigid=0.82)
+    small = replace(_BASE, texture_ratio=1.3, pattern_kept=0.9)
     for f in (turned, moved, small):
         assert decide(f)[0] is not Category.AMPLITUDE
 
