@@ -54,7 +54,7 @@ class Thresholds:
     # also picks moved_kept 0.1: a motion brings no new colours), except dissolve_coherence 0.3, which
     # that tuning switches off and which stays on by principle: dissolved pixels move independently;
     # off, garbled text on the real-codec test bed reads as "dissolved" (category accuracy on its tune
-    # split 0.45 off, 0.52 on; 0.29 / 0.38 with main 50ab1ea's diff detector). On the generated kinds
+    # split 0.48 off, 0.55 on; 0.29 / 0.38 with main 50ab1ea's diff detector). On the generated kinds
     # it costs geometry accuracy (0.87 → 0.81) for shape (0.83 → 0.84), in-sample. nonaffine_energy
     # stays off (1.0): it cost more than it gained.
     colour_explains: float = 0.6
