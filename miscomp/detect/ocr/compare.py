@@ -67,6 +67,11 @@ class CompareRules:
 
         return self.block_line_floor if codec_family(codec) in BLOCK_FAMILIES else self.line_floor
 
+    def compared(self, line: TextLine) -> bool:
+        """Whether a line of the original is compared at all: only where both its reads are
+        confident. The reconstruction's read of the others is used by no finding."""
+        return min(line.conf, line.recheck_conf) >= self.min_conf
+
     def normalise(self, text: str) -> str:
         # Accents are folded (Ä→A, í→i): recognisers confuse them on unchanged glyphs ("Käse" read
         # as "Káse" was one of the findings matching no label on the test bed's tune split).
@@ -131,7 +136,7 @@ def compare_reads(
     """Findings from the reads, the string edits and the glyph check, one line at a time."""
     findings = []
     for line, rec in zip(lines, reads, strict=True):
-        if min(line.conf, line.recheck_conf) < rules.min_conf:
+        if not rules.compared(line):
             continue  # the original is not read confidently here: its reads are guesses
         cells: list[glyphs.GlyphCell] = []
         if rules.glyph_check:

@@ -148,12 +148,15 @@ def detect_text(
 
 
 def read_lines(
-    engine: OCREngine, rgb: np.ndarray, boxes: list[tuple[Box, float]], rescale: float
+    engine: OCREngine,
+    rgb: np.ndarray,
+    boxes: list[tuple[Box, float]],
+    rescale: float,
+    keep: list[bool] | None = None,
 ) -> list[TextLine]:
-    """Each box read as is and resampled by ``rescale`` (the stability check)."""
-    plain = [b for b, _ in boxes]
-    first = engine.recognize(rgb, plain)
-    second = engine.recognize(rgb, plain, rescale)
+    """Each box read as is and resampled by ``rescale`` (the stability check), both in one engine
+    call. Boxes whose ``keep`` is False are not read: their line has empty reads ("", 0.0)."""
+    first, second = engine.read_boxes(rgb, [b for b, _ in boxes], (1.0, rescale), keep)
     return [
         TextLine(b, t1, c1, t2, c2, s)
         for (b, s), (t1, c1), (t2, c2) in zip(boxes, first, second, strict=True)

@@ -77,3 +77,33 @@ def test_rapidocr_with_a_missing_model_folder_is_unavailable_with_one_line(tmp_p
     with pytest.raises(DetectorUnavailable) as err:
         DETECTORS.create("ocr", engine="rapidocr", model_dir=str(tmp_path / "nope"))
     assert "\n" not in str(err.value) and "nope" in str(err.value)
+
+
+def test_read_boxes_reads_as_one_rapidocr_call_per_scale_would(rapid_detector):
+    """All boxes at two scales in one call, and only the kept ones: the same reads as rapidocr's own
+    batched call over every box at each scale (which pads each crop to its batch's widest), with
+    more boxes than one batch and a line wider than the recogniser's 320-px minimum."""
+    from rapidocr.ch_ppocr_rec.typings import TextRecInput
+
+    from miscomp.detect.ocr.engines import _text_crop
+
+    eng = rapid_detector.engine
+    words = ["KX7 4821", "EXIT 14", "B 12", "RG238BR", "TOR", "A1", "88 MPH", "NO 5"]
+    rows = [np.pad(render(w), ((0, 0), (0, 360), (0, 0)), constant_values=255) for w in words]
+    wide = Image.new("RGB", (720, 90), "white")
+    ImageDraw.Draw(wide).text((10, 20), "WIDE LINE 0123456789 ABC", fill="black", font=font(40))
+    img = np.concatenate([*rows, np.asarray(wide)])
+    boxes = eng.detect(img)
+    assert len(boxes) > 6 and max(b.w / b.h for b in boxes) > 320 / 48
+    for scale in (1.0, 1.25):
+        own = eng._rec(TextRecInput(img=[_text_crop(img, b, scale)[..., ::-1].copy() for b in boxes]))
+        assert [t for t, _ in eng.recognize(img, boxes, scale)] == list(own.txts)
+    both = eng.read_boxes(img, boxes, (1.0, 1.25))
+    keep = [i % 3 != 0 for i in range(len(boxes))]
+    some = eng.read_boxes(img, boxes, (1.0, 1.25), keep)
+    for scale, reads, kept in zip((1.0, 1.25), both, some, strict=True):
+        own = eng._rec(TextRecInput(img=[_text_crop(img, b, scale)[..., ::-1].copy() for b in boxes]))
+        assert [t for t, _ in reads] == list(own.txts)
+        assert np.allclose([c for _, c in reads], own.scores, atol=1e-4)
+        for (t, c), (tk, ck), k in zip(reads, kept, keep, strict=True):
+            assert (tk, ck) == ((t, pytest.approx(c, abs=1e-4)) if k else ("", 0.0))
