@@ -130,6 +130,30 @@ def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> f
     return round(float(diff.mean()) / energy, 4)
 
 
+def needs_read(images: PairImages, line: TextLine, rules: CompareRules) -> bool:
+    """Whether the reconstruction's read of ``line`` can change the findings: False only where the
+    pixels alone rule every finding out, so the line need not be read (recognition is the costly
+    part of a reconstruction: ~40-60 ms per line and scale here).
+
+    With the glyph check on, a line whose character cells all changed less than ``confirm_ratio``
+    (and ``glyph_ratio``) times the line's noise can hold no substitution (every edit needs a
+    confirming cell) and no glyph finding, and a line whose strokes changed less than ``line_floor``
+    no illegible/misread one (``floor_for`` the pair's codec): ``compare_reads`` gives no finding there
+    whatever the read. Keep this
+    in step with ``compare``/``compare_reads``: it must only ever say False where they find nothing
+    (tests/detect/ocr/test_compare.py checks it against reading every line)."""
+    if not rules.compared(line):
+        return False
+    if not rules.glyph_check:
+        return True
+    cells = glyphs.glyph_cells(
+        images.original, images.reconstruction, line.box, len(rules.normalise(line.text))
+    )
+    if not cells or max(c.ratio for c in cells) >= min(rules.confirm_ratio, rules.glyph_ratio):
+        return True
+    return line_change(images.original, images.reconstruction, line.box) >= rules.floor_for(images.codec)
+
+
 def compare_reads(
     images: PairImages, lines: list[TextLine], reads: list[TextLine], rules: CompareRules, detector: str
 ) -> list[Finding]:
@@ -274,5 +298,6 @@ __all__ = [
     "compare",
     "compare_reads",
     "line_change",
+    "needs_read",
     "read_counts",
 ]

@@ -9,7 +9,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from miscomp.detect.base import PairImages
-from miscomp.detect.ocr.compare import CompareRules, compare, compare_reads, line_change, read_counts
+from miscomp.detect.ocr.compare import (
+    CompareRules,
+    compare,
+    compare_reads,
+    line_change,
+    needs_read,
+    read_counts,
+)
 from miscomp.detect.ocr.reading import TextLine
 from miscomp.geometry import Box
 from miscomp.synth.scenes import font
@@ -126,3 +133,28 @@ def test_block_codecs_need_more_stroke_change_before_a_line_counts_as_changed():
     for codec in ("taef2-bits2", ""):
         assert RULES.floor_for(codec) == RULES.line_floor
         assert compare(PairImages("p", orig, rec, codec=codec), *reads, RULES) is not None
+
+
+def test_a_line_is_left_unread_only_where_no_read_could_give_a_finding():
+    """needs_read says False only where compare_reads finds nothing whatever the reconstruction
+    reads; a changed glyph or a dissolved line is always read."""
+    orig = render()
+    stroke = Image.fromarray(orig.copy())
+    ImageDraw.Draw(stroke).rectangle([200, 25, 206, 45], fill=(20, 20, 20))  # a stroke added to "1"
+    reconstructions = {
+        "same": orig.copy(), "jpeg90": jpeg(orig, 90), "jpeg50": jpeg(orig, 50), "jpeg20": jpeg(orig, 20),
+        "swap": render("BERLIN 1784"), "stroke": np.asarray(stroke), "smeared": smeared(orig),
+        "gone": np.full_like(orig, 235),
+    }  # fmt: skip
+    reads = [line("BERLIN 1284", 0.97), line("BERLIN 1784", 0.95), line("BERL1N 1Z84", 0.9),
+             line("BFRLIN", 0.6, "8ERLIN", 0.55), line("", 0.0)]  # fmt: skip
+    original = line("BERLIN 1284", 0.98)
+    needed = {}
+    for name, rec in reconstructions.items():
+        images = PairImages(name, orig, rec)
+        needed[name] = needs_read(images, original, RULES)
+        if not needed[name]:
+            assert all(compare_reads(images, [original], [r], RULES, "ocr") == [] for r in reads), name
+    assert not needed["same"] and not needed["jpeg90"]  # unchanged strokes: nothing to read
+    assert needed["swap"] and needed["stroke"] and needed["smeared"] and needed["gone"]
+    assert not needs_read(PairImages("u", orig, reconstructions["swap"]), line("BERLIN 1284", 0.3), RULES)

@@ -184,6 +184,19 @@ def test_the_reconstruction_is_read_only_where_the_original_reads_confidently(de
     assert found == every and [f.symbol for f in found] == [True]
 
 
+def test_skip_unchanged_reads_only_lines_whose_strokes_changed(detector):
+    """With skip_unchanged, a line the codec left alone is not read; the findings are the same."""
+    fast = DETECTORS.create("ocr", skip_unchanged=True)
+    spy = fast.engine = CountingEngine(fast.engine)
+    orig = render("KX7 4821")
+    for rec, kept in ((jpeg(orig, 90), 0), (render("KXZ 4821"), 1)):
+        images = PairImages("s", orig, rec)
+        assert fast.detect(images) == detector.detect(images)
+        assert spy.kept[-1] == kept
+    fast.engine = spy.engine
+    assert fast.info()["skip_unchanged"] and not detector.info()["skip_unchanged"]
+
+
 def test_unstable_or_unconfident_reads_are_not_substitutions(detector):
     box = (10, 10, 80, 20)
     stable = TextLine(box, "KX7", 0.95, "KX7", 0.95)
