@@ -175,18 +175,21 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
                 f"(flow {f.flow_px:.1f} px): contours dissolved"
             ),
         )
-    if kept_near and f.flow_px > t.dissolve_flow and f.bend is not None and f.bend <= t.bend_max:
-        conf = 0.5 + min(t.bend_max - f.bend, 0.49)
-        return (
-            Category.GEOMETRY,
-            float(np.clip(conf, 0.5, 0.99)),
-            (
-                f"no fitted model explains the change ({models}) but the colours stayed (distribution "
-                f"kept {f.distribution_kept:.2f}) and moved as one (flow {f.flow_px:.1f} px; the inner "
-                f"half's affine motion predicts the outer half's within {_pct(f.bend)})"
-            ),
-        )
     if kept_near and f.flow_px > t.dissolve_flow:
+        # The colours stayed and moved coherently, yet no fitted model follows: the fine flow decides
+        # between a detail that moved as one (geometry) and one that bent (shape).
+        kept = (
+            f"no fitted model explains the change ({models}) but the colours stayed (distribution "
+            f"kept {f.distribution_kept:.2f})"
+        )
+        if f.bend is not None and f.bend <= t.bend_max:
+            conf = 0.5 + min(t.bend_max - f.bend, 0.49)
+            return (
+                Category.GEOMETRY,
+                float(np.clip(conf, 0.5, 0.99)),
+                f"{kept} and moved as one (flow {f.flow_px:.1f} px; the inner half's affine motion "
+                f"predicts the outer half's within {_pct(f.bend)})",
+            )
         conf = 0.5 + min(f.flow_px - t.dissolve_flow, t.bent_explains - f.nonrigid, 0.49)
         bend = (
             "" if f.bend is None else f"; the inner half's motion misses the outer half's by {_pct(f.bend)}"
@@ -194,11 +197,8 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
         return (
             Category.SHAPE,
             float(np.clip(conf, 0.5, 0.99)),
-            (
-                f"no fitted model explains the change ({models}) but the colours stayed (distribution "
-                f"kept {f.distribution_kept:.2f}) and moved coherently (flow {f.flow_px:.1f} px{bend}): "
-                f"contours bent further than the fits follow"
-            ),
+            f"{kept} and moved coherently (flow {f.flow_px:.1f} px{bend}): contours bent further than "
+            f"the fits follow",
         )
     conf = 0.5 + min(t.rigid_explains - max(motion, f.colour), t.dissolve_kept - f.distribution_kept, 0.49)
     return (

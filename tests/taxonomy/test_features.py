@@ -42,11 +42,17 @@ def test_turned_texture_is_a_new_pattern_with_the_same_energy():
     assert abs(kept) < 0.3
 
 
-def test_flow_px_sees_a_coherent_shift_and_not_a_scatter():
-    rng = np.random.default_rng(3)
+def _patch(seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """A blurred random 80×80 texture and the mask of its central 40×40 square."""
+    rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(0, 255, (80, 80, 3)).astype(np.uint8), (0, 0), 1.5)
     mask = np.zeros((80, 80), bool)
     mask[20:60, 20:60] = True
+    return rng, img, mask
+
+
+def test_flow_px_sees_a_coherent_shift_and_not_a_scatter():
+    rng, img, mask = _patch(3)
     shifted = img.copy()
     shifted[20:60, 20:60] = np.roll(img, (2, 3), axis=(0, 1))[20:60, 20:60]
     yy, xx = np.mgrid[0:80, 0:80].astype(np.float32)
@@ -82,10 +88,7 @@ def test_bend_is_small_for_one_motion_and_large_for_a_swirl():
 
 
 def test_bend_is_measured_only_where_colours_stayed_and_something_moved():
-    rng = np.random.default_rng(5)
-    img = cv2.GaussianBlur(rng.integers(0, 255, (80, 80, 3)).astype(np.uint8), (0, 0), 1.5)
-    mask = np.zeros((80, 80), bool)
-    mask[20:60, 20:60] = True
+    _, img, mask = _patch(5)
     brighter = img.copy()
     brighter[mask] = np.clip(brighter[mask].astype(int) + 40, 0, 255)
     shifted = img.copy()
