@@ -127,3 +127,29 @@ def test_pairs_with_the_null_model_use_the_null_threshold(monkeypatch, codec, bp
     rec = create_codec("jpeg:quality=75").apply(img).reconstruction
     det.detect(PairImages("t", img, rec, codec=codec, bpp=bpp))
     assert seen == [expected]
+
+
+def test_the_original_maps_are_made_once_per_original_and_change_nothing(monkeypatch):
+    import miscomp.detect.diff as diff_module
+
+    img = scene()
+    recs = {q: create_codec(f"jpeg:quality={q}").apply(img).reconstruction for q in (10, 30, 60)}
+    fresh = [
+        DiffDetector().detect(PairImages(f"q{q}", img, r, codec=f"jpeg-quality{q}")) for q, r in recs.items()
+    ]
+
+    made = []
+    real = diff_module.original_maps
+    monkeypatch.setattr(diff_module, "original_maps", lambda rgb: made.append(1) or real(rgb))
+    det = DiffDetector()
+    cached = [det.detect(PairImages(f"q{q}", img, r, "sha-a", f"jpeg-quality{q}")) for q, r in recs.items()]
+    assert cached == fresh  # the same findings, to the last digit of every score
+    assert len(made) == 1  # three codecs of one original: its maps were made once
+    det.detect(PairImages("other", recs[10], img, "sha-b", "jpeg-quality10"))
+    assert len(made) == 2  # another original replaces it
+    det.clear_cache()
+    det.detect(PairImages("again", recs[10], img, "sha-b", "jpeg-quality10"))
+    assert len(made) == 3
+    det.detect(PairImages("unnamed", img, recs[10]))  # no content hash: nothing is kept
+    det.detect(PairImages("unnamed", img, recs[10]))
+    assert len(made) == 5

@@ -25,11 +25,13 @@ from miscomp.detect.diff.artefacts import ArtefactModel, codec_family, fit_artef
 from miscomp.detect.diff.maps import (
     FLOORS,
     Candidate,
+    OriginalMaps,
     PairMaps,
     _components,
     _patch,
     difference_maps,
     find_candidates,
+    original_maps,
     pair_maps,
     z_maps,
 )
@@ -47,6 +49,9 @@ from miscomp.geometry import Box
 # The null model of Tsereh et al. (JPEG at the pair's rate) as a further explanation: off; "block"
 # for JPEG-family and unnamed codecs; "jpeg" for every pair whose rate is known.
 NULL_MODES = ("off", "block", "jpeg")
+# Originals up to this size keep their maps between codecs (10 float32 planes: ~80 MB at 2 MP).
+# Larger ones are cut into tiles whose maps are not kept: 24 MP scans must stay under 2 GB RSS.
+CACHE_MAX_PIXELS = 2_000_000
 # Texture energy change (either way) that codecs make as smoothing or hallucination; the injected
 # texture changes of benchmarks/detection_quality.py (high-pass ×0 or ×2.4–2.9) change it ×0–0.01 or ×5–8.
 TEXTURE_RATIO = 2.0
@@ -112,6 +117,22 @@ class DiffDetector(Detector):
         if null not in NULL_MODES:
             raise ValueError(f"diff: null must be one of {', '.join(NULL_MODES)}, got {null!r}")
         self.null = null
+        # The original's maps of the last original seen (key: content hash and shape). A scan's unit of
+        # work is one original with all its codecs, so one entry is enough.
+        self._original: tuple[tuple, OriginalMaps] | None = None
+
+    def clear_cache(self) -> None:
+        """Forget the cached original (benchmarks that time a pipeline without caches)."""
+        self._original = None
+
+    def _original_maps(self, images: PairImages) -> OriginalMaps:
+        orig = images.original
+        if not images.original_sha256 or orig.shape[0] * orig.shape[1] > CACHE_MAX_PIXELS:
+            return original_maps(orig)
+        key = (images.original_sha256, orig.shape)
+        if self._original is None or self._original[0] != key:
+            self._original = (key, original_maps(orig))
+        return self._original[1]
 
     def info(self) -> dict:
         return {
@@ -138,7 +159,8 @@ class DiffDetector(Detector):
         null = None
         if self.null == "jpeg" or (self.null == "block" and codec_family(images.codec) in ("jpeg", "")):
             null = null_reconstruction(orig, images.codec, images.bpp)
-        pm = pair_maps(orig, rec, images.codec, explain=self.explain, null_reference=null)
+        om = self._original_maps(images)
+        pm = pair_maps(orig, rec, images.codec, explain=self.explain, null_reference=null, orig=om)
         zs, raw_zs = z_maps(pm)
         # With the null model (this codec family at this rate) the explained maps hold little but
         # the change, and a lower z is enough; without it the global artefact model leaves misfits.

@@ -96,7 +96,7 @@ def dissolved_structures(pm: PairMaps) -> list[StructureChange]:
     """Pieces of the original's salient structure the reconstruction lost beyond the codec's blur."""
     lum_o = pm.lab_o[..., 0]
     gx, gy = pm.grads["o"]
-    mask = salient_structure(lum_o, pm.grads["o"])
+    mask = pm.orig.salient if pm.orig is not None else salient_structure(lum_o, pm.grads["o"])
     ys, xs = np.nonzero(mask)
     if ys.size < MIN_DISSOLVED:
         return []
