@@ -214,7 +214,7 @@ def _detect_pair(k: int, pr: dict, ocr, diff, fresh: bool) -> dict:
 
     w0, c0 = time.perf_counter(), time.process_time()
     if fresh:  # naive: no cache, the original is read and its diff maps made again for every pair
-        ocr._memory.clear()
+        ocr.clear_cache()
         diff.clear_cache()
     sha = hashlib.sha256(pr["orig"].tobytes()).hexdigest()
     images = PairImages(f"p{k}", pr["orig"], pr["rec"], sha, pr["codec"], None)

@@ -48,7 +48,7 @@ from miscomp.io import (
 )
 from miscomp.metrics import ms_ssim, psnr
 from miscomp.pairs import Pair, PairRecord, find_originals, make_pair_id
-from miscomp.pairs.records import params_json
+from miscomp.pairs.records import READ_COUNT_FIELDS, params_json
 from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
 from miscomp.registry import parse_spec
 from miscomp.settings import Settings, resolve_device
@@ -67,8 +67,6 @@ DEFAULT_CODECS = (
 )
 
 # Errors writing the run dir that end the scan (one line) instead of becoming one pair's error row.
-# Detector counts that become pair-table columns (PairRecord's ocr_* fields).
-_COUNT_FIELDS = frozenset({"ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors"})
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -290,7 +288,7 @@ def run_pair(
         n_findings=len(with_crops), status="partial" if problems else "ok", error="; ".join(problems),
         original_sha256=image.sha256, original_metadata=image.metadata_json(), notes="; ".join(image.notes),
         original_name=pair.original_name, detectors=detector_key,
-        **{k: v for k, v in counts.items() if k in _COUNT_FIELDS},
+        **{k: v for k, v in counts.items() if k in READ_COUNT_FIELDS},
     )  # fmt: skip
     return record, with_crops
 

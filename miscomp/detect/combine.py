@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from miscomp.detect.diff.maps import COLOUR_MAPS  # evidence from the colour maps only: a tint
+from miscomp.detect.diff.score import artefact_score
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
 # Share of the finding's own area that must lie inside the changed line ("mostly inside").
 MIN_OVERLAP = 0.5
-# Evidence only from the colour maps (no contour or edge change): a tint or tone change.
-COLOUR_MAPS = frozenset({"chroma", "lightness"})
 
 
 def changed_text(findings: list[Finding]) -> list[tuple[Box, Finding]]:
@@ -92,8 +92,6 @@ def demote_colour_drift(findings: list[Finding]) -> list[Finding]:
     turned red) were all found through the text on them, not by these small regions. JPEG/WebP colour
     is left to the artefact model (chroma bleeding), so injected colour changes on those codecs stay.
     """
-    from miscomp.detect.diff.score import artefact_score
-
     out = []
     for f in findings:
         maps = set(f.details.get("maps") or ())
@@ -108,4 +106,4 @@ def demote_colour_drift(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-__all__ = ["COLOUR_MAPS", "MIN_OVERLAP", "changed_text", "combine", "demote_colour_drift", "flag_symbols"]
+__all__ = ["MIN_OVERLAP", "changed_text", "combine", "demote_colour_drift", "flag_symbols"]

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from miscomp.pairs.records import READ_COUNT_FIELDS
+
 
 def normalise_read(text: str) -> str:
     """Letters and digits, upper case: punctuation and spacing are what recognisers vary most."""
@@ -112,10 +114,11 @@ def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
 def _read_rates(t: pd.DataFrame) -> dict:
     """Pooled over the setting's pairs: every legible line and character weighs the same, so one
     text-heavy image does not count as much as a page of small ones. None where nothing was read."""
-    cols = ["ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors"]
-    if any(c not in t for c in cols):
+    if any(c not in t for c in READ_COUNT_FIELDS):
         return {"ocr_lines": 0, "cer": None, "exact_read_rate": None}
-    lines, exact, chars, errors = (int(pd.to_numeric(t[c], errors="coerce").fillna(0).sum()) for c in cols)
+    lines, exact, chars, errors = (
+        int(pd.to_numeric(t[c], errors="coerce").fillna(0).sum()) for c in READ_COUNT_FIELDS
+    )
     return {
         "ocr_lines": lines,
         "cer": round(errors / chars, 4) if chars else None,

@@ -82,6 +82,10 @@ class PairRecord:
         )  # fmt: skip
 
 
+# The PairRecord columns a detector may fill from its per-pair counts (``Detector.detect_counted``).
+READ_COUNT_FIELDS = ("ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors")
+
+
 def params_json(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 

@@ -146,10 +146,6 @@ class OriginalMaps:
 
         return salient_structure(self.lum, self.grad)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.lab, self.lum, *self.stats, *self.grad, self.activity))
-
 
 def original_maps(original: np.ndarray) -> OriginalMaps:
     lab_o = _lab(original)

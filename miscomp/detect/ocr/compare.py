@@ -31,6 +31,7 @@ from miscomp.detect.ocr.reading import TextLine
 from miscomp.detect.textdiff import CharEdit, char_edits, describe_edits, normalise_text, span_box
 from miscomp.findings import Category, Finding
 from miscomp.geometry import Box
+from miscomp.pairs.records import READ_COUNT_FIELDS
 
 # Structure change of a whole line (gradient difference / the line's gradient energy, blurred, at a
 # fixed 48 px text height: the glyph check's measure over the whole box). Unchanged plates and rendered
@@ -103,7 +104,7 @@ def read_counts(lines: list[TextLine], reads: list[TextLine], rules: CompareRule
         exact += a == b
         chars += len(a)
         errors += Levenshtein.distance(a, b)
-    return {"ocr_lines": n, "ocr_exact_lines": exact, "ocr_chars": chars, "ocr_char_errors": errors}
+    return dict(zip(READ_COUNT_FIELDS, (n, exact, chars, errors), strict=True))
 
 
 def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> float:
@@ -199,7 +200,7 @@ def compare(
     b, b2 = rules.normalise(rec.text), rules.normalise(rec.recheck_text)
     orig_conf = min(line.conf, line.recheck_conf)
     rec_conf = min(rec.conf, rec.recheck_conf)
-    if not a or orig_conf < rules.min_conf or (a == b and a2 == b2):
+    if not a or not rules.compared(line) or (a == b and a2 == b2):
         return None
     # An edit counts only if both scales see it: the same characters changed at (nearly) the same
     # place in (original, reconstruction) and in (rescaled original, rescaled reconstruction). A glyph
