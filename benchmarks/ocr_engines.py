@@ -127,6 +127,19 @@ def main() -> None:
         with open(OUT / "ocr_engines.csv", newline="") as fh:
             rows_all = list(csv.DictReader(fh))
         engines = [e for e in engines if e in summary["plates"]]
+    elif previous.is_file():
+        # Engines not named this time keep their last plates results (and say so), so re-measuring one
+        # engine does not drop the others' rows: EasyOCR's plates part takes ~15 min here.
+        old = json.loads(previous.read_text())
+        if (old.get("subset"), old.get("plate_scales")) == (args.subset, args.plate_scales):
+            kept = [e for e in old.get("plates", {}) if e not in engines]
+            for e in kept:
+                summary["plates"][e] = old["plates"][e] | {"from_an_earlier_run": True}
+                summary["detectors"][e] = old.get("detectors", {}).get(e, {})
+            with open(OUT / "ocr_engines.csv", newline="") as fh:
+                rows_all = [r for r in csv.DictReader(fh) if r.get("engine") in kept]
+            if not args.time_images and "time" in old:
+                summary["time"] = old["time"] | {"from_an_earlier_run": True}
     for engine in engines if args.limit >= 0 else []:
         det = DETECTORS.create("ocr", engine=engine, allowlist=PLATE_CHARS, scales=args.plate_scales)
         ns = argparse.Namespace(subset=args.subset, limit=args.limit, examples=False)

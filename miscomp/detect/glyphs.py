@@ -77,12 +77,13 @@ def _components(grey: np.ndarray) -> list[tuple[int, int]]:
     return merged
 
 
-def _cells(grey: np.ndarray, n_hint: int) -> tuple[list[tuple[int, int]], int]:
+def _cells(grey: np.ndarray, n_hint: int, coarse: bool = False) -> tuple[list[tuple[int, int]], int]:
     """Character x-ranges in a text crop (components, else equal cells from the character count), and
-    the margin to measure around them."""
+    the margin to measure around them. ``coarse``: fewer components than a noise estimate needs also
+    give equal cells (see :func:`glyph_cells`)."""
     h, w = grey.shape
     spans = _components(grey)
-    if len(spans) >= 2:
+    if len(spans) >= (MIN_CELLS if coarse else 2):
         return spans, max(1, round(0.08 * h))  # a margin for the anti-aliased edges
     n = n_hint if 2 <= n_hint <= 3 * w / max(h, 1) else round(w / (0.6 * max(h, 1)))
     n = max(1, n)
@@ -91,9 +92,16 @@ def _cells(grey: np.ndarray, n_hint: int) -> tuple[list[tuple[int, int]], int]:
 
 
 def glyph_cells(
-    original: np.ndarray, reconstruction: np.ndarray, box: Box, n_hint: int = 0
+    original: np.ndarray, reconstruction: np.ndarray, box: Box, n_hint: int = 0, coarse: bool = False
 ) -> list[GlyphCell]:
-    """Per-cell structure change between the two images inside ``box`` (empty if not checkable)."""
+    """Per-cell structure change between the two images inside ``box`` (empty if not checkable).
+
+    ``coarse``: a box whose connected components are too few for a noise estimate (two: Otsu split a
+    dim plate from its frame posts, not its faint glyphs from the plate; wts-lg-000014 in
+    ../shared/data/plates) is split into equal cells instead of left unchecked. Such cells may hold
+    two characters each, so they only serve where pixels must confirm a read that is no evidence on
+    its own (a guessed read); on a legible line they would veto real changes spread over several
+    glyphs ('FA8 M75' → 'FAB H7S' through TAEF2: three equal cells all changed alike)."""
     import cv2
 
     x, y, w, h = box
@@ -112,7 +120,7 @@ def glyph_cells(
     # The cells are found in the text box proper (not the padding), but span the padded height.
     bx0, bx1 = round((x - cx0) * s), round((x + w - cx0) * s)
     by0, by1 = round((y - cy0) * s), round((y + h - cy0) * s)
-    found, margin = _cells(crops[0][by0:by1, bx0:bx1].astype(np.uint8), n_hint)
+    found, margin = _cells(crops[0][by0:by1, bx0:bx1].astype(np.uint8), n_hint, coarse)
     spans = [(bx0 + a, bx0 + b) for a, b in found]
     if len(spans) < MIN_CELLS:
         return []

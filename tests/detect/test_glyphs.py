@@ -76,3 +76,18 @@ def test_unchangeable_boxes_are_not_checked():
     assert glyphs.glyph_cells(orig, orig[:, :-1], BOX) == []  # sizes differ: not comparable
     same = glyphs.glyph_cells(orig, orig.copy(), BOX, n_hint=7)
     assert same and all(c.change == 0 and c.ratio == 0 for c in same)
+
+
+def test_a_box_that_splits_into_plate_and_frame_falls_back_to_equal_cells():
+    # A dim plate whose text box is the whole plate: Otsu separates the dark frame posts from the plate,
+    # not the faint glyphs from it (wts-lg-000014 in ../shared/data/plates). Two posts used to leave the
+    # box with two "cells" and no glyph check at all; a guessed read now gets equal cells.
+    grey = np.full((48, 240), 200, np.uint8)
+    grey[:, :6] = grey[:, -6:] = 10  # frame posts
+    for i in range(6):
+        grey[12:36, 30 + 32 * i : 48 + 32 * i] = 150  # faint glyphs
+    assert len(glyphs._components(grey)) == 2
+    spans, _margin = glyphs._cells(grey, 6, coarse=True)
+    assert len(spans) == 6 and spans[0][0] == 0 and spans[-1][1] == 240
+    # without ``coarse`` (a legible read) the two posts stay the spans, too few to check
+    assert glyphs._cells(grey, 6)[0] == [(0, 6), (234, 240)]

@@ -158,3 +158,22 @@ def test_a_line_is_left_unread_only_where_no_read_could_give_a_finding():
     assert not needed["same"] and not needed["jpeg90"]  # unchanged strokes: nothing to read
     assert needed["swap"] and needed["stroke"] and needed["smeared"] and needed["gone"]
     assert not needs_read(PairImages("u", orig, reconstructions["swap"]), line("BERLIN 1284", 0.3), RULES)
+
+
+def test_an_edit_no_glyph_cell_can_confirm_needs_a_legible_original():
+    # kodim02's door latch: one dark blob, no characters to split it into, read '10' (0.71) and '0'
+    # after JPEG q10. The read alone is the evidence there, so it must be legible.
+    im = Image.new("RGB", (340, 90), (235, 235, 225))
+    ImageDraw.Draw(im).ellipse([120, 22, 190, 66], fill=(30, 30, 30))
+    orig = np.asarray(im)
+    images = PairImages("p", orig, jpeg(orig, 10), codec="jpeg:quality=10")
+    from miscomp.detect import glyphs
+
+    assert glyphs.glyph_cells(orig, images.reconstruction, BOX, 2) == []
+    guessed = compare_reads(images, [line("10", 0.71)], [line("0", 0.93)], RULES, "ocr")
+    assert guessed == []
+    legible = compare_reads(images, [line("10", 0.95)], [line("0", 0.93)], RULES, "ocr")
+    assert len(legible) == 1 and legible[0].details["kind"] == "substitution"
+    # without the glyph check nothing confirms any edit, and the read decides as before
+    unchecked = CompareRules(min_conf=0.5, legible_conf=0.8, glyph_check=False)
+    assert len(compare_reads(images, [line("10", 0.71)], [line("0", 0.93)], unchecked, "ocr")) == 1
