@@ -53,6 +53,7 @@ GRID = {
     "texture_pattern": (0.7,),
     "dissolve_flow": (0.5,),
     "bend_max": (0.3, 0.5, 0.7),
+    "moved_flow": (1.5,),  # fixed on the real-codec test bed (redrawn text), not on these kinds
 }
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
@@ -150,6 +151,7 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     # Not measured (NaN) compares False: as in decide(), where a missing bend never says "one motion".
     kept_near = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
     one_motion = kept_near & (x["flow_px"] > t.dissolve_flow) & (x["bend"] <= t.bend_max)
+    one_motion &= x["flow_px"] >= t.moved_flow
     return np.where(amp, 0, np.where(geo, 1, np.where(bent, 2, np.where(dissolved | one_motion, 1, 2))))
 
 

@@ -76,6 +76,10 @@ class Thresholds:
     # Tuned (benchmarks/taxonomy_loko.py): the share of the motion by which the inner half's affine
     # motion may miss the outer half's for "moved as a whole" when no fitted model explains the change.
     bend_max: float = 0.7
+    # "Moved as a whole" also needs a motion larger than a redrawn stroke's: text a generative codec
+    # redrew moves its edges by 0.5-1.3 px (45 `ocr` lines of the real-codec test bed went from shape
+    # to geometry through that clause at the 0.5 px of dissolve_flow).
+    moved_flow: float = 1.5
 
     @classmethod
     def from_dict(cls, values: dict) -> Thresholds:
@@ -182,7 +186,7 @@ def decide(f: RegionFeatures, t: Thresholds = Thresholds()) -> tuple[Category, f
             f"no fitted model explains the change ({models}) but the colours stayed (distribution "
             f"kept {f.distribution_kept:.2f})"
         )
-        if f.bend is not None and f.bend <= t.bend_max:
+        if f.bend is not None and f.bend <= t.bend_max and f.flow_px >= t.moved_flow:
             conf = 0.5 + min(t.bend_max - f.bend, 0.49)
             return (
                 Category.GEOMETRY,

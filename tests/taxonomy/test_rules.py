@@ -57,3 +57,11 @@ def test_no_fit_but_one_coherent_motion_is_geometry_else_bent():
     cat, _, evidence = decide(replace(kept, bend=0.9))
     assert cat is Category.SHAPE and "misses the outer half's by 90%" in evidence
     assert decide(replace(kept, bend=None))[0] is Category.SHAPE  # not measured: no "one motion"
+
+
+def test_a_redrawn_stroke_is_not_a_detail_that_moved_as_one():
+    # Text a generative codec redrew moves its edges by 0.5-1.3 px: below moved_flow the coherent
+    # motion that no fit follows is a bent contour (shape), however well the halves agree.
+    kept = replace(_BASE, distribution_kept=0.95, scatter=0.95, coherence=0.25, bend=0.2)
+    assert decide(replace(kept, flow_px=1.0))[0] is Category.SHAPE
+    assert decide(replace(kept, flow_px=Thresholds().moved_flow))[0] is Category.GEOMETRY
