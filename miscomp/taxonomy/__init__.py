@@ -58,12 +58,14 @@ class Classifier:
         recon_patch: np.ndarray,
         mask: np.ndarray,
         area_fraction: float | None = None,
+        text_lost: bool = False,
     ) -> tuple[Category, float, str]:
         """Category, confidence in [0.5, 1) and a one-line evidence text for the change inside ``mask``.
 
         ``original_patch`` and ``recon_patch`` are H×W×3 uint8 RGB crops around the region (include a
         margin: motion and the codec's noise floor are measured against the surroundings); ``mask``
-        marks the changed pixels.
+        marks the changed pixels. ``text_lost``: the region is a text line that stopped reading (see
+        :func:`miscomp.taxonomy.rules.decide`).
         """
         if original_patch.shape != recon_patch.shape or original_patch.shape[:2] != mask.shape:
             raise ValueError(
@@ -71,7 +73,7 @@ class Classifier:
                 f"{recon_patch.shape}, mask {mask.shape}"
             )
         category, confidence, evidence = decide(
-            region_features(original_patch, recon_patch, mask), self.thresholds
+            region_features(original_patch, recon_patch, mask), self.thresholds, text_lost
         )
         if area_fraction is not None:
             evidence = f"{evidence} (region {100 * area_fraction:.2g}% of image)"
@@ -99,7 +101,11 @@ def create_classifier(path: Path | str | None = None) -> Classifier:
 
 
 def classify(
-    original_patch: np.ndarray, recon_patch: np.ndarray, mask: np.ndarray, area_fraction: float | None = None
+    original_patch: np.ndarray,
+    recon_patch: np.ndarray,
+    mask: np.ndarray,
+    area_fraction: float | None = None,
+    text_lost: bool = False,
 ) -> tuple[Category, float, str]:
     """:meth:`Classifier.classify` with the classifier the environment selects."""
-    return create_classifier().classify(original_patch, recon_patch, mask, area_fraction)
+    return create_classifier().classify(original_patch, recon_patch, mask, area_fraction, text_lost)

@@ -14,7 +14,8 @@ core, in increasing freedom: translation (2 parameters), similarity (4), affine 
 non-rigid field (a cubic polynomial per axis, 20 parameters; also the dense flow itself). Each is judged
 by the *photometric* error left after warping the reconstruction back with it, which the aperture
 problem cannot fool. The colour model is a per-pixel affine colour map with a smooth offset and a
-high-frequency gain: brightness, contrast, colour casts, hue, saturation and texture strength.
+high-frequency gain: brightness, contrast, colour casts, hue, saturation and texture strength. A blur
+model (the best Gaussian smoothing of the original) tells strokes smoothed away from strokes redrawn.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where th
 _EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise, not contours
 _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
+_BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
 MOTION_MODELS = ("translation", "similarity", "affine", "nonrigid")
 
 
@@ -70,6 +72,10 @@ class RegionFeatures:
     # (:func:`_bend`); None where the colours did not stay or nothing moved coherently (not measured:
     # only the rules' no-fit step reads it).
     bend: float | None = None
+    # Explained by a smoothing of the original (the best Gaussian blur, σ in _BLUR_SIGMAS, plus a mean
+    # colour offset), and that σ: contours an MSE codec blurred away.
+    blur: float = 0.0
+    blur_sigma: float = 0.0
 
     @property
     def low_freedom(self) -> tuple[str, float]:
@@ -126,6 +132,16 @@ def _colour_explained(lab_o, lab_r, core, u, v) -> float:
     reg = 1e-3 * np.trace(x.T @ x) / x.shape[1] * np.eye(x.shape[1])
     coef = np.linalg.solve(x.T @ x + reg, x.T @ lab_r[core])
     return _mean_dist((x @ coef - lab_r[core])[None], np.ones((1, len(x)), bool))
+
+
+def _blur_explained(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[float, float]:
+    """(residual, σ) of rec ≈ blur_σ(orig) + a mean Lab offset on the core, for the best σ."""
+    best = (np.inf, 0.0)
+    for sigma in _BLUR_SIGMAS:
+        d = lab_r[core] - cv2.GaussianBlur(lab_o, (0, 0), sigma)[core]
+        res = _mean_dist((d - d.mean(axis=0))[None], np.ones((1, len(d)), bool))
+        best = min(best, (res, sigma))
+    return best
 
 
 def _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_designs, shape) -> None:
@@ -380,6 +396,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     kept = _contours_kept(lab_o, lab_r, mask)
     scatter_res, coherence = _scatter(lab_o, lab_r, core)
     texture_ratio, pattern_kept = _texture(lab_o, lab_r, core)
+    blur_res, blur_sigma = _blur_explained(lab_o, lab_r, core)
     distribution_kept = float(np.clip(1 - max(wasser - noise, 0) / (e0 - noise), -1, 1))
     # The fine flow costs about 4× MEDIUM; only a region whose colours stayed and that moved
     # coherently can reach the rules' no-fit step that reads it, so only such a region pays.
@@ -411,4 +428,6 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
         texture_ratio=texture_ratio,
         pattern_kept=pattern_kept,
         bend=bend,
+        blur=explained(blur_res),
+        blur_sigma=blur_sigma,
     )

@@ -95,3 +95,24 @@ def test_bend_is_measured_only_where_colours_stayed_and_something_moved():
     shifted[20:60, 20:60] = np.roll(img, (2, 3), axis=(0, 1))[20:60, 20:60]
     assert region_features(img, brighter, mask).bend is None
     assert region_features(img, shifted, mask).bend is not None
+
+
+def _text(text: str = "KX74") -> np.ndarray:
+    """Small dark text on a light ground, 96×64 RGB."""
+    from PIL import Image, ImageDraw
+
+    from miscomp.synth.scenes import font
+
+    im = Image.new("RGB", (96, 64), (230, 228, 220))
+    ImageDraw.Draw(im).text((10, 22), text, fill=(30, 30, 40), font=font(18))
+    return np.asarray(im)
+
+
+def test_blur_explains_text_smoothed_away_and_not_text_redrawn():
+    orig = _text()
+    mask = np.zeros((64, 96), bool)
+    mask[18:46, 6:80] = True
+    f = region_features(orig, cv2.GaussianBlur(orig, (0, 0), 2.0), mask)
+    assert f.blur > 0.9 and 1.2 <= f.blur_sigma <= 2.7
+    assert f.texture_ratio < 0.6 and f.pattern_kept < 0.7
+    assert region_features(orig, _text("HZ31"), mask).blur < 0.5  # other glyphs drawn: no blur

@@ -65,3 +65,18 @@ def test_a_redrawn_stroke_is_not_a_detail_that_moved_as_one():
     kept = replace(_BASE, distribution_kept=0.95, scatter=0.95, coherence=0.25, bend=0.2)
     assert decide(replace(kept, flow_px=1.0))[0] is Category.SHAPE
     assert decide(replace(kept, flow_px=Thresholds().moved_flow))[0] is Category.GEOMETRY
+
+
+def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitude():
+    # MSE-codec text blurred illegible (real-codec test bed): a blur explains it, the band-pass energy
+    # fell to ~0.2 and what is left is not the same pattern.
+    blurred = replace(_BASE, blur=1.0, blur_sigma=1.8, texture_ratio=0.2, pattern_kept=0.37, colour=1.0)
+    cat, _, evidence = decide(blurred, text_lost=True)
+    assert cat is Category.GEOMETRY and "blur of the original (σ 1.8 px)" in evidence
+    assert "contours dissolved" in evidence
+    # only for text that stopped reading: elsewhere a vanished contour is not read as dissolved
+    assert "blur of the original" not in decide(blurred)[2]
+    # the same pattern, only weaker: texture strength (amplitude); garbled text a blur does not explain
+    assert decide(replace(blurred, pattern_kept=0.9), text_lost=True)[0] is Category.AMPLITUDE
+    assert "blur" not in decide(replace(blurred, blur=0.38), text_lost=True)[2]
+    assert "blur" not in decide(replace(blurred, texture_ratio=0.94), text_lost=True)[2]

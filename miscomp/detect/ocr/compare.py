@@ -249,7 +249,7 @@ def compare(
         return None  # the strokes barely changed (beyond the codec's blocks): recogniser noise
     confident = rec_conf >= rules.legible_conf and b == b2
     details["kind"] = "misread" if confident else "illegible"
-    category, evidence = _classify(images, line.box)
+    category, evidence = _classify(images, line.box, text_lost=True)
     x, y, w, h = line.box
     what = (
         f"read as {rec.text!r} ({rec_conf:.2f})"
@@ -264,8 +264,9 @@ def compare(
     )  # fmt: skip
 
 
-def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
-    """Category of a changed line from its pixels (the taxonomy every region detector uses)."""
+def _classify(images: PairImages | None, box: Box, text_lost: bool = False) -> tuple[str, str]:
+    """Category of a changed line from its pixels (the taxonomy every region detector uses; a line
+    that stopped reading is ``text_lost``: its strokes blurred away are dissolved contours)."""
     if images is None:
         return Category.GEOMETRY.value, ""
     from miscomp.taxonomy import classify
@@ -277,7 +278,11 @@ def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
     mask = np.zeros((y1 - y0, x1 - x0), bool)
     mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
     category, _conf, text = classify(
-        images.original[y0:y1, x0:x1], images.reconstruction[y0:y1, x0:x1], mask, w * h / (ih * iw)
+        images.original[y0:y1, x0:x1],
+        images.reconstruction[y0:y1, x0:x1],
+        mask,
+        w * h / (ih * iw),
+        text_lost,
     )
     return category.value, f"; {text}"
 
