@@ -53,6 +53,7 @@ GRID = {
     "texture_pattern": (0.7,),
     "dissolve_flow": (0.5,),
     "bend_max": (0.3, 0.5, 0.7),
+    "bent_gain": (0.05, 0.1, 1.0),  # 1.0: the fine flow never overrules a rigid fit
     "moved_flow": (1.5,),  # fixed on the real-codec test bed (redrawn text), not on these kinds
 }
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
@@ -145,6 +146,8 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     moved = x["distribution_kept"] >= t.moved_kept
     geo = moved & (rigid >= t.rigid_explains) & (nonrigid - rigid <= t.nonrigid_gain)
     geo &= x["nonaffine_energy"] <= t.nonaffine_energy
+    # NaN bend compares False: an unmeasured bend never overrules the rigid fit, as in decide().
+    geo &= ~((nonrigid - rigid > t.bent_gain) & (x["bend"] > t.bend_max))
     bent = moved & (nonrigid >= t.bent_explains)
     dissolved = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
     dissolved &= (x["coherence"] <= t.dissolve_coherence) & (x["flow_px"] <= t.dissolve_flow)

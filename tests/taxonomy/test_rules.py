@@ -80,3 +80,18 @@ def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitu
     assert decide(replace(blurred, pattern_kept=0.9), text_lost=True)[0] is Category.AMPLITUDE
     assert "blur" not in decide(replace(blurred, blur=0.38), text_lost=True)[2]
     assert "blur" not in decide(replace(blurred, texture_ratio=0.94), text_lost=True)[2]
+
+def test_a_rigid_fit_is_overruled_when_the_fine_flow_bends_across_the_detail():
+    # A pinch on a small region: its inner part is nearly one scale, so an affine fit explains 70% and
+    # the non-rigid field only 12 points more (under nonrigid_gain); the fine flow tells them apart.
+    fitted = replace(
+        _BASE, translation=0.5, similarity=0.6, affine=0.7, nonrigid=0.82, distribution_kept=1.0,
+        scatter=1.0, coherence=0.4, flow_px=1.5, pattern_kept=0.9,
+    )  # fmt: skip
+    cat, _, evidence = decide(replace(fitted, bend=0.9))
+    assert cat is Category.SHAPE and "misses the outer half's by 90%" in evidence
+    for one_motion in (replace(fitted, bend=0.2), replace(fitted, bend=None)):  # None: not measured
+        assert decide(one_motion)[0] is Category.GEOMETRY
+    # Without a gain of the non-rigid field the rigid fit stands, whatever the flow says.
+    assert decide(replace(fitted, nonrigid=0.72, bend=0.9))[0] is Category.GEOMETRY
+    assert decide(replace(fitted, bend=0.9), Thresholds(bent_gain=1.0))[0] is Category.GEOMETRY
