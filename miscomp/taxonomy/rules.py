@@ -97,7 +97,7 @@ class Thresholds:
     # Tuned (benchmarks/taxonomy_loko.py: 0.05 on all kinds and in each of the 23 folds): a rigid fit's call
     # is overruled when the non-rigid field adds more than this to it AND the fine flow says the motion
     # changes across the detail (bend > bend_max). Leave-one-kind-out shape 0.81 -> 0.85 (bulge 27 -> 30,
-    # pinch 17 -> 21, swirl 27 -> 28, thin-plate 23 -> 26 of about 30), geometry 0.827 -> 0.823.
+    # pinch 18 -> 21, swirl 27 -> 28, thin-plate 23 -> 26 of about 30), geometry 0.827 -> 0.823.
     bent_gain: float = 0.05
 
     @classmethod

@@ -81,6 +81,7 @@ def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitu
     assert "blur" not in decide(replace(blurred, blur=0.38), text_lost=True)[2]
     assert "blur" not in decide(replace(blurred, texture_ratio=0.94), text_lost=True)[2]
 
+
 def test_a_rigid_fit_is_overruled_when_the_fine_flow_bends_across_the_detail():
     # A pinch on a small region: its inner part is nearly one scale, so an affine fit explains 70% and
     # the non-rigid field only 12 points more (under nonrigid_gain); the fine flow tells them apart.
