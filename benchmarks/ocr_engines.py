@@ -104,6 +104,13 @@ def plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _previous_run(summary_path: Path) -> tuple[dict, list[dict]]:
+    """The last run's JSON summary and its CSV rows (beside it)."""
+    with open(summary_path.with_suffix(".csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return json.loads(summary_path.read_text()), rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engines", default="rapidocr,easyocr")
@@ -122,22 +129,19 @@ def main() -> None:
     rows_all = []
     previous = OUT / "ocr_engines.json"
     if args.limit < 0:  # time only: the plates part is kept from the previous run
-        old = json.loads(previous.read_text())
+        old, rows_all = _previous_run(previous)
         summary |= {k: old[k] for k in ("subset", "plate_scales", "plates", "detectors")}
-        with open(OUT / "ocr_engines.csv", newline="") as fh:
-            rows_all = list(csv.DictReader(fh))
         engines = [e for e in engines if e in summary["plates"]]
     elif previous.is_file():
         # Engines not named this time keep their last plates results (and say so), so re-measuring one
         # engine does not drop the others' rows: EasyOCR's plates part takes ~15 min here.
-        old = json.loads(previous.read_text())
+        old, old_rows = _previous_run(previous)
         if (old.get("subset"), old.get("plate_scales")) == (args.subset, args.plate_scales):
             kept = [e for e in old.get("plates", {}) if e not in engines]
             for e in kept:
                 summary["plates"][e] = old["plates"][e] | {"from_an_earlier_run": True}
                 summary["detectors"][e] = old.get("detectors", {}).get(e, {})
-            with open(OUT / "ocr_engines.csv", newline="") as fh:
-                rows_all = [r for r in csv.DictReader(fh) if r.get("engine") in kept]
+            rows_all = [r for r in old_rows if r.get("engine") in kept]
             if not args.time_images and "time" in old:
                 summary["time"] = old["time"] | {"from_an_earlier_run": True}
     for engine in engines if args.limit >= 0 else []:

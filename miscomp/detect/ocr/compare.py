@@ -147,13 +147,21 @@ def needs_read(images: PairImages, line: TextLine, rules: CompareRules) -> bool:
         return False
     if not rules.glyph_check:
         return True
-    cells = glyphs.glyph_cells(
-        images.original, images.reconstruction, line.box, len(rules.normalise(line.text)),
-        coarse=not rules.legible(line),
-    )  # fmt: skip
+    cells = _line_cells(images, line, rules)
     if not cells or max(c.ratio for c in cells) >= min(rules.confirm_ratio, rules.glyph_ratio):
         return True
     return line_change(images.original, images.reconstruction, line.box) >= rules.floor_for(images.codec)
+
+
+def _line_cells(images: PairImages, line: TextLine, rules: CompareRules) -> list[glyphs.GlyphCell]:
+    """The glyph check's cells of one line, as both ``needs_read`` and ``compare_reads`` see them (a
+    guessed read may use coarse cells: see :func:`glyphs.glyph_cells`)."""
+    if not rules.glyph_check:
+        return []
+    hint = len(rules.normalise(line.text))
+    return glyphs.glyph_cells(
+        images.original, images.reconstruction, line.box, hint, coarse=not rules.legible(line)
+    )
 
 
 def compare_reads(
@@ -164,12 +172,7 @@ def compare_reads(
     for line, rec in zip(lines, reads, strict=True):
         if not rules.compared(line):
             continue  # the original is not read confidently here: its reads are guesses
-        cells: list[glyphs.GlyphCell] = []
-        if rules.glyph_check:
-            hint = len(rules.normalise(line.text))
-            cells = glyphs.glyph_cells(
-                images.original, images.reconstruction, line.box, hint, coarse=not rules.legible(line)
-            )
+        cells = _line_cells(images, line, rules)
         finding = compare(images, line, rec, rules, detector, cells or None)
         groups = glyphs.group_adjacent(glyphs.flagged(cells, rules.glyph_ratio, rules.glyph_floor))
         if finding is not None and finding.details.get("kind") == "substitution":
@@ -205,6 +208,8 @@ def compare(
     rec_conf = min(rec.conf, rec.recheck_conf)
     if not a or not rules.compared(line) or (a == b and a2 == b2):
         return None
+    # Legible: read confidently, and the two reads of the original (nearly) agree.
+    legible = rules.legible(line)
     # An edit counts only if both scales see it: the same characters changed at (nearly) the same
     # place in (original, reconstruction) and in (rescaled original, rescaled reconstruction). A glyph
     # whose own two reads on the original disagree can never pass.
@@ -220,7 +225,7 @@ def compare(
             e for e in edits
             if any(Box(*c).overlaps(span_box(line.box, len(a), e.a_start, e.a_end)) for c in confirming)
         ]  # fmt: skip
-    elif rules.glyph_check and not rules.legible(line):
+    elif rules.glyph_check and not legible:
         # No glyph cells to confirm the edit in (not even coarse ones), so the read is the only
         # evidence, and a guessed read is not enough: kodim02's door latch reads '10' (0.71) and '0'
         # after JPEG q10 / WebP q5, the only symbol finding on text-free Kodak.
@@ -233,14 +238,13 @@ def compare(
     }  # fmt: skip
     if edits and rec_conf >= rules.min_conf:
         return _substitution(pair_id, detector, line, rec, a, edits, orig_conf, rec_conf, details)
-    # Legible: read confidently, and the two reads of the original (nearly) agree. A near-agreement
-    # ("AUTO MOSNL" / "AUTO MOBNL") still counts when the reconstruction's reads are more than twice as
-    # far from them as they are from each other: the change is larger than the reader's own noise.
+    # A near-agreement of the original's reads ("AUTO MOSNL" / "AUTO MOBNL") still counts when the
+    # reconstruction's reads are more than twice as far from them as they are from each other: the
+    # change is larger than the reader's own noise.
     noise = 1.0 - Levenshtein.normalized_similarity(a, a2)
     moved = min(
         1.0 - Levenshtein.normalized_similarity(a, b), 1.0 - Levenshtein.normalized_similarity(a2, b2)
     )
-    legible = rules.legible(line)
     if not legible or b == a or b2 == a2 or moved <= 2 * noise:
         return None  # a read of the reconstruction agrees with the original, or differs by reader noise
     change = line_change(images.original, images.reconstruction, line.box) if images is not None else 1.0
@@ -249,7 +253,7 @@ def compare(
         return None  # the strokes barely changed (beyond the codec's blocks): recogniser noise
     confident = rec_conf >= rules.legible_conf and b == b2
     details["kind"] = "misread" if confident else "illegible"
-    category, evidence = _classify(images, line.box, text_lost=True)
+    category, evidence = _classify(images, line.box)
     x, y, w, h = line.box
     what = (
         f"read as {rec.text!r} ({rec_conf:.2f})"
@@ -264,9 +268,9 @@ def compare(
     )  # fmt: skip
 
 
-def _classify(images: PairImages | None, box: Box, text_lost: bool = False) -> tuple[str, str]:
-    """Category of a changed line from its pixels (the taxonomy every region detector uses; a line
-    that stopped reading is ``text_lost``: its strokes blurred away are dissolved contours)."""
+def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
+    """Category of a line that stopped reading, from its pixels (the taxonomy every region detector
+    uses, told the text was lost: its strokes blurred away are dissolved contours)."""
     if images is None:
         return Category.GEOMETRY.value, ""
     from miscomp.taxonomy import classify
@@ -282,7 +286,7 @@ def _classify(images: PairImages | None, box: Box, text_lost: bool = False) -> t
         images.reconstruction[y0:y1, x0:x1],
         mask,
         w * h / (ih * iw),
-        text_lost,
+        text_lost=True,
     )
     return category.value, f"; {text}"
 
