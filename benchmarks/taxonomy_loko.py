@@ -55,6 +55,9 @@ GRID = {
     "bend_max": (0.3, 0.5, 0.7),
     "bent_gain": (0.05, 0.1, 1.0),  # 1.0: the fine flow never overrules a rigid fit
     "moved_flow": (1.5,),  # fixed on the real-codec test bed (redrawn text), not on these kinds
+    "layer_gain": (0.1, 0.2, 0.3),
+    "layer_motion": (1.0,),  # fixed on the real-codec test bed (redrawn text), as moved_flow
+    "layer_back": (0.3,),  # fixed from the definitions and one counter-example (see Thresholds)
 }
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
@@ -107,13 +110,18 @@ def _features(df: pd.DataFrame) -> list[RegionFeatures]:
     ]
 
 
-def _arrays(hits: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The decision's inputs as arrays; ``rigid`` as :attr:`RegionFeatures.low_freedom` picks it."""
-    t, s, a = (hits[k].to_numpy(float) for k in ("translation", "similarity", "affine"))
+def _low_freedom(hits: pd.DataFrame, prefix: str = "") -> np.ndarray:
+    """:attr:`RegionFeatures.low_freedom` (``prefix`` "layered_": :attr:`RegionFeatures.layered`)."""
+    t, s, a = (hits[prefix + k].to_numpy(float) for k in ("translation", "similarity", "affine"))
     best = np.maximum.reduce([t, s, a])
-    rigid = np.where(t >= best - 0.03, t, np.where(s >= best - 0.03, s, a))
+    return np.where(t >= best - 0.03, t, np.where(s >= best - 0.03, s, a))
+
+
+def _arrays(hits: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The decision's inputs as arrays; ``rigid`` and ``layered`` picked as the features pick them."""
     return {
-        "rigid": rigid,
+        "rigid": _low_freedom(hits),
+        "layered": _low_freedom(hits, "layered_"),
         **{
             k: hits[k].to_numpy(float)
             for k in (
@@ -128,6 +136,8 @@ def _arrays(hits: pd.DataFrame) -> dict[str, np.ndarray]:
                 "texture_ratio",
                 "pattern_kept",
                 "bend",
+                "layered_px",
+                "layered_back",
             )
         },
     }
@@ -147,7 +157,11 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     geo = moved & (rigid >= t.rigid_explains) & (nonrigid - rigid <= t.nonrigid_gain)
     geo &= x["nonaffine_energy"] <= t.nonaffine_energy
     # NaN bend compares False: an unmeasured bend never overrules the rigid fit, as in decide().
-    geo &= ~((nonrigid - rigid > t.bent_gain) & (x["bend"] > t.bend_max))
+    bent_flow = (nonrigid - rigid > t.bent_gain) & (x["bend"] > t.bend_max)
+    geo &= ~bent_flow
+    layered = moved & (x["layered"] >= t.rigid_explains) & (nonrigid - x["layered"] <= t.layer_gain)
+    layered &= (x["layered_px"] >= t.layer_motion) & (x["layered_back"] >= t.layer_back)
+    geo |= layered & (x["nonaffine_energy"] <= t.nonaffine_energy) & ~bent_flow
     bent = moved & (nonrigid >= t.bent_explains)
     dissolved = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
     dissolved &= (x["coherence"] <= t.dissolve_coherence) & (x["flow_px"] <= t.dissolve_flow)

@@ -13,9 +13,13 @@ Motion models are fitted by robust weighted least squares to the dense optical f
 core, in increasing freedom: translation (2 parameters), similarity (4), affine (6), and a smooth
 non-rigid field (a cubic polynomial per axis, 20 parameters; also the dense flow itself). Each is judged
 by the *photometric* error left after warping the reconstruction back with it, which the aperture
-problem cannot fool. The colour model is a per-pixel affine colour map with a smooth offset and a
-high-frequency gain: brightness, contrast, colour casts, hue, saturation and texture strength. A blur
-model (the best Gaussian smoothing of the original) tells strokes smoothed away from strokes redrawn.
+problem cannot fool. A detail that moved over surroundings that stayed is two layers, which no single
+field over the whole region follows (the seam, and the kept surroundings inside the core, are
+residual to any one motion): the *layered* models let each part of the reconstruction take the better
+of the moved original and the original in place. The colour model is a per-pixel affine colour map
+with a smooth offset and a high-frequency gain: brightness, contrast, colour casts, hue, saturation
+and texture strength. A blur model (the best Gaussian smoothing of the original) tells strokes
+smoothed away from strokes redrawn.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ _EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise
 _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
 _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
+_LAYER_SIGMA = 2.0  # px: the neighbourhood over which a pixel chooses its layer (see _layered)
 MOTION_MODELS = ("translation", "similarity", "affine", "nonrigid")
 
 
@@ -76,15 +81,37 @@ class RegionFeatures:
     # colour offset), and that σ: contours an MSE codec blurred away.
     blur: float = 0.0
     blur_sigma: float = 0.0
+    # Two layers: the detail moved by one low-freedom motion, its surroundings kept (:func:`_layered`);
+    # explained by each motion model. 0.0 (nothing explained) for features made without them.
+    layered_translation: float = 0.0
+    layered_similarity: float = 0.0
+    layered_affine: float = 0.0
+    # Median displacement, px, of the moved layer of the model :attr:`layered` picks, on the core
+    # pixels that layer takes: a sub-pixel "motion" is a redrawn edge, not a detail that moved.
+    layered_px: float = 0.0
+    # The same two layers the other way round, for the model :attr:`layered` picks: the reconstruction
+    # moved back over the original in place explains this share of the change. A detail that moved can
+    # be moved back; a glyph swapped for another can look like a part of the old one moved (4 → 1: 46%
+    # forward) but the strokes that vanished have nothing to come back from (25% back).
+    layered_back: float = 0.0
 
     @property
     def low_freedom(self) -> tuple[str, float]:
         """The simplest rigid-enough model that explains nearly as much as the best of the three."""
-        best = max(self.translation, self.similarity, self.affine)
-        for name in ("translation", "similarity", "affine"):
-            if getattr(self, name) >= best - 0.03:  # 3 points of explanation buy no extra freedom
-                return name, getattr(self, name)
-        return "affine", self.affine  # unreachable; keeps type checkers calm
+        return _simplest({n: getattr(self, n) for n in ("translation", "similarity", "affine")})
+
+    @property
+    def layered(self) -> tuple[str, float]:
+        """:attr:`low_freedom` for the two-layer models: the simplest motion of the moved layer."""
+        return _simplest({n: getattr(self, f"layered_{n}") for n in ("translation", "similarity", "affine")})
+
+
+def _simplest(explained: dict[str, float]) -> tuple[str, float]:
+    """The first (least free) model that explains nearly as much as the best: 3 points of explanation
+    buy no extra freedom."""
+    best = max(explained.values())
+    name = next(n for n, e in explained.items() if e >= best - 0.03)
+    return name, explained[name]
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -293,6 +320,52 @@ def _bend(flow: np.ndarray, core: np.ndarray, weight: np.ndarray) -> float:
     return _wmedian(miss, w[outer]) / max(_wmedian(np.hypot(fx[outer], fy[outer]), w[outer]), 0.5)
 
 
+def _forward(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """The 2×3 matrix p ↦ p + f(p) of an affine field (translation, similarity and affine fields all
+    are): read off at three far-apart grid points, which an affine field fits exactly."""
+    h, w = fx.shape
+    pts = np.array([[0, 0], [w - 1, 0], [0, h - 1]], np.float32)
+    moved = pts + np.array([[f[int(y), int(x)] for f in (fx, fy)] for x, y in pts], np.float32)
+    return cv2.getAffineTransform(pts, moved)
+
+
+def _layered(original, reconstruction, lab_o, lab_r, core, fields) -> dict[str, tuple[float, float, float]]:
+    """(residual on the core, median motion of the moved layer in px, residual the other way round) of
+    "the detail moved by the model's motion, the surroundings stayed", per low-freedom model.
+
+    Measured in the reconstruction's frame, where each pixel belongs to one layer: the original moved
+    forward by the motion, or the original in place; the area a moved detail uncovered has no source
+    in the original's frame (measured there, leave-one-kind-out geometry was 0.81 instead of 0.88 on
+    the generated kinds). Each pixel takes the layer that fits better over its neighbourhood (both
+    errors blurred, σ 2 px): a layer is a region, and a per-pixel choice would explain codec noise
+    too. σ 1 / 2 / 3 px gave geometry 0.84 / 0.88 / 0.88 and shape 0.83 / 0.86 / 0.85 held out."""
+    h, w = core.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def blurred_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(np.sqrt(((a - b) ** 2).sum(-1)), (0, 0), _LAYER_SIGMA)
+
+    kept = blurred_error(lab_r, lab_o)
+    out = {}
+    for name in ("translation", "similarity", "affine"):
+        fx, fy, _ = fields[name]
+        moved = cv2.warpAffine(
+            original, _forward(fx, fy), (w, h), flags=_BACK_INTERP, borderMode=cv2.BORDER_REFLECT
+        )
+        err = blurred_error(_lab(moved), lab_r)
+        takes = core & (err < kept)
+        motion = float(np.median(np.hypot(fx, fy)[takes])) if takes.any() else 0.0
+        # The other way round, in the original's frame: the reconstruction moved back.
+        back = cv2.remap(reconstruction, xx + fx, yy + fy, _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
+        err_back = blurred_error(_lab(back), lab_o)
+        out[name] = (
+            float(np.minimum(err, kept)[core].mean()),
+            motion,
+            float(np.minimum(err_back, kept)[core].mean()),
+        )
+    return out
+
+
 def _pad(original, reconstruction, mask):
     ph, pw = max(0, _MIN_SIDE - mask.shape[0]), max(0, _MIN_SIDE - mask.shape[1])
     if not (ph or pw):
@@ -403,6 +476,9 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     bend = None
     if distribution_kept >= 0.5 and flow_px >= 0.25:
         bend = _bend(_fine_flow(g_o, g_r), core, weight)
+    layered = _layered(original, reconstruction, lab_o, lab_r, core, fields)
+    layered_explained = {name: explained(res[0]) for name, res in layered.items()}
+    layer_name, _ = _simplest(layered_explained)
     return RegionFeatures(
         raw_error=e0,
         noise_floor=noise,
@@ -430,4 +506,9 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
         bend=bend,
         blur=explained(blur_res),
         blur_sigma=blur_sigma,
+        layered_translation=layered_explained["translation"],
+        layered_similarity=layered_explained["similarity"],
+        layered_affine=layered_explained["affine"],
+        layered_px=layered[layer_name][1],
+        layered_back=explained(layered[layer_name][2]),
     )

@@ -24,6 +24,13 @@
    says otherwise: when the non-rigid field adds more than ``bent_gain`` and the affine motion of the
    detail's inner half mispredicts its outer half by more than ``bend_max`` (see step 4), the motion
    changes across the detail (a pinch whose inner part is nearly one scale): not geometry.
+   Also **geometry** on the same terms when a *two-layer* model explains it: the detail moved by one
+   low-freedom motion over surroundings that stayed (``layered`` at least ``rigid_explains``, the
+   non-rigid field adds at most ``layer_gain`` to it), the moved layer moved by ``layer_motion`` px
+   or more, and the two layers explain the change the other way round as well (the reconstruction
+   moved back, ``layered_back`` at least ``layer_back``). One motion fitted over the whole region
+   leaves the kept surroundings and the seam unexplained, and a scaled, sheared or moved-apart
+   detail then looked bent (leave-one-kind-out geometry 0.82 → 0.86, shape 0.85 → 0.85).
 3. **shape** when the colours were kept and only the non-rigid field explains at least
    ``bent_explains``: contours bent, bulged, swirled.
 4. When no smooth model explains it, the colours present decide: if the core's colour distribution is
@@ -60,17 +67,18 @@ from miscomp.taxonomy.features import _SCATTER_PX, RegionFeatures
 class Thresholds:
     """Shares of the change (above the codec noise floor) that a model must explain, and field limits."""
 
-    # Tuned on all generated kinds (benchmarks/taxonomy_loko.py "tuned_on_all", 32 pairs a kind; it
-    # also picks moved_kept 0.1: a motion brings no new colours), except dissolve_coherence 0.3, which
-    # that tuning switches off and which stays on by principle: dissolved pixels move independently;
-    # off, garbled text on the real-codec test bed reads as "dissolved" (category accuracy on its tune
-    # split 0.48 off, 0.55 on; 0.29 / 0.38 with main 50ab1ea's diff detector). On the generated kinds
-    # it costs geometry accuracy (0.87 → 0.81) for shape (0.83 → 0.84), in-sample. nonaffine_energy
-    # stays off (1.0): it cost more than it gained.
+    # Tuned on all generated kinds (benchmarks/taxonomy_loko.py "tuned_on_all", 32 pairs a kind; with the
+    # two-layer clause it picks moved_kept 0.4, as 22 of the 23 folds do: a motion brings no new colours;
+    # 0.1 before it, and the same category accuracy on the real-codec test bed with either), except
+    # dissolve_coherence 0.3, which that tuning switches off and which stays on by principle: dissolved
+    # pixels move independently; off, garbled text on the real-codec test bed reads as "dissolved" (category
+    # accuracy on its tune split 0.48 off, 0.55 on; 0.29 / 0.38 with main 50ab1ea's diff detector). On the
+    # generated kinds it costs geometry accuracy (0.87 → 0.81) for shape (0.83 → 0.84), in-sample.
+    # nonaffine_energy stays off (1.0): it cost more than it gained.
     colour_explains: float = 0.6
     contours_kept: float = 0.9
     rigid_explains: float = 0.4
-    moved_kept: float = 0.1
+    moved_kept: float = 0.4
     bent_explains: float = 0.6
     nonrigid_gain: float = 0.2
     nonaffine_energy: float = 1.0
@@ -99,6 +107,20 @@ class Thresholds:
     # changes across the detail (bend > bend_max). Leave-one-kind-out shape 0.81 -> 0.85 (bulge 27 -> 30,
     # pinch 18 -> 21, swirl 27 -> 28, thin-plate 23 -> 26 of about 30), geometry 0.827 -> 0.823.
     bent_gain: float = 0.05
+    # Tuned (benchmarks/taxonomy_loko.py: 0.2 on all kinds and in each of the 23 folds, from 0.1 / 0.2 /
+    # 0.3): how much the non-rigid field may add to the two-layer model for "moved over kept
+    # surroundings".
+    layer_gain: float = 0.2
+    # Set on the real-codec test bed's tune split, not tuned on the generated kinds: the moved layer
+    # must move a pixel or more. Text a generative codec redrew looks like a layer moved by under a
+    # pixel (without this, 48 `ocr` and 13 `diff` findings went from shape to geometry and the tune
+    # split's category accuracy fell 0.86 → 0.74; at 0.75 px 0.857, from 0.85 px on 0.861, unchanged).
+    layer_motion: float = 1.0
+    # Set from the definitions and one counter-example, not tuned: the two layers must explain the
+    # change the other way round too (the reconstruction moved back over the original), by this share.
+    # A glyph swapped for another (4 → 1) looks like part of the old glyph moved, forward (46%), not
+    # back (25%). 0.2-0.3 change nothing on the generated kinds held out, 0.35 costs shape 0.852 → 0.848.
+    layer_back: float = 0.3
 
     @classmethod
     def from_dict(cls, values: dict) -> Thresholds:
@@ -195,6 +217,28 @@ def decide(
             (
                 f"{rigid_name} motion explains {_pct(rigid)} of the change (non-rigid {_pct(f.nonrigid)}); "
                 f"non-affine energy {f.nonaffine_energy:.2f}; {_motion_text(f)}"
+            ),
+        )
+    layer_name, layered = f.layered
+    layer_gain = f.nonrigid - layered
+    if (
+        moved
+        and layered >= t.rigid_explains
+        and layer_gain <= t.layer_gain
+        and f.layered_px >= t.layer_motion
+        and f.layered_back >= t.layer_back
+        and f.nonaffine_energy <= t.nonaffine_energy
+        and not bent_flow
+    ):
+        conf = 0.5 + min(layered - t.rigid_explains, t.layer_gain - layer_gain, 0.49)
+        return (
+            Category.GEOMETRY,
+            conf,
+            (
+                f"the detail moved over kept surroundings: a {layer_name} motion of it explains "
+                f"{_pct(layered)} of the change (one {rigid_name} motion of the whole region {_pct(rigid)}, "
+                f"non-rigid {_pct(f.nonrigid)}), moving it {f.layered_px:.1f} px; non-affine energy "
+                f"{f.nonaffine_energy:.2f}; {_motion_text(f)}"
             ),
         )
     if moved and f.nonrigid >= t.bent_explains:

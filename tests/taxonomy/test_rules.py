@@ -96,3 +96,29 @@ def test_a_rigid_fit_is_overruled_when_the_fine_flow_bends_across_the_detail():
     # Without a gain of the non-rigid field the rigid fit stands, whatever the flow says.
     assert decide(replace(fitted, nonrigid=0.72, bend=0.9))[0] is Category.GEOMETRY
     assert decide(replace(fitted, bend=0.9), Thresholds(bent_gain=1.0))[0] is Category.GEOMETRY
+
+
+def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
+    # A scaled detail: one affine motion of the whole region explains 45%, the non-rigid field 30
+    # points more (over nonrigid_gain), two layers (the detail scaled, the surroundings kept) 72%.
+    scaled = replace(
+        _BASE, translation=0.3, similarity=0.4, affine=0.45, nonrigid=0.75, distribution_kept=1.0,
+        layered_translation=0.5, layered_similarity=0.72, layered_affine=0.74, layered_px=2.5,
+        layered_back=0.7,
+    )  # fmt: skip
+    cat, _, evidence = decide(scaled)
+    assert cat is Category.GEOMETRY
+    assert "moved over kept surroundings" in evidence and "similarity motion of it explains 72%" in evidence
+    assert "moving it 2.5 px" in evidence
+    # Not two layers: a redrawn edge (moved under a pixel), a change the layers do not explain back
+    # (a glyph swapped), a non-rigid field that explains clearly more, a motion that bends across the
+    # detail, or new colours.
+    for not_moved in (
+        replace(scaled, layered_px=0.6),
+        replace(scaled, layered_back=0.25),
+        replace(scaled, nonrigid=0.95),
+        replace(scaled, bend=0.9),
+        replace(scaled, distribution_kept=0.0),
+    ):
+        assert decide(not_moved)[0] is Category.SHAPE, not_moved
+    assert decide(scaled, Thresholds(layer_gain=0.0))[0] is Category.SHAPE
