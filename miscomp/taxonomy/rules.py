@@ -203,44 +203,42 @@ def decide(
     # nearly a uniform scale; a scaled detail's seam fits a smooth field better): there the fine flow
     # decides. A motion that changes across the detail (bend > bend_max) overrules the rigid fit.
     bent_flow = gain > t.bent_gain and f.bend is not None and f.bend > t.bend_max
-    if (
-        moved
-        and rigid >= t.rigid_explains
-        and gain <= t.nonrigid_gain
-        and f.nonaffine_energy <= t.nonaffine_energy
-        and not bent_flow
-    ):
-        conf = 0.5 + min(rigid - t.rigid_explains, t.nonrigid_gain - gain, 0.49)
-        return (
-            Category.GEOMETRY,
-            conf,
-            (
-                f"{rigid_name} motion explains {_pct(rigid)} of the change (non-rigid {_pct(f.nonrigid)}); "
-                f"non-affine energy {f.nonaffine_energy:.2f}; {_motion_text(f)}"
-            ),
-        )
+    # One motion of the whole region, then two layers (the detail moved by one motion over
+    # surroundings that stayed: its seam and the kept pixels inside the core are residual to any single
+    # motion). Both are low-freedom motions held to the same limits; the layers also need a real motion
+    # and to explain the change the other way round (see Thresholds.layer_motion and layer_back).
     layer_name, layered = f.layered
-    layer_gain = f.nonrigid - layered
-    if (
-        moved
-        and layered >= t.rigid_explains
-        and layer_gain <= t.layer_gain
-        and f.layered_px >= t.layer_motion
-        and f.layered_back >= t.layer_back
-        and f.nonaffine_energy <= t.nonaffine_energy
-        and not bent_flow
-    ):
-        conf = 0.5 + min(layered - t.rigid_explains, t.layer_gain - layer_gain, 0.49)
-        return (
-            Category.GEOMETRY,
-            conf,
-            (
-                f"the detail moved over kept surroundings: a {layer_name} motion of it explains "
-                f"{_pct(layered)} of the change (one {rigid_name} motion of the whole region {_pct(rigid)}, "
-                f"non-rigid {_pct(f.nonrigid)}), moving it {f.layered_px:.1f} px; non-affine energy "
-                f"{f.nonaffine_energy:.2f}; {_motion_text(f)}"
-            ),
-        )
+    candidates = (
+        (
+            rigid,
+            t.nonrigid_gain,
+            True,
+            f"{rigid_name} motion explains {_pct(rigid)} of the change (non-rigid {_pct(f.nonrigid)})",
+        ),
+        (
+            layered,
+            t.layer_gain,
+            f.layered_px >= t.layer_motion and f.layered_back >= t.layer_back,
+            f"the detail moved over kept surroundings: a {layer_name} motion of it explains "
+            f"{_pct(layered)} of the change (one {rigid_name} motion of the whole region {_pct(rigid)}, "
+            f"non-rigid {_pct(f.nonrigid)}), moving it {f.layered_px:.1f} px",
+        ),
+    )
+    for explains, gain_limit, holds, why in candidates:
+        if (
+            holds
+            and moved
+            and explains >= t.rigid_explains
+            and f.nonrigid - explains <= gain_limit
+            and f.nonaffine_energy <= t.nonaffine_energy
+            and not bent_flow
+        ):
+            conf = 0.5 + min(explains - t.rigid_explains, gain_limit - (f.nonrigid - explains), 0.49)
+            return (
+                Category.GEOMETRY,
+                conf,
+                f"{why}; non-affine energy {f.nonaffine_energy:.2f}; {_motion_text(f)}",
+            )
     if moved and f.nonrigid >= t.bent_explains:
         conf = 0.5 + min(f.nonrigid - t.bent_explains, max(gain - t.nonrigid_gain, 0.0) + 0.1, 0.49)
         why = (
