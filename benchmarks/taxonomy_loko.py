@@ -154,14 +154,16 @@ def _predict_codes(x: dict[str, np.ndarray], t: Thresholds) -> np.ndarray:
     texture &= (x["pattern_kept"] >= t.texture_pattern) & (np.maximum(rigid, nonrigid) < t.rigid_explains)
     amp |= texture
     moved = x["distribution_kept"] >= t.moved_kept
-    geo = moved & (rigid >= t.rigid_explains) & (nonrigid - rigid <= t.nonrigid_gain)
-    geo &= x["nonaffine_energy"] <= t.nonaffine_energy
     # NaN bend compares False: an unmeasured bend never overrules the rigid fit, as in decide().
     bent_flow = (nonrigid - rigid > t.bent_gain) & (x["bend"] > t.bend_max)
-    geo &= ~bent_flow
-    layered = moved & (x["layered"] >= t.rigid_explains) & (nonrigid - x["layered"] <= t.layer_gain)
-    layered &= (x["layered_px"] >= t.layer_motion) & (x["layered_back"] >= t.layer_back)
-    geo |= layered & (x["nonaffine_energy"] <= t.nonaffine_energy) & ~bent_flow
+
+    def low_freedom(explains: np.ndarray, gain_limit: float) -> np.ndarray:
+        # decide()'s loop over the two candidates (one motion, two layers): the same limits.
+        held = moved & (explains >= t.rigid_explains) & (nonrigid - explains <= gain_limit)
+        return held & (x["nonaffine_energy"] <= t.nonaffine_energy) & ~bent_flow
+
+    layers_hold = (x["layered_px"] >= t.layer_motion) & (x["layered_back"] >= t.layer_back)
+    geo = low_freedom(rigid, t.nonrigid_gain) | (low_freedom(x["layered"], t.layer_gain) & layers_hold)
     bent = moved & (nonrigid >= t.bent_explains)
     dissolved = (x["distribution_kept"] >= t.dissolve_kept) & (x["scatter"] >= t.scatter_explains)
     dissolved &= (x["coherence"] <= t.dissolve_coherence) & (x["flow_px"] <= t.dissolve_flow)

@@ -329,7 +329,9 @@ def _forward(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     return cv2.getAffineTransform(pts, moved)
 
 
-def _layered(original, reconstruction, lab_o, lab_r, core, fields) -> dict[str, tuple[float, float, float]]:
+def _layered(
+    original, reconstruction, lab_o, lab_r, core, fields, xx, yy
+) -> dict[str, tuple[float, float, float]]:
     """(residual on the core, median motion of the moved layer in px, residual the other way round) of
     "the detail moved by the model's motion, the surroundings stayed", per low-freedom model.
 
@@ -340,7 +342,6 @@ def _layered(original, reconstruction, lab_o, lab_r, core, fields) -> dict[str, 
     errors blurred, σ 2 px): a layer is a region, and a per-pixel choice would explain codec noise
     too. σ 1 / 2 / 3 px gave geometry 0.84 / 0.88 / 0.88 and shape 0.83 / 0.86 / 0.85 held out."""
     h, w = core.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
 
     def blurred_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(np.sqrt(((a - b) ** 2).sum(-1)), (0, 0), _LAYER_SIGMA)
@@ -476,7 +477,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     bend = None
     if distribution_kept >= 0.5 and flow_px >= 0.25:
         bend = _bend(_fine_flow(g_o, g_r), core, weight)
-    layered = _layered(original, reconstruction, lab_o, lab_r, core, fields)
+    layered = _layered(original, reconstruction, lab_o, lab_r, core, fields, xx, yy)
     layered_explained = {name: explained(res[0]) for name, res in layered.items()}
     layer_name, _ = _simplest(layered_explained)
     return RegionFeatures(
