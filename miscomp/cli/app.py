@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from miscomp import __version__
-from miscomp.cli import data, forensics, review, scan
+from miscomp.cli import data, forensics, review, scan, study
 
 app = typer.Typer(
     add_completion=False,
@@ -35,6 +35,7 @@ def main(
 
 scan.register(app)
 forensics.register(app)
+study.register(app)
 app.add_typer(
     review.annotate_app, name="annotate", help="Review findings in Label Studio (serve, push, pull)."
 )

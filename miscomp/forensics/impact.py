@@ -114,10 +114,11 @@ def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
 def _read_rates(t: pd.DataFrame) -> dict:
     """Pooled over the setting's pairs: every legible line and character weighs the same, so one
     text-heavy image does not count as much as a page of small ones. None where nothing was read."""
-    if any(c not in t for c in READ_COUNT_FIELDS):
+    line_fields = READ_COUNT_FIELDS[:4]  # lines, exact lines, characters, character errors
+    if any(c not in t for c in line_fields):
         return {"ocr_lines": 0, "cer": None, "exact_read_rate": None}
     lines, exact, chars, errors = (
-        int(pd.to_numeric(t[c], errors="coerce").fillna(0).sum()) for c in READ_COUNT_FIELDS
+        int(pd.to_numeric(t[c], errors="coerce").fillna(0).sum()) for c in line_fields
     )
     return {
         "ocr_lines": lines,

@@ -68,6 +68,10 @@ class PairRecord:
     ocr_exact_lines: int | None = None
     ocr_chars: int | None = None
     ocr_char_errors: int | None = None
+    # The same at word level (whitespace-separated tokens, each normalised as the characters are):
+    # the word edits between the two reads, for WER and BD-WER.
+    ocr_words: int | None = None
+    ocr_word_errors: int | None = None
 
     @classmethod
     def failed(cls, pair: Pair, message: str) -> PairRecord:
@@ -83,7 +87,14 @@ class PairRecord:
 
 
 # The PairRecord columns a detector may fill from its per-pair counts (``Detector.detect_counted``).
-READ_COUNT_FIELDS = ("ocr_lines", "ocr_exact_lines", "ocr_chars", "ocr_char_errors")
+READ_COUNT_FIELDS = (
+    "ocr_lines",
+    "ocr_exact_lines",
+    "ocr_chars",
+    "ocr_char_errors",
+    "ocr_words",
+    "ocr_word_errors",
+)
 
 
 def params_json(params: dict[str, Any]) -> str:

@@ -95,7 +95,7 @@ def read_counts(lines: list[TextLine], reads: list[TextLine], rules: CompareRule
     """What a machine reader loses on this pair: over the original's legible lines, how many the
     reconstruction reads identically and the character edits between the two reads. Reader noise
     counts too: it is what a downstream OCR would see."""
-    n = exact = chars = errors = 0
+    n = exact = chars = errors = words = word_errors = 0
     for line, rec in zip(lines, reads, strict=True):
         if not rules.legible(line):
             continue
@@ -104,7 +104,13 @@ def read_counts(lines: list[TextLine], reads: list[TextLine], rules: CompareRule
         exact += a == b
         chars += len(a)
         errors += Levenshtein.distance(a, b)
-    return dict(zip(READ_COUNT_FIELDS, (n, exact, chars, errors), strict=True))
+        # word level: the edit distance over token sequences (a word read wrongly is one edit)
+        wa = [w for w in (rules.normalise(t) for t in line.text.split()) if w]
+        wb = [w for w in (rules.normalise(t) for t in rec.text.split()) if w]
+        words += len(wa)
+        word_errors += Levenshtein.distance(wa, wb)
+    counts = (n, exact, chars, errors, words, word_errors)
+    return dict(zip(READ_COUNT_FIELDS, counts, strict=True))
 
 
 def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> float:

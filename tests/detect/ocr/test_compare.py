@@ -115,7 +115,8 @@ def test_read_counts_cover_only_the_lines_the_original_reads_legibly():
         TextLine(box, "", 0.0, "", 0.0),
     ]
     assert read_counts(lines, reads, rules) == {
-        "ocr_lines": 2, "ocr_exact_lines": 1, "ocr_chars": 8, "ocr_char_errors": 1
+        "ocr_lines": 2, "ocr_exact_lines": 1, "ocr_chars": 8, "ocr_char_errors": 1,
+        "ocr_words": 2, "ocr_word_errors": 1,
     }  # fmt: skip
     assert read_counts([], [], rules)["ocr_lines"] == 0
 

@@ -1,0 +1,179 @@
+"""Features of the ORIGINAL per grid cell: what the risk map and the factor model see before any codec
+runs. Every feature is cheap (the whole map must cost under 0.5 s CPU per megapixel) and has a plain
+meaning, so the factor table can be quoted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from miscomp.config import defined
+
+# Column order of the feature matrix; FEATURE_DOC says what each one is (docs and the factor table).
+FEATURE_DOC = {
+    "text": "share of the cell inside a text line the OCR detector finds in the original",
+    "text_lines": "text lines over the cell, each counted by the share of the cell it covers",
+    "text_height": "height in px of the smallest text line over the cell (0 where none)",
+    "text_fineness": "10 px / that height (0 where no text): grows as the text gets smaller",
+    "small_text": "1 where a text line under 10 px high covers the cell",
+    "contrast": "standard deviation of L* in the cell",
+    "edges": "share of Canny edge pixels",
+    "detail": "mean |Laplacian| of L* (fine detail energy)",
+    "strokes": "thin dark/bright strokes: mean morphological black-hat + top-hat of L*",
+    "coherence": "structure-tensor coherence (oriented structure vs texture)",
+    "saturation": "mean chroma (C*ab)",
+    "entropy": "entropy of the cell's 16-level L* histogram (bits)",
+    "face": "share of the cell inside a face OpenCV's frontal cascade finds",
+    "y": "vertical position of the cell's centre (0 top, 1 bottom)",
+    "centre": "distance of the cell's centre from the image centre (0..1)",
+}
+FEATURES = tuple(FEATURE_DOC)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    cell: int = defined(16, "the risk map's resolution: 16 px; 32 px cells wasted the 5 % area budget")
+    canny_low: int = defined(50, "OpenCV's usual Canny pair for 8-bit images")
+    canny_high: int = defined(150, "OpenCV's usual Canny pair for 8-bit images")
+    stroke_kernel: int = defined(7, "black/top-hat element: strokes of text up to ~20 px are 1-5 px wide")
+    small_text_px: float = defined(10.0, "the issue's factor 'text under 10 px'")
+    det_growth: float = defined(
+        2.6, "rapidocr's detector grows a line's polygon by unclip_ratio 1.6 of its height: line = box / 2.6"
+    )
+    text_detect: bool = defined(True, "OCR text lines are the strongest factor; off for a quick map")
+
+
+@dataclass(frozen=True)
+class CellGrid:
+    """Per-cell features of one original: ``values`` is rows × cols × len(FEATURES)."""
+
+    width: int
+    height: int
+    cell: int
+    values: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape[:2]
+
+    def flat(self) -> np.ndarray:
+        return self.values.reshape(-1, self.values.shape[-1])
+
+    def cell_boxes(self) -> np.ndarray:
+        """x, y, w, h of every cell (row-major), clipped to the image."""
+        rows, cols = self.shape
+        ys, xs = np.mgrid[0:rows, 0:cols]
+        x0, y0 = xs.ravel() * self.cell, ys.ravel() * self.cell
+        w = np.minimum(self.cell, self.width - x0)
+        h = np.minimum(self.cell, self.height - y0)
+        return np.stack([x0, y0, w, h], axis=1)
+
+
+def _cell_mean(img: np.ndarray, rows: int, cols: int, cell: int) -> np.ndarray:
+    """Mean of ``img`` over each cell (the last row/column of cells may be partial)."""
+    h, w = img.shape[:2]
+    padded = np.zeros((rows * cell, cols * cell), np.float64)
+    weight = np.zeros_like(padded)
+    padded[:h, :w] = img
+    weight[:h, :w] = 1.0
+    s = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    n = weight.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    return s / np.maximum(n, 1)
+
+
+def text_lines(rgb: np.ndarray, engine=None) -> list[tuple[int, int, int, int]]:
+    """Text line boxes of the original at its own scale (rapidocr's detector, no recognition)."""
+    if engine is None:
+        from miscomp.detect.ocr.engines import RapidOCREngine
+
+        engine = RapidOCREngine(threads=1)
+    return [tuple(int(v) for v in b) for b in engine.detect(rgb)]
+
+
+def faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    found = cascade.detectMultiScale(gray, scaleFactor=1.2, minNeighbors=5, minSize=(24, 24))
+    return [tuple(int(v) for v in f) for f in found]
+
+
+def cell_features(
+    rgb: np.ndarray,
+    cfg: FeatureConfig = FeatureConfig(),
+    lines: list[tuple[int, int, int, int]] | None = None,
+    engine=None,
+) -> CellGrid:
+    """Features of every cell of ``rgb`` (H×W×3 uint8). ``lines`` (text line boxes) skips detection."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    c = cfg.cell
+    rows, cols = -(-h // c), -(-w // c)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    L = lab[..., 0] * (100.0 / 255.0)
+    chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+    mean_L = _cell_mean(L, rows, cols, c)
+    contrast = np.sqrt(np.maximum(_cell_mean(L * L, rows, cols, c) - mean_L**2, 0))
+    edges = _cell_mean(cv2.Canny(gray, cfg.canny_low, cfg.canny_high) > 0, rows, cols, c)
+    detail = _cell_mean(np.abs(cv2.Laplacian(L, cv2.CV_32F, ksize=3)), rows, cols, c)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (cfg.stroke_kernel, cfg.stroke_kernel))
+    strokes = _cell_mean(
+        cv2.morphologyEx(L, cv2.MORPH_BLACKHAT, k) + cv2.morphologyEx(L, cv2.MORPH_TOPHAT, k), rows, cols, c
+    )
+    gx, gy = cv2.Sobel(L, cv2.CV_32F, 1, 0), cv2.Sobel(L, cv2.CV_32F, 0, 1)
+    jxx, jyy, jxy = (_cell_mean(v, rows, cols, c) for v in (gx * gx, gy * gy, gx * gy))
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / np.maximum(jxx + jyy, 1e-6)
+    saturation = _cell_mean(chroma, rows, cols, c)
+    levels = np.minimum((L / 100.0 * 16).astype(np.int64), 15)
+    hist = np.stack([_cell_mean(levels == i, rows, cols, c) for i in range(16)], axis=-1)
+    entropy = -(hist * np.log2(np.where(hist > 0, hist, 1))).sum(axis=-1)
+
+    if lines is None:
+        lines = text_lines(rgb, engine) if cfg.text_detect else []
+    text = np.zeros((h, w), np.float32)
+    nlines = np.zeros((h, w), np.float32)
+    height = np.full((h, w), np.inf, np.float32)
+    for x, y, bw, bh in lines:
+        text[y : y + bh, x : x + bw] = 1.0
+        nlines[y : y + bh, x : x + bw] += 1.0
+        line_h = bh / cfg.det_growth
+        height[y : y + bh, x : x + bw] = np.minimum(height[y : y + bh, x : x + bw], line_h)
+    text_share = _cell_mean(text, rows, cols, c)
+    # the smallest line over the cell: a min over cells (inf where no line)
+    hpad = np.full((rows * c, cols * c), np.inf, np.float32)
+    hpad[:h, :w] = height
+    text_h = hpad.reshape(rows, c, cols, c).min(axis=(1, 3))
+    small = (text_h < cfg.small_text_px).astype(np.float64)
+    fineness = np.where(np.isfinite(text_h), cfg.small_text_px / np.maximum(text_h, 1.0), 0.0)
+    text_h = np.where(np.isfinite(text_h), text_h, 0.0)
+
+    face = np.zeros((h, w), np.float32)
+    for x, y, fw, fh in faces(gray):
+        face[y : y + fh, x : x + fw] = 1.0
+    face_share = _cell_mean(face, rows, cols, c)
+
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    cy = (ys * c + np.minimum(c, h - ys * c) / 2) / h
+    cx = (xs * c + np.minimum(c, w - xs * c) / 2) / w
+    centre = np.hypot(cx - 0.5, cy - 0.5) / np.hypot(0.5, 0.5)
+    stack = [
+        text_share,
+        _cell_mean(nlines, rows, cols, c),
+        text_h,
+        fineness,
+        small,
+        contrast,
+        edges,
+        detail,
+        strokes,
+        coherence,
+        saturation,
+        entropy,
+    ]
+    stack += [face_share, cy, centre]
+    return CellGrid(width=w, height=h, cell=c, values=np.stack(stack, axis=-1).astype(np.float32))

@@ -1,0 +1,233 @@
+"""The risk map at encoding time: from the original alone, without running the codec, how likely each
+cell is to be miscompressed by a given codec at a given rate.
+
+The model (:class:`RiskModel`) adds two logistic parts over the original's cell features
+(:mod:`miscomp.study.features`): where in the image (ranks and levels of edges, strokes, small text…,
+per codec) and how prone this codec is at this rate. It is plain numbers in a JSON file (no pickle:
+a model file is data from outside and is validated like any other).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from miscomp.errors import MiscompError
+from miscomp.study.features import FEATURES, CellGrid
+
+# The cell features the within-image part uses: what a small search on the tune split kept (docs/decisions/
+# risk-map.md: edges + strokes alone ranked worse than either feature by itself; these seven ranked best).
+WITHIN = ("edges", "strokes", "detail", "contrast", "text_lines", "text_fineness", "coherence")
+
+
+def within_design(flat: np.ndarray, codec: str, codecs: tuple[str, ...]) -> np.ndarray:
+    """Per cell: the WITHIN features log-scaled and as ranks within the image, each also per codec.
+
+    Ranks: what a codec garbles first is what stands out in *this* image (the densest small text of a
+    page of text), which absolute values alone rank poorly."""
+    from scipy.stats import rankdata
+
+    f = flat[:, [FEATURES.index(n) for n in WITHIN]].astype(np.float64)
+    logged, ranks = np.log1p(np.maximum(f, 0.0)), rankdata(f, axis=0) / max(len(f), 1)
+    onehot = _onehot(len(f), codec, codecs)
+    per_codec = [m * onehot[:, [i]] for i in range(len(codecs)) for m in (logged, ranks)]
+    return np.hstack([logged, ranks, *per_codec])
+
+
+def prior_design(n: int, codec: str, bpp: float, codecs: tuple[str, ...]) -> np.ndarray:
+    """Per cell, the same for all cells of an image: log bpp, the codec, and log bpp per codec."""
+    if not np.isfinite(bpp) or bpp <= 0:
+        raise MiscompError(f"bpp must be a positive number, got {bpp}")
+    lb = np.full((n, 1), np.log(bpp))
+    onehot = _onehot(n, codec, codecs)
+    return np.hstack([lb, onehot, lb * onehot])
+
+
+def _onehot(n: int, codec: str, codecs: tuple[str, ...]) -> np.ndarray:
+    out = np.zeros((n, len(codecs)))
+    if codec in codecs:
+        out[:, codecs.index(codec)] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Two logistic parts whose logits add: *within* ranks the cells of one image (fitted on the pairs
+    that have a miscompression, so it learns where in an image, not which image); *prior* says how
+    prone the codec at this rate is (constant over an image). The score is the sigmoid of the sum: a
+    ranking score, not a calibrated probability (the within part is fitted class-balanced)."""
+
+    codecs: tuple[str, ...]
+    within_mean: tuple[float, ...]
+    within_scale: tuple[float, ...]
+    within_coef: tuple[float, ...]
+    within_intercept: float
+    prior_coef: tuple[float, ...]
+    prior_intercept: float
+    features: tuple[str, ...] = FEATURES
+    within: tuple[str, ...] = WITHIN
+    typical_bpp: dict[str, float] = field(default_factory=dict)  # codec spec -> mean bpp in training
+    trained_on: str = ""
+
+    def logit(self, flat: np.ndarray, codec: str, bpp: float) -> np.ndarray:
+        x = (within_design(flat, codec, self.codecs) - np.array(self.within_mean)) / np.array(
+            self.within_scale
+        )
+        w = x @ np.array(self.within_coef) + self.within_intercept
+        p = (
+            prior_design(len(flat), codec, bpp, self.codecs) @ np.array(self.prior_coef)
+            + self.prior_intercept
+        )
+        return w + p
+
+    def predict(self, flat: np.ndarray, codec: str, bpp: float) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(flat, codec, bpp)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> RiskModel:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            floats = ("within_mean", "within_scale", "within_coef", "prior_coef")
+            model = cls(
+                codecs=tuple(str(c) for c in data["codecs"]),
+                **{k: tuple(float(v) for v in data[k]) for k in floats},
+                within_intercept=float(data["within_intercept"]),
+                prior_intercept=float(data["prior_intercept"]),
+                features=tuple(data["features"]),
+                within=tuple(data["within"]),
+                typical_bpp={str(k): float(v) for k, v in data.get("typical_bpp", {}).items()},
+                trained_on=str(data.get("trained_on", "")),
+            )
+        except FileNotFoundError:
+            raise MiscompError(f"{path}: risk model file does not exist") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise MiscompError(f"{path}: not a risk model ({type(err).__name__}: {err})") from None
+        if model.features != FEATURES or model.within != WITHIN:
+            raise MiscompError(f"{path}: risk model was made for other features than this version's")
+        n_w = 2 * len(WITHIN) * (1 + len(model.codecs))
+        n_p = 1 + 2 * len(model.codecs)
+        sizes = (
+            len(model.within_coef),
+            len(model.within_mean),
+            len(model.within_scale),
+            len(model.prior_coef),
+        )
+        if sizes != (n_w, n_w, n_w, n_p):
+            raise MiscompError(f"{path}: risk model coefficients do not fit its {len(model.codecs)} codecs")
+        return model
+
+
+def fit(
+    flats: list[np.ndarray],
+    codecs_of: list[str],
+    bpps: list[float],
+    targets: list[np.ndarray],
+    settings: list[str] | None = None,
+    C: float = 0.01,
+    trained_on: str = "",
+) -> RiskModel:
+    """Fit on samples: per (image, codec setting) its cell features, codec name, bpp and 0/1 targets;
+    ``settings`` (codec specs) name the typical rates the model keeps for `miscomp risk` without --bpp."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not flats:
+        raise MiscompError("no training samples")
+    codecs = tuple(sorted(set(codecs_of)))
+    has = [i for i, t in enumerate(targets) if np.any(t)]
+    if not has or all(np.all(targets[i]) for i in has):
+        raise MiscompError("training targets are all one class: nothing to learn")
+    xw = np.vstack([within_design(flats[i], codecs_of[i], codecs) for i in has])
+    yw = np.concatenate([targets[i] for i in has]).astype(int)
+    mean, scale = xw.mean(0), xw.std(0) + 1e-6
+    # class_weight balanced: miscompressed cells are a few % even of the pairs that have any
+    within = LogisticRegression(C=C, class_weight="balanced", max_iter=3000).fit((xw - mean) / scale, yw)
+    xp = np.vstack(
+        [prior_design(len(f), c, b, codecs) for f, c, b in zip(flats, codecs_of, bpps, strict=True)]
+    )
+    prior = LogisticRegression(C=1.0, max_iter=3000).fit(xp, np.concatenate(targets).astype(int))
+    typical: dict[str, list[float]] = {}
+    for spec, b in zip(settings or codecs_of, bpps, strict=True):
+        typical.setdefault(spec, []).append(b)
+    return RiskModel(
+        codecs=codecs,
+        within_mean=tuple(float(v) for v in mean),
+        within_scale=tuple(float(v) for v in scale),
+        within_coef=tuple(float(v) for v in within.coef_[0]),
+        within_intercept=float(within.intercept_[0]),
+        prior_coef=tuple(float(v) for v in prior.coef_[0]),
+        prior_intercept=float(prior.intercept_[0]),
+        typical_bpp={c: round(float(np.mean(v)), 4) for c, v in sorted(typical.items())},
+        trained_on=trained_on,
+    )
+
+
+@dataclass(frozen=True)
+class RiskRegion:
+    """A connected group of the riskiest cells, in original-image pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float  # the highest cell risk inside
+
+
+def risk_regions(grid: CellGrid, risk: np.ndarray, top_share: float = 0.05) -> list[RiskRegion]:
+    """Connected groups of the cells that make up the riskiest ``top_share`` of the image's area."""
+    import cv2
+
+    rows, cols = grid.shape
+    r = risk.reshape(rows, cols)
+    chosen = top_cells(grid, risk, top_share).reshape(rows, cols)
+    n, lab = cv2.connectedComponents(chosen.astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, n):
+        ys, xs = np.nonzero(lab == i)
+        x0, y0 = xs.min() * grid.cell, ys.min() * grid.cell
+        x1 = min((xs.max() + 1) * grid.cell, grid.width)
+        y1 = min((ys.max() + 1) * grid.cell, grid.height)
+        out.append(
+            RiskRegion(int(x0), int(y0), int(x1 - x0), int(y1 - y0), round(float(r[lab == i].max()), 4))
+        )
+    return sorted(out, key=lambda g: -g.score)
+
+
+def top_cells(grid: CellGrid, risk: np.ndarray, top_share: float) -> np.ndarray:
+    """Boolean per cell: the riskiest cells until they cover ``top_share`` of the image's area."""
+    boxes = grid.cell_boxes()
+    area = boxes[:, 2] * boxes[:, 3]
+    order = np.argsort(-risk, kind="stable")
+    covered = np.cumsum(area[order])
+    k = int(np.searchsorted(covered, top_share * grid.width * grid.height, side="left")) + 1
+    chosen = np.zeros(len(risk), bool)
+    chosen[order[: min(k, len(order))]] = True
+    return chosen
+
+
+def overlay(rgb: np.ndarray, grid: CellGrid, risk: np.ndarray, regions: list[RiskRegion]) -> np.ndarray:
+    """The original, darkened where risk is low, with the risk as a heat tint and the regions outlined."""
+    import cv2
+
+    rows, cols = grid.shape
+    heat = risk.reshape(rows, cols).astype(np.float32)
+    heat = heat / max(float(heat.max()), 1e-6)
+    heat = cv2.resize(heat, (cols * grid.cell, rows * grid.cell), interpolation=cv2.INTER_NEAREST)
+    heat = heat[: grid.height, : grid.width]
+    tint = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+    out = (rgb.astype(np.float32) * (0.45 + 0.55 * heat[..., None]) * 0.6 + tint * 0.4).clip(0, 255)
+    out = out.astype(np.uint8)
+    for g in regions:
+        cv2.rectangle(out, (g.x, g.y), (g.x + g.w - 1, g.y + g.h - 1), (0, 255, 255), 2)
+    return out
+
+
+def default_model_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "data" / "risk-model.json"

@@ -1,0 +1,94 @@
+"""`miscomp study`: prevalence, text fidelity and Bjøntegaard deltas of one scan, written beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from miscomp.errors import MiscompError
+from miscomp.study.bjontegaard import BDRow, TextFidelity, bd_table, text_fidelity
+from miscomp.study.prevalence import PrevalenceRow, ReviewEvidence, frame, prevalence
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    out: Path
+    min_score: float
+    prevalence: list[PrevalenceRow]
+    fidelity: list[TextFidelity]
+    bd: list[BDRow]
+    corrected: bool
+
+
+def study_run(
+    run_dir: Path,
+    out: Path | None = None,
+    evidence: dict[str, ReviewEvidence] | None = None,
+    reference: str = "jpeg",
+    min_score: float | None = None,
+    n_boot: int = 2000,
+) -> StudyResult:
+    """Read a scan, count what it shows per codec setting, and write ``study/`` into ``out``."""
+    from miscomp.io import atomic_write_text
+    from miscomp.report.html import run_min_score
+    from miscomp.store import load_run
+
+    run = load_run(run_dir)
+    threshold = run_min_score(run.meta, min_score)
+    rows = prevalence(run.pairs, run.findings, threshold, evidence, n_boot=n_boot)
+    fidelity = text_fidelity(run.pairs)
+    bd = bd_table(fidelity, reference)
+    out = Path(out) if out is not None else Path(run_dir) / "study"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MiscompError(f"{out}: cannot write the study ({err.strerror})") from None
+    table = frame(rows)
+    atomic_write_text(out / "prevalence.csv", table.to_csv(index=False))
+    atomic_write_text(
+        out / "text_fidelity.csv", pd.DataFrame([asdict(f) for f in fidelity]).to_csv(index=False)
+    )
+    atomic_write_text(out / "bd.csv", pd.DataFrame([asdict(b) for b in bd]).to_csv(index=False))
+    summary = {
+        "run_dir": str(run_dir),
+        "min_score": threshold,
+        "reference": reference,
+        "bootstrap": n_boot,
+        "corrected": bool(evidence),
+        "evidence": {k: asdict(v) for k, v in (evidence or {}).items()},
+    }
+    atomic_write_text(out / "study.json", json.dumps(summary, indent=1) + "\n")
+    plot_prevalence(table, out / "prevalence.png")
+    return StudyResult(out, threshold, rows, fidelity, bd, bool(evidence))
+
+
+def plot_prevalence(table: pd.DataFrame, path: Path, group: str = "all") -> None:
+    """Prevalence (shown miscompressions per megapixel) against bpp, one line per codec with its 95 %
+    band; corrected figures dashed where review evidence exists."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for basis, style in (("raw", "-"), ("corrected", "--")):
+        sub = table[(table["group"] == group) & (table["basis"] == basis)]
+        for codec, grp in sub.groupby("codec", sort=True):
+            grp = grp.sort_values("bpp")
+            label = codec if basis == "raw" else f"{codec} (corrected)"
+            (line,) = ax.plot(grp["bpp"], grp["per_mp"], style, marker="o", label=label)
+            ax.fill_between(
+                grp["bpp"], grp["per_mp_lo"], grp["per_mp_hi"], color=line.get_color(), alpha=0.15
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel")
+    ax.set_ylabel("miscompressions shown per megapixel")
+    ax.set_title("prevalence (95 % bootstrap over images)")
+    ax.margins(x=0.08, y=0.1)
+    ax.legend(fontsize=7, loc="best", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

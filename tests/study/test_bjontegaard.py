@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from miscomp.study.bjontegaard import bd_delta, bd_table, text_fidelity
+
+
+def test_bd_delta_of_a_constant_offset_is_the_offset():
+    rates = [0.1, 0.2, 0.4, 0.8]
+    ref = [0.5, 0.3, 0.2, 0.1]
+    assert bd_delta(rates, ref, rates, np.array(ref) - 0.05) == pytest.approx(-0.05)
+    # only the shared range counts: a test curve over 0.2-0.8 against the same points (PCHIP through
+    # three points bends a little differently from four, hence the tolerance)
+    assert bd_delta(rates, ref, rates[1:], np.array(ref[1:]) + 0.1) == pytest.approx(0.1, rel=0.03)
+
+
+def test_bd_delta_needs_overlap_and_two_points():
+    assert np.isnan(bd_delta([0.1, 0.2], [0.3, 0.2], [0.5, 0.9], [0.3, 0.2]))
+    assert np.isnan(bd_delta([0.1], [0.3], [0.1, 0.2], [0.3, 0.2]))
+
+
+def test_text_fidelity_pools_counts_and_bd_table():
+    pairs = pd.DataFrame(
+        {
+            "codec": ["jpeg"] * 4 + ["taef2"] * 2,
+            "codec_tag": ["j5", "j5", "j20", "j20", "t2", "t3"],
+            "status": ["ok"] * 6,
+            "bpp": [0.2, 0.2, 0.6, 0.6, 0.3, 0.5],
+            "ocr_lines": [2, 2, 2, 2, 4, 4],
+            "ocr_exact_lines": [1, 1, 2, 2, 1, 3],
+            "ocr_chars": [10, 10, 10, 10, 20, 20],
+            "ocr_char_errors": [2, 4, 0, 1, 10, 2],
+            "ocr_words": [4, 4, 4, 4, 8, 8],
+            "ocr_word_errors": [1, 1, 0, 0, 6, 1],
+        }
+    )
+    fid = {f.codec_tag: f for f in text_fidelity(pairs)}
+    assert fid["j5"].cer == 0.3 and fid["j5"].wer == 0.25 and fid["j20"].cer == 0.05
+    rows = {(r.codec, r.metric): r for r in bd_table(list(fid.values()), "jpeg")}
+    # taef2 errs more than JPEG over 0.3-0.5 bpp: a positive delta
+    assert rows[("taef2", "cer")].delta > 0 and rows[("taef2", "wer")].delta > 0
+    assert bd_table(list(fid.values()), "webp") == []  # no reference codec in the run

@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from miscomp.errors import MiscompError
+from miscomp.study.factors import CellTable, factor_table, odds_ratio
+from miscomp.study.features import FEATURES, FeatureConfig, cell_features
+from miscomp.study.risk import RiskModel, fit, risk_regions, top_cells
+
+CFG = FeatureConfig(text_detect=False)
+
+
+def _page(seed: int, size=(256, 192)) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Small text lines on the left half, smooth gradient on the right."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", size, (235, 235, 230))
+    draw = ImageDraw.Draw(img)
+    lines = []
+    for i in range(8):
+        y = 10 + i * 20
+        draw.text((8, y), "".join(rng.choice(list("ABCDEFGH0123456789"), 12)), fill=(20, 20, 20))
+        lines.append((6, y - 2, 80, 14))
+    arr = np.asarray(img).copy()
+    arr[:, 140:] = np.linspace(60, 200, size[1])[:, None, None].astype(np.uint8)
+    return arr, lines
+
+
+def _sample(seed, codec="taef2", bpp=0.3):
+    rgb, lines = _page(seed)
+    grid = cell_features(rgb, CFG, lines=lines)
+    target = grid.flat()[:, FEATURES.index("text")] > 0.3  # text cells are the miscompressed ones
+    return grid, codec, bpp, target
+
+
+def test_features_see_the_text_lines():
+    rgb, lines = _page(0)
+    grid = cell_features(rgb, CFG, lines=lines)
+    assert grid.values.shape == (12, 16, len(FEATURES))  # 192/16 × 256/16
+    text = grid.values[..., FEATURES.index("text")]
+    assert text[:, :5].mean() > 0.5 and text[:, 10:].max() == 0
+    height = grid.values[..., FEATURES.index("text_height")]
+    assert 4 < height[1, 1] < 6.5  # 14 px detector boxes: ~5 px lines
+    assert grid.values[1, 1, FEATURES.index("small_text")] == 1
+    edges = grid.values[..., FEATURES.index("edges")]
+    assert edges[:, :5].mean() > 5 * edges[:, 10:].mean()
+
+
+def test_fit_predict_and_json_round_trip(tmp_path):
+    samples = [_sample(s) for s in range(3)] + [_sample(9, "jpeg", 0.8)]
+    model = fit(
+        [g.flat() for g, *_ in samples],
+        [c for _, c, _, _ in samples],
+        [b for *_, b, _ in samples],
+        [t for *_, t in samples],
+        settings=["taef2:bits=2"] * 3 + ["jpeg:quality=10"],
+    )
+    grid, codec, bpp, target = _sample(5)
+    risk = model.predict(grid.flat(), codec, bpp)
+    assert risk[target].mean() > risk[~target].mean() + 0.2
+    path = tmp_path / "m.json"
+    path.write_text(model.to_json())
+    again = RiskModel.load(path)
+    assert np.allclose(again.predict(grid.flat(), codec, bpp), risk)
+    assert again.typical_bpp == {"jpeg:quality=10": 0.8, "taef2:bits=2": 0.3}
+    chosen = top_cells(grid, risk, 0.05)
+    area = (grid.cell_boxes()[chosen, 2] * grid.cell_boxes()[chosen, 3]).sum()
+    assert 0.05 * grid.width * grid.height <= area < 0.05 * grid.width * grid.height + 16 * 16
+    regions = risk_regions(grid, risk, 0.05)
+    assert regions and all(r.x < 96 for r in regions)  # on the text, not on the gradient
+
+
+def test_bad_model_files_are_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(MiscompError, match="bad.json: not a risk model"):
+        RiskModel.load(bad)
+    good = json.loads(
+        fit(
+            [_sample(0)[0].flat(), _sample(1)[0].flat()], ["taef2", "jpeg"], [0.3, 0.8],
+            [_sample(0)[3], _sample(1)[3]],
+        ).to_json()
+    )  # fmt: skip
+    good["within_coef"] = good["within_coef"][:-1]
+    bad.write_text(json.dumps(good))
+    with pytest.raises(MiscompError, match="coefficients do not fit"):
+        RiskModel.load(bad)
+    with pytest.raises(MiscompError, match="does not exist"):
+        RiskModel.load(tmp_path / "none.json")
+
+
+def test_odds_ratio_and_factor_table():
+    has = np.array([1, 1, 0, 0] * 10, bool)
+    target = np.array([1, 0, 0, 0] * 10, bool)
+    # 10 of 20 with, 0 of 20 without: (10.5/10.5) / (0.5/20.5)
+    assert odds_ratio(has, target) == pytest.approx(41.0)
+    table = CellTable.stack([{"grid": g, "codec": c, "bpp": b, "target": t, "image_id": f"i{k}"}
+                             for k, (g, c, b, t) in enumerate(_sample(s) for s in range(3))])  # fmt: skip
+    rows = {r["factor"]: r for r in factor_table(table, table, n_boot=50)}
+    assert rows["text present"]["fit_odds_ratio"] > 10
+    assert rows["face present"]["fit_odds_ratio"] is None  # never holds: no odds ratio
