@@ -41,6 +41,10 @@ def tag(
     keep_metadata: Annotated[
         bool, typer.Option(help="Keep the image's metadata and copy the original's EXIF (GPS, serials!).")
     ] = False,
+    risk: Annotated[
+        bool, typer.Option("--risk", help="Also embed the original's risk regions (see `miscomp risk`).")
+    ] = False,
+    risk_model: Annotated[Path | None, typer.Option(help="Risk model JSON for --risk.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Embed provenance: a signed C2PA manifest (or an unsigned XMP packet) with the run's findings."""
@@ -52,7 +56,14 @@ def tag(
     signer = SignerFiles(cert, key) if cert and key else None
     try:
         results = tag_run(
-            run_dir, out or run_dir / "tagged", signer, list(images or []), codec_tag, keep_metadata
+            run_dir,
+            out or run_dir / "tagged",
+            signer,
+            list(images or []),
+            codec_tag,
+            keep_metadata,
+            risk,
+            risk_model,
         )
     except MiscompError as err:
         fail(str(err))
@@ -113,6 +124,14 @@ def _print_verification(v) -> None:  # noqa: ANN001
     for i in v.claim.get("ingredients", []):
         out_console.print(
             f"  ingredient: {i.get('relationship')} {i.get('title')} {i.get('description', '')}",
+            highlight=False,
+        )
+    if v.risk:
+        regions = v.risk.get("regions", [])
+        out_console.print(
+            f"  risk at encoding time ({v.risk.get('codec')} at {v.risk.get('bpp')} bpp): "
+            f"{len(regions)} regions not to trust: "
+            + "; ".join(f"{_box(r)} ({r.get('score')})" for r in regions[:5] if isinstance(r, dict)),
             highlight=False,
         )
     a = v.analysis

@@ -28,6 +28,9 @@ from miscomp.errors import MiscompError, require
 from miscomp.forensics import containers
 
 ASSERTION = "org.miscomp.analysis"
+# The risk map made at encoding time from the original alone (miscomp risk): which details a viewer
+# should not trust. Its own assertion, so a reader that knows only the findings ignores it.
+RISK_ASSERTION = "org.miscomp.risk"
 XMP_NS = "https://miscomp.dev/ns/analysis/1.0/"
 SCHEMA_VERSION = 1
 MIME = {"png": "image/png", "jpeg": "image/jpeg"}
@@ -47,6 +50,8 @@ class Analysis:
     detectors: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    # {"codec", "bpp", "model_sha256", "cell", "top_share", "regions": [{x, y, w, h, score}]} or {}
+    risk: dict[str, Any] = field(default_factory=dict)
     generator: str = f"miscomp {__version__}"
     schema: int = SCHEMA_VERSION
 
@@ -76,6 +81,7 @@ class Verification:
     analysis: dict[str, Any] | None = None
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    risk: dict[str, Any] | None = None  # the risk regions made at encoding time, when tagged with them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,8 +135,12 @@ def sign_c2pa(image: bytes, analysis: Analysis, signer_files: SignerFiles, title
         "claim_generator_info": [{"name": "miscomp", "version": __version__}],
         "title": title,
         "format": MIME[kind],
-        "assertions": [{"label": ASSERTION, "data": analysis.to_dict()}],
+        "assertions": [
+            {"label": ASSERTION, "data": {k: v for k, v in analysis.to_dict().items() if k != "risk"}}
+        ],
     }
+    if analysis.risk:
+        manifest["assertions"].append({"label": RISK_ASSERTION, "data": analysis.risk})
     try:
         builder = c2pa.Builder(manifest, context=_context(c2pa))
         builder.set_intent(c2pa.C2paBuilderIntent.EDIT)  # EDIT: the manifest must name its parent
@@ -179,6 +189,9 @@ def read_c2pa(data: bytes, path: str, trust_anchors: str | None = None) -> Verif
     analysis = next(
         (a.get("data") for a in manifest.get("assertions", []) if a.get("label") == ASSERTION), None
     )
+    risk = next(
+        (a.get("data") for a in manifest.get("assertions", []) if a.get("label") == RISK_ASSERTION), None
+    )
     actions = next(
         (
             a["data"].get("actions", [])
@@ -214,7 +227,7 @@ def read_c2pa(data: bytes, path: str, trust_anchors: str | None = None) -> Verif
     hard = [f for f in failures if not f.startswith("signingCredential.untrusted")]
     valid = state in ("Valid", "Trusted") and not hard
     signer = ", ".join(x for x in (sig.get("common_name"), sig.get("issuer")) if x)
-    return Verification(path, "c2pa", state, valid, signer, claim, analysis, hard, notes)
+    return Verification(path, "c2pa", state, valid, signer, claim, analysis, hard, notes, risk)
 
 
 # ---- XMP fallback -------------------------------------------------------------------------------
@@ -241,7 +254,7 @@ def xmp_packet(analysis: Analysis) -> str:
         "schema",
     ):
         ET.SubElement(desc, f"{{{XMP_NS}}}{key}").text = json.dumps(d[key])
-    for key in ("detectors", "findings", "versions"):
+    for key in ("detectors", "findings", "versions", "risk"):
         ET.SubElement(desc, f"{{{XMP_NS}}}{key}").text = json.dumps(d[key], separators=(",", ":"))
     body = ET.tostring(root, encoding="unicode")
     return f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>{body}<?xpacket end="w"?>'
@@ -302,8 +315,9 @@ def verify_bytes(data: bytes, path: str, trust_anchors: str | None = None) -> Ve
             "xmp",
             "unsigned",
             True,
-            analysis=analysis.to_dict(),
+            analysis={k: v for k, v in analysis.to_dict().items() if k != "risk"},
             notes=["unsigned XMP tag: anyone can strip or edit it; it proves nothing"],
+            risk=analysis.risk or None,
         )
     return Verification(path, "none", "absent", False, notes=["no C2PA manifest and no miscomp XMP packet"])
 

@@ -34,7 +34,37 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
 
 # Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte
 # string, which reads back as base64 text ('CgwUCA==' for [10, 12, 20, 8]).
-def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any]) -> Analysis:
+def risk_for_pair(pair: pd.Series, model_path: Path | None) -> dict[str, Any]:
+    """The risk regions of the pair's original for its codec and rate (``miscomp risk``), made from
+    the original alone as an encoder would before coding it."""
+    import hashlib
+
+    from miscomp.io import read_image
+    from miscomp.study.features import FeatureConfig, cell_features
+    from miscomp.study.risk import RiskModel, default_model_path, risk_regions
+
+    path = Path(model_path) if model_path else default_model_path()
+    model = RiskModel.load(path)
+    bpp = pair.get("bpp")
+    if bpp is None or pd.isna(bpp) or not float(bpp) > 0:
+        raise MiscompError(f"{pair['pair_id']}: no rate (bpp) recorded: cannot make its risk map")
+    rgb = read_image(Path(str(pair["original"]))).rgb
+    grid = cell_features(rgb, FeatureConfig())
+    top_share = 0.05
+    regions = risk_regions(grid, model.predict(grid.flat(), str(pair["codec"]), float(bpp)), top_share)
+    return {
+        "codec": str(pair["codec"]),
+        "bpp": round(float(bpp), 4),
+        "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "cell": grid.cell,
+        "top_share": top_share,
+        "regions": [{"x": g.x, "y": g.y, "w": g.w, "h": g.h, "score": g.score} for g in regions],
+    }
+
+
+def analysis_for_pair(
+    pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any], risk: dict[str, Any] | None = None
+) -> Analysis:
     rows = findings[findings["pair_id"] == pair["pair_id"]]
     items = [
         {
@@ -44,7 +74,10 @@ def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, A
         for _, r in rows.iterrows()
     ]
     # Detector names and package versions only: detector settings can hold local paths.
-    detectors = [{"name": d.get("name", "")} for d in info.get("detectors", [])]
+    # run.json is outside data: a detector entry may be a record or (older/foreign runs) a bare name
+    detectors = [
+        {"name": str(d.get("name", "") if isinstance(d, dict) else d)} for d in info.get("detectors") or []
+    ]
     bpp = pair.get("bpp")
     return Analysis(
         codec=str(pair["codec"]),
@@ -57,6 +90,7 @@ def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, A
         detectors=detectors,
         findings=items,
         versions=dict(info.get("versions", {})),
+        risk=risk or {},
     )
 
 
@@ -108,8 +142,11 @@ def tag_run(
     images: list[Path] | None = None,
     codec_tag: str | None = None,
     keep_metadata: bool = False,
+    risk: bool = False,
+    risk_model: Path | None = None,
 ) -> list[TagResult]:
     """Tag every measured reconstruction of the run (or ``images``, matched to pairs by file stem).
+    With ``risk``, each tag also carries the risk regions of its original (``org.miscomp.risk``).
 
     One file that fails becomes an error result and the others go on."""
     pairs, findings, info = _read_run(run_dir)
@@ -137,7 +174,8 @@ def tag_run(
             continue
         dest = out_dir / str(pair["codec_tag"]) / src.name
         try:
-            analysis = analysis_for_pair(pair, findings, info)
+            regions = risk_for_pair(pair, risk_model) if risk else None
+            analysis = analysis_for_pair(pair, findings, info, regions)
             exif = _original_exif(pair) if keep_metadata else None
             data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -159,3 +159,46 @@ def test_verify_untagged_and_non_images(gps_exif):
     assert verify_bytes(containers.strip_metadata(png), "a.png").kind == "none"
     with pytest.raises(MiscompError, match="not a PNG or JPEG"):
         verify_bytes(b"GIF89a....", "a.gif")
+
+
+RISK = {
+    "codec": "taef2",
+    "bpp": 0.41,
+    "model_sha256": "cd" * 32,
+    "cell": 16,
+    "top_share": 0.05,
+    "regions": [{"x": 16, "y": 0, "w": 32, "h": 16, "score": 0.8}],
+}
+
+
+def test_risk_regions_travel_as_their_own_c2pa_assertion(signer_files, gps_exif):
+    import dataclasses
+
+    import c2pa
+
+    from miscomp.forensics.provenance import RISK_ASSERTION
+
+    _, png = _png(gps_exif)
+    signer = SignerFiles(signer_files["chain"], signer_files["key"])
+    signed, _ = tag_bytes(png, dataclasses.replace(ANALYSIS, risk=RISK), "rec.png", signer)
+    # c2pa-python's own reader sees the risk assertion beside the findings
+    store = json.loads(c2pa.Reader("image/png", io.BytesIO(signed)).json())
+    assertions = {
+        a["label"]: a.get("data") for a in store["manifests"][store["active_manifest"]]["assertions"]
+    }
+    assert assertions[RISK_ASSERTION]["regions"][0] == {"x": 16, "y": 0, "w": 32, "h": 16, "score": 0.8}
+    assert "risk" not in assertions[ASSERTION]
+    v = verify_bytes(signed, "rec.png")
+    assert v.valid and v.risk["codec"] == "taef2" and v.risk["regions"][0]["score"] == 0.8
+    # without risk regions there is no risk assertion
+    plain, _ = tag_bytes(png, ANALYSIS, "rec.png", signer)
+    assert verify_bytes(plain, "rec.png").risk is None
+
+
+def test_risk_regions_in_the_xmp_fallback(gps_exif):
+    import dataclasses
+
+    _, png = _png(gps_exif)
+    tagged, kind = tag_bytes(png, dataclasses.replace(ANALYSIS, risk=RISK), "rec.png", None)
+    v = verify_bytes(tagged, "rec.png")
+    assert kind == "xmp" and v.risk == RISK

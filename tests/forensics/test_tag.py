@@ -120,3 +120,28 @@ def test_verify_exit_codes(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(plain)
     assert _invoke("verify", plain).exit_code == 3
     assert _invoke("verify", tmp_path / "nope.png").exit_code == 2
+
+
+def test_tag_with_risk_regions_and_verify_shows_them(
+    run_with_finding, signer_files, textured_image, tmp_path
+):
+    from miscomp.synth.runs import write_run
+
+    original = tmp_path / "o.png"
+    Image.fromarray(textured_image).save(original)
+    run = tmp_path / "jpeg-run"
+    write_run(run, [original], codecs=("jpeg:quality=10",), error=False)
+    out = tmp_path / "risk-tagged"
+    signing = ("--cert", signer_files["chain"], "--key", signer_files["key"])
+    res = _invoke("tag", run, "--out", out, *signing, "--risk", "--json")
+    assert res.exit_code == 0, res.output
+    (result,) = json.loads(res.stdout)
+    res = _invoke("verify", result["output"], "--json")
+    v = json.loads(res.stdout)
+    assert v["risk"]["regions"] and v["risk"]["cell"] == 16 and len(v["risk"]["model_sha256"]) == 64
+    assert v["risk"]["codec"] == "jpeg" and v["risk"]["bpp"] > 0
+    human = _invoke("verify", result["output"])
+    assert "risk at encoding time" in human.stdout
+    # a pair without a rate (an external codec without --bitstreams) cannot have a risk map: one line
+    res = _invoke("tag", run_with_finding, "--out", tmp_path / "x", *signing, "--risk")
+    assert res.exit_code == 2 and "no rate (bpp) recorded" in res.output and "Traceback" not in res.output
