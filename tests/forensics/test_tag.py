@@ -130,7 +130,7 @@ def test_tag_with_risk_regions_and_verify_shows_them(
     original = tmp_path / "o.png"
     Image.fromarray(textured_image).save(original)
     run = tmp_path / "jpeg-run"
-    write_run(run, [original], codecs=("jpeg:quality=10",), error=False)
+    write_run(run, [original], codecs=("jpeg:quality=10",), error=False, external=False)
     out = tmp_path / "risk-tagged"
     signing = ("--cert", signer_files["chain"], "--key", signer_files["key"])
     res = _invoke("tag", run, "--out", out, *signing, "--risk", "--json")
