@@ -40,8 +40,8 @@ def risk_for_pair(pair: pd.Series, model_path: Path | None) -> dict[str, Any]:
     import hashlib
 
     from miscomp.io import read_image
-    from miscomp.study.features import FeatureConfig, cell_features
-    from miscomp.study.risk import RiskModel, default_model_path, risk_regions
+    from miscomp.study.features import cell_features
+    from miscomp.study.risk import MAP_FEATURES, RiskModel, default_model_path, risk_regions
 
     path = Path(model_path) if model_path else default_model_path()
     model = RiskModel.load(path)
@@ -49,7 +49,7 @@ def risk_for_pair(pair: pd.Series, model_path: Path | None) -> dict[str, Any]:
     if bpp is None or pd.isna(bpp) or not float(bpp) > 0:
         raise MiscompError(f"{pair['pair_id']}: no rate (bpp) recorded: cannot make its risk map")
     rgb = read_image(Path(str(pair["original"]))).rgb
-    grid = cell_features(rgb, FeatureConfig())
+    grid = cell_features(rgb, MAP_FEATURES)
     top_share = 0.05
     regions = risk_regions(grid, model.predict(grid.flat(), str(pair["codec"]), float(bpp)), top_share)
     return {

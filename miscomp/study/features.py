@@ -93,11 +93,16 @@ def text_lines(rgb: np.ndarray, engine=None) -> list[tuple[int, int, int, int]]:
 
 
 def faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Frontal faces of 24 px and more (OpenCV's Haar cascade, which ships with OpenCV). It runs at half
+    resolution: at full resolution it alone cost 0.31 s CPU per megapixel, most of the map's budget."""
     import cv2
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    found = cascade.detectMultiScale(gray, scaleFactor=1.2, minNeighbors=5, minSize=(24, 24))
-    return [tuple(int(v) for v in f) for f in found]
+    half = cv2.resize(
+        gray, (max(1, gray.shape[1] // 2), max(1, gray.shape[0] // 2)), interpolation=cv2.INTER_AREA
+    )
+    found = cascade.detectMultiScale(half, scaleFactor=1.2, minNeighbors=5, minSize=(12, 12))
+    return [tuple(int(2 * v) for v in f) for f in found]
 
 
 def cell_features(

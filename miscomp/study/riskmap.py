@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from miscomp.errors import MiscompError
-from miscomp.study.features import FeatureConfig, cell_features
-from miscomp.study.risk import RiskModel, RiskRegion, default_model_path, overlay, risk_regions
+from miscomp.study.features import cell_features
+from miscomp.study.risk import MAP_FEATURES, RiskModel, RiskRegion, default_model_path, overlay, risk_regions
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def risk_map(
     model = RiskModel.load(model_path)
     name, rate, source = resolve_rate(model, spec, bpp)
     rgb = read_image(Path(image)).rgb
-    grid = cell_features(rgb, FeatureConfig())
+    grid = cell_features(rgb, MAP_FEATURES)
     risk = model.predict(grid.flat(), name, rate)
     regions = risk_regions(grid, risk, top_share)
     out = Path(out) if out is not None else Path(image).with_suffix("").parent / "risk"
