@@ -185,6 +185,7 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
     cards = [_card(run, refs, pair_info, rank, row) for rank, row in enumerate(findings.itertuples(), 1)]
     rd_png, rd_notes = rd_figure_png(ok, findings, run.meta)
     impact = impact_curves(pairs, findings)
+    prevalence_rows, prevalence_png = _prevalence(pairs, findings)
     return {
         "title": run.meta.get("title") or run.run_dir.resolve().name,
         "run_path": str(run.run_dir.resolve()),
@@ -211,6 +212,8 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "rd_notes": rd_notes,
         "impact": impact,
         "impact_png": impact_figure_png(impact),
+        "prevalence": prevalence_rows,
+        "prevalence_png": prevalence_png,
         "cards": cards,
         "pair_views": _pair_views(run, refs, cards),
         "pairs_table": pairs.to_dict("records"),
@@ -221,6 +224,23 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "run_info": _run_info(run.meta),
         "missing_crops": len(refs.missing),
     }
+
+
+def _prevalence(pairs: pd.DataFrame, findings: pd.DataFrame) -> tuple[list[dict[str, Any]], str | None]:
+    """Raw prevalence per codec setting (the findings here are the shown ones), all and symbol."""
+    from miscomp.errors import MiscompError
+    from miscomp.study.prevalence import frame, prevalence
+    from miscomp.study.run import prevalence_png_uri
+
+    try:
+        table = frame(prevalence(pairs, findings, 0.0, n_boot=500))
+    except MiscompError:  # no measured pair: nothing to count
+        return [], None
+    rows = []
+    for tag, grp in table[table["basis"] == "raw"].groupby("codec_tag", sort=True):
+        by = grp.set_index("group")
+        rows.append({"codec_tag": tag, **by.loc["all"].to_dict(), "symbol": by.loc["symbol"].to_dict()})
+    return sorted(rows, key=lambda r: (r["codec"], r["bpp"])), prevalence_png_uri(table)
 
 
 def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row: Any) -> dict[str, Any]:

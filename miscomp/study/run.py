@@ -65,14 +65,17 @@ def study_run(
     return StudyResult(out, threshold, rows, fidelity, bd, bool(evidence))
 
 
-def plot_prevalence(table: pd.DataFrame, path: Path, group: str = "all") -> None:
+def prevalence_figure(table: pd.DataFrame, group: str = "all"):
     """Prevalence (shown miscompressions per megapixel) against bpp, one line per codec with its 95 %
-    band; corrected figures dashed where review evidence exists."""
+    band; corrected figures dashed where review evidence exists. None when no codec has a rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    table = table.dropna(subset=["bpp"])
+    if table.empty:
+        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for basis, style in (("raw", "-"), ("corrected", "--")):
         sub = table[(table["group"] == group) & (table["basis"] == basis)]
@@ -88,7 +91,32 @@ def plot_prevalence(table: pd.DataFrame, path: Path, group: str = "all") -> None
     ax.set_ylabel("miscompressions shown per megapixel")
     ax.set_title("prevalence (95 % bootstrap over images)")
     ax.margins(x=0.08, y=0.1)
-    ax.legend(fontsize=7, loc="best", frameon=False)
+    # outside the axes: a legend inside covered points (the report's RD plot had that problem)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_prevalence(table: pd.DataFrame, path: Path, group: str = "all") -> None:
+    import matplotlib.pyplot as plt
+
+    fig = prevalence_figure(table, group)
+    if fig is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def prevalence_png_uri(table: pd.DataFrame) -> str | None:
+    """The prevalence figure as a data: URI for the self-contained report."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = prevalence_figure(table)
+    if fig is None:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

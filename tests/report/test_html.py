@@ -318,3 +318,21 @@ def test_min_score_hides_low_findings_from_the_report_only(run, tmp_path):
     assert _tiles(html)["findings"] == len(shown) and _tiles(html)["low"] == len(findings) - len(shown)
     assert len(pd.read_parquet(run_dir / "findings.parquet")) == len(findings)  # the table is untouched
     _assert_crop_boxes(html, findings[findings["score"] >= cut].dropna(subset=["crop_original"]))
+
+
+def test_prevalence_section_counts_shown_findings_per_setting(run):
+    run_dir, expected = run
+    html = render_report(run_dir, images="link", min_score=0.0).read_text(encoding="utf-8")
+    assert 'id="prevalence"' in html and 'alt="miscompressions per megapixel' in html
+    section = html.split('id="prevalence"', 1)[1].split('id="findings"', 1)[0]
+    findings = pd.read_parquet(run_dir / "findings.parquet")
+    pairs = pd.read_parquet(run_dir / "pairs.parquet")
+    ok = pairs[pairs.status.isin(["ok", "partial"])]
+    per_tag = findings.merge(ok[["pair_id", "codec_tag"]], on="pair_id").groupby("codec_tag").size()
+    for tag, n in per_tag.items():
+        images = int((ok.codec_tag == tag).sum())
+        row = re.search(
+            rf"<tr><td>{re.escape(tag)}</td><td>[^<]*</td><td>{images}</td><td>([\d.]+) ", section
+        )
+        assert row, tag
+        assert float(row.group(1)) == pytest.approx(n / images, abs=0.006)
