@@ -48,8 +48,13 @@ class CellTable:
 Factor = Callable[[CellTable, dict], np.ndarray]
 
 
-def _q(name: str, q: float) -> Callable[[CellTable], float]:
-    return lambda t: float(np.quantile(t.col(name), q))
+def _quartile(name: str, top: bool) -> tuple[Factor, dict]:
+    """A cell in the top (or bottom) quartile of ``name``, the quartile taken on the fitting split."""
+    key = f"{name}_q{75 if top else 25}"
+    fitted = {key: lambda t: float(np.quantile(t.col(name), 0.75 if top else 0.25))}
+    if top:
+        return (lambda t, th: t.col(name) > th[key]), fitted
+    return (lambda t, th: t.col(name) < th[key]), fitted
 
 
 # name -> (predicate over a table and the fitted thresholds, thresholds to fit on the training split)
@@ -63,26 +68,11 @@ FACTORS: dict[str, tuple[Factor, dict]] = {
     ),
     "below 0.2 bpp": (lambda t, th: t.bpp < 0.2, {}),
     "learned codec": (lambda t, th: np.isin(t.codec, LEARNED), {}),
-    "edge density in top quartile": (
-        lambda t, th: t.col("edges") > th["edges_q75"],
-        {"edges_q75": _q("edges", 0.75)},
-    ),
-    "thin strokes in top quartile": (
-        lambda t, th: t.col("strokes") > th["strokes_q75"],
-        {"strokes_q75": _q("strokes", 0.75)},
-    ),
-    "contrast in bottom quartile": (
-        lambda t, th: t.col("contrast") < th["contrast_q25"],
-        {"contrast_q25": _q("contrast", 0.25)},
-    ),
-    "saturation in top quartile": (
-        lambda t, th: t.col("saturation") > th["saturation_q75"],
-        {"saturation_q75": _q("saturation", 0.75)},
-    ),
-    "entropy in top quartile": (
-        lambda t, th: t.col("entropy") > th["entropy_q75"],
-        {"entropy_q75": _q("entropy", 0.75)},
-    ),
+    "edge density in top quartile": _quartile("edges", top=True),
+    "thin strokes in top quartile": _quartile("strokes", top=True),
+    "contrast in bottom quartile": _quartile("contrast", top=False),
+    "saturation in top quartile": _quartile("saturation", top=True),
+    "entropy in top quartile": _quartile("entropy", top=True),
     "face present": (lambda t, th: t.col("face") > 0.3, {}),
     "lower third of the image": (lambda t, th: t.col("y") > 2 / 3, {}),
 }
