@@ -1,4 +1,4 @@
-"""Detection quality of the "diff" detector on generated ground truth (miscomp/synth/truth.py).
+"""Detection quality of the "diff" detector on generated ground truth (benchmarks/generators/truth.py).
 
     python -m benchmarks.detection_quality [--pairs 500] [--seed 2024] [--out benchmarks/results]
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.generators.truth import CATEGORIES, GeneratedPair, generate
 from miscomp.detect.base import PairImages
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding, Region
-from miscomp.synth.truth import CATEGORIES, GeneratedPair, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"recall": 0.9, "false_per_clean": 0.2, "category_accuracy": 0.8, "median_seconds_768x512": 0.5}

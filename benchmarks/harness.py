@@ -119,7 +119,9 @@ def metadata(name: str, configs: Sequence[Any] = (), threads: int | None = None)
         "packages": versions,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
-        "threads": int(threads or os.environ.get("MISCOMP_THREADS") or os.environ.get("OMP_NUM_THREADS") or 1),
+        "threads": int(
+            threads or os.environ.get("MISCOMP_THREADS") or os.environ.get("OMP_NUM_THREADS") or 1
+        ),
         "load": round(os.getloadavg()[0], 2),
         "config_hash": config_hash(*configs) if configs else "",
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from miscomp.report import EMBED_LIMIT_BYTES, choose_embed, load_run_dir, render_report  # noqa: E402
-from miscomp.report.screenshot import load_time
-from miscomp.synth.runs import write_run  # the run writer the report tests use
+from testing.runs import write_run  # the run writer the report tests use
+from testing.screenshot import load_time
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
     MISCOMP_SHARED=../shared MISCOMP_TAEF2_DIR=../shared/models/taef2 OMP_NUM_THREADS=1 \
         .venv/bin/python -m benchmarks.trace_loco [--cache .work/trace-corpus]
 
-Corpus: miscomp/forensics/corpus.py (256×256 tiles; originals, JPEG/WebP/AVIF/JPEG 2000 at several
+Corpus: models/trace_corpus.py (256×256 tiles; originals, JPEG/WebP/AVIF/JPEG 2000 at several
 rates, in-house bmshj2018-factorized q1/q2, TAEF2 bits 2..6). Protocol, for each codec family F:
 the photos are split into two folds by source (a tile's codecs never straddle train and test); the
 model is trained on fold A *without any sample of F* and tested on F's samples of fold B, and vice
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from miscomp.forensics.corpus import fit, load_table, sample_weights
 from miscomp.forensics.features import FEATURES
 from miscomp.forensics.trace import TraceModel
+from models.trace_corpus import fit, load_table, sample_weights
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before any library starts its threads

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import platform
 import time
 import traceback
@@ -36,6 +37,7 @@ from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
 from miscomp.detect.combine import combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
+from miscomp.executors import Unit, execute, limit_threads
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
@@ -418,6 +420,35 @@ def pending_sources(
     return todo, why
 
 
+# ---- the unit of work every executor runs (miscomp.executors) ------------------------------------
+
+# One resolved plan per scan config in each worker process: building it loads the models (OCR reader
+# ~2.5 s, codec weights), which must happen once per worker, not once per unit.
+_PLANS: dict[ScanConfig, ScanPlan] = {}
+
+
+def _worker_plan(cfg: ScanConfig) -> ScanPlan:
+    if cfg not in _PLANS:
+        limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))
+        _PLANS[cfg] = plan_scan(cfg)
+    return _PLANS[cfg]
+
+
+def run_unit(cfg: ScanConfig, unit: Unit) -> Iterator[str]:
+    """Run one unit (one original, its pending codecs) on this process's plan; yields its pair ids."""
+    plan = _worker_plan(cfg)
+    store = ResultStore(plan.run_dir)
+    # Re-read what is committed, with the driver's resume rule: a retried unit (its first worker
+    # died) skips the pairs its first attempt finished.
+    ids = {t: make_pair_id(unit.image_id, t) for t in unit.tags}
+    rows = {pid: row for pid in ids.values() if (row := store.committed_row(pid)) is not None}
+    pending, _ = pending_sources(plan, unit.image_id, unit.path, rows)
+    todo = [s for s in pending if s.tag in ids]
+    yield from (ids[t] for t in unit.tags if t not in {s.tag for s in todo})
+    trace = cfg.trace and bool(todo)  # the original's learned-codec trace score, once per original
+    yield from _run_original(plan, store, unit.image_id, unit.path, todo, cfg.convert, cfg.max_pixels, trace)
+
+
 def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -426,8 +457,6 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     store.remove_stale_temporaries()  # a killed scan's half-written part; we hold the lock
     committed = store.committed()
     _write_run_json(cfg, plan, started_at, None)
-
-    from miscomp.executors import Unit, execute
 
     units = []
     redone = {"original": 0, "detectors": 0}
@@ -439,7 +468,12 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
             units.append(Unit(image_id, path, tuple(s.tag for s in todo)))
     skipped = done = plan.total - sum(len(u.tags) for u in units)
     new = 0
-    for pair_id in execute(cfg, plan, units):
+    _PLANS[cfg] = plan  # in this process (one worker) units run on the driver's plan
+    ran = execute(
+        run_unit, cfg, units, executor=cfg.executor, workers=cfg.workers, address=cfg.address,
+        warm_up=_worker_plan,
+    )  # fmt: skip
+    for pair_id in ran:
         new += 1
         done += 1
         if progress:

@@ -166,7 +166,7 @@ def load_table(shared: Path, cache: Path, **kw):  # noqa: ANN201
     return done[done["path"].isin({r["path"] for r in records})].reset_index(drop=True)
 
 
-if __name__ == "__main__":  # python -m miscomp.forensics.corpus: fill the cache
+if __name__ == "__main__":  # python -m models.trace_corpus: fill the cache
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     shared = Path(os.environ.get("MISCOMP_SHARED", "../shared"))
     df = load_table(shared, Path(".work/trace-corpus"))
