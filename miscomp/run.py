@@ -43,6 +43,7 @@ from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
     LoadedImage,
+    atomic_write_bytes,
     atomic_write_text,
     file_sha256,
     read_image,
@@ -255,8 +256,7 @@ def run_pair(
     bit_rel = ""
     if out.bitstream is not None:
         bit_path = Path("bitstreams") / pair.codec_tag / f"{pair.image_id}{source.bitstream_suffix}"
-        (run_dir / bit_path).parent.mkdir(parents=True, exist_ok=True)
-        (run_dir / bit_path).write_bytes(out.bitstream)
+        atomic_write_bytes(run_dir / bit_path, out.bitstream)
         bit_rel = str(bit_path)
     h, w = image.rgb.shape[:2]
     bpp = out.n_bytes * 8 / (h * w) if out.n_bytes is not None else None
@@ -422,16 +422,20 @@ def pending_sources(
 
 # ---- the unit of work every executor runs (miscomp.executors) ------------------------------------
 
-# One resolved plan per scan config in each worker process: building it loads the models (OCR reader
-# ~2.5 s, codec weights), which must happen once per worker, not once per unit.
-_PLANS: dict[ScanConfig, ScanPlan] = {}
+# The resolved plan of the scan config this process last ran: building it loads the models (OCR reader
+# ~2.5 s, codec weights), which must happen once per worker, not once per unit. (A list, not a dict:
+# a config may hold lists, which do not hash.)
+_PLAN: list[tuple[ScanConfig, ScanPlan]] = []
 
 
-def _worker_plan(cfg: ScanConfig) -> ScanPlan:
-    if cfg not in _PLANS:
+def _worker_plan(cfg: ScanConfig, plan: ScanPlan | None = None) -> ScanPlan:
+    """This process's plan for ``cfg``: ``plan`` when given (the driver's), else the one built before."""
+    if plan is None and (not _PLAN or _PLAN[0][0] != cfg):
         limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))
-        _PLANS[cfg] = plan_scan(cfg)
-    return _PLANS[cfg]
+        plan = plan_scan(cfg)
+    if plan is not None:
+        _PLAN[:] = [(cfg, plan)]
+    return _PLAN[0][1]
 
 
 def run_unit(cfg: ScanConfig, unit: Unit) -> Iterator[str]:
@@ -468,7 +472,7 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
             units.append(Unit(image_id, path, tuple(s.tag for s in todo)))
     skipped = done = plan.total - sum(len(u.tags) for u in units)
     new = 0
-    _PLANS[cfg] = plan  # in this process (one worker) units run on the driver's plan
+    _worker_plan(cfg, plan)  # in this process (one worker) units run on the driver's plan
     ran = execute(
         run_unit, cfg, units, executor=cfg.executor, workers=cfg.workers, address=cfg.address,
         warm_up=_worker_plan,

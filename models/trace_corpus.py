@@ -27,7 +27,6 @@ CODEC_GRID: tuple[tuple[str, str, bool], ...] = (
     *(("bmshj2018", f"bmshj2018-factorized:q={q}", True) for q in (1, 2)),
     *(("taef2", f"taef2:bits={b}", True) for b in (2, 3, 4, 5, 6)),
 )
-NEURAL_FAMILIES = ("bmshj2018", "taef2")
 
 
 @dataclass(frozen=True)
