@@ -175,7 +175,7 @@ def _ray(work: Work, payload: Any, units: list[Unit], workers: int, address: str
     started_here = not ray.is_initialized()
     if started_here:
         # Tasks see the driver's miscomp settings (model folders, cache) wherever they run; paths
-        # in them must exist on every node (a shared filesystem, see README "Scaling").
+        # in them must exist on every node (a shared filesystem, see docs/scaling.md).
         env = {k: v for k, v in os.environ.items() if k.startswith("MISCOMP_") or k in _FORWARD}
         env.setdefault("MISCOMP_THREADS", "1")
         env.update(RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS=env["MISCOMP_THREADS"])

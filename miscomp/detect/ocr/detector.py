@@ -42,7 +42,7 @@ from miscomp.io import atomic_write_text
 
 _CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
-# Default engine, chosen by measurement (benchmarks/ocr_engines.py, results in README "OCR engines").
+# Default engine, chosen by measurement (benchmarks/ocr_engines.py, docs/decisions/ocr.md).
 DEFAULT_ENGINE = "rapidocr"
 # Engines are built once per process and shared by detectors: building one loads its models.
 _ENGINES: dict[tuple, OCREngine] = {}
