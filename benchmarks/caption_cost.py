@@ -16,10 +16,11 @@ Beside the measurement, an estimate from the parameter count alone: the ViT enco
 2 × 86 M × 577 tokens ≈ 100 GFLOP per 384 px crop, the decoder 2 × 138 M FLOP per generated token.
 
 One thread (OMP_NUM_THREADS=1), one run per batch size after a warm-up, on the shared 2-core box.
-Writes ``results/caption_cost.json`` (per model: ``model``, ``family``, ``device``, ``parameters``,
-``load_s``, and ``rows`` of ``batch`` = crops in one generate call, ``seconds`` for that call,
-``seconds_per_crop``, ``tokens`` = longest caption re-tokenised incl. [CLS]/[SEP]; plus
-``estimate_blip_base_gflop``) and ``results/caption_cost.png`` (seconds per batch against batch size).
+Writes ``results/caption_cost.{json,csv}`` through the harness (summary: per model ``model``,
+``family``, ``device``, ``parameters``, ``load_s``, and ``estimate_blip_base_gflop``; rows: ``model``,
+``batch`` = crops in one generate call, ``seconds`` for that call, ``seconds_per_crop``, ``tokens`` =
+longest caption re-tokenised incl. [CLS]/[SEP]) and ``results/caption_cost.png`` (seconds per batch
+against batch size).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.caption_cost [--sizes 1 4 8] [--tokens 12]
 """
@@ -27,12 +28,12 @@ Writes ``results/caption_cost.json`` (per model: ``model``, ``family``, ``device
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import RESULTS, pyplot, set_threads, write_results
 from miscomp.detect.captioners import Captioner
 from tests.detect.tiny_captioners import build_blip  # the tiny model the tests build
 
@@ -86,18 +87,16 @@ def main() -> None:
         "--tokens", type=int, default=12, help="max_new_tokens (random weights always generate this many)"
     )
     ap.add_argument("--work", type=Path, default=Path("/tmp/miscomp_caption_cost"))
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
+    set_threads(1)
     models = {
         "tiny-blip": build_blip(args.work / "tiny-blip") if not (args.work / "tiny-blip").exists()
         else args.work / "tiny-blip",
         "blip-base-arch": build_blip_base_arch(args.work / "blip-base-arch"),
     }  # fmt: skip
     result = {"what": "caption time per batch of region crops, CPU, 1 thread, random weights",
-              "max_new_tokens": args.tokens, "threads": torch.get_num_threads(), "models": {}}  # fmt: skip
+              "max_new_tokens": args.tokens, "threads": 1, "models": {}}  # fmt: skip
     for name, folder in models.items():
         t0 = time.perf_counter()
         cap = Captioner(str(folder), device="cpu", max_new_tokens=args.tokens)
@@ -115,24 +114,22 @@ def main() -> None:
         "per_crop_encoder": round(2 * vit * 577 / 1e9, 1),
         "per_token_decoder": round(2 * dec / 1e9, 2),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "caption_cost.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    plot(result, args.out / "caption_cost.png")
+    rows = [{"model": name, **row} for name, m in result["models"].items() for row in m.pop("rows")]
+    write_results("caption_cost", result, rows, results_dir=args.out)
+    plot(rows, result["max_new_tokens"], args.out / "caption_cost.png")
 
 
-def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(rows: list[dict], tokens: int, path: Path) -> None:
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, m in result["models"].items():
-        ax.plot([r["batch"] for r in m["rows"]], [r["seconds"] for r in m["rows"]], "o-", label=name)
+    for name in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == name]
+        ax.plot([r["batch"] for r in mine], [r["seconds"] for r in mine], "o-", label=name)
     ax.set_xlabel("crops in one batch (one image side)")
     ax.set_ylabel("seconds per batch (CPU, 1 thread)")
     ax.set_yscale("log")
-    ax.set_title(f"caption cost, max_new_tokens={result['max_new_tokens']}, random weights")
+    ax.set_title(f"caption cost, max_new_tokens={tokens}, random weights")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

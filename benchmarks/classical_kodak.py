@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.harness import RESULTS, pyplot, shared_dir, write_results
 from miscomp.codecs import create_codec
 from miscomp.io import list_images, read_image
 from miscomp.metrics import ms_ssim, psnr
@@ -70,18 +70,13 @@ def run(kodak: Path, shared: Path, out: Path) -> dict:
         "median_decode_s": enc.decode_s.to_dict(),
         "webp_encode_vs_jpeg_ratio": float(enc.encode_s["webp"] / enc.encode_s["jpeg"]),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "classical_kodak.csv", index=False)
-    (out / "classical_kodak.json").write_text(json.dumps(result, indent=2))
+    write_results("classical_kodak", result, rows, results_dir=out)
     _plot(result, out / "classical_kodak.png")
     return result
 
 
 def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for (name, data), colour in zip(result["codecs"].items(), ("tab:blue", "tab:orange"), strict=False):
@@ -97,10 +92,10 @@ def _plot(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    shared = Path(os.environ.get("MISCOMP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    shared = shared_dir()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kodak", type=Path, default=shared / "data" / "kodak")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = run(args.kodak, shared, args.out)
     for name, data in result["codecs"].items():

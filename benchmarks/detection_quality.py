@@ -1,4 +1,4 @@
-"""Detection quality of the "diff" detector on generated ground truth (miscomp/synth/truth.py).
+"""Detection quality of the "diff" detector on generated ground truth (benchmarks/generators/truth.py).
 
     python -m benchmarks.detection_quality [--pairs 500] [--seed 2024] [--out benchmarks/results]
 
@@ -13,7 +13,6 @@ diff + classification on 768×512 pairs, and a score sweep (recall vs. false fin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable
@@ -21,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.generators.truth import CATEGORIES, GeneratedPair, generate
+from benchmarks.harness import RESULTS, pyplot, write_results
 from miscomp.detect.base import PairImages
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding, Region
-from miscomp.synth.truth import CATEGORIES, GeneratedPair, generate
+from miscomp.io import atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"recall": 0.9, "false_per_clean": 0.2, "category_accuracy": 0.8, "median_seconds_768x512": 0.5}
 BPP_BUCKETS = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 99.0))
 
@@ -176,10 +176,7 @@ def _table_rows(summary: dict) -> list[dict]:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     codecs = list(summary["by_codec"])
@@ -208,13 +205,12 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(summary: dict, rows: list[dict], out_dir: Path = RESULTS) -> None:
+def save(summary: dict, rows: list[dict], out_dir: Path = RESULTS) -> None:
+    """The envelope (summary; rows: one per group, as the CSV), the per-pair table beside it."""
     import pandas as pd
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "detection_quality.json").write_text(json.dumps(summary, indent=1))
-    pd.DataFrame(_table_rows(summary)).to_csv(out_dir / "detection_quality.csv", index=False)
-    pd.DataFrame(rows).to_csv(out_dir / "detection_quality_pairs.csv", index=False)
+    write_results("detection_quality", summary, _table_rows(summary), results_dir=out_dir)
+    atomic_write_text(out_dir / "detection_quality_pairs.csv", pd.DataFrame(rows).to_csv(index=False))
     plot(summary, out_dir / "detection_quality.png")
 
 
@@ -231,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         progress=lambda i, n: print(f"\r{i}/{n}", end="", flush=True),
     )  # fmt: skip
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    write_results(summary, rows, args.out)
+    save(summary, rows, args.out)
     print()
     for row in _table_rows(summary)[:2]:
         print(row)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import pyplot, read_results, write_results
 from benchmarks.ocr_plates import crop_plate, load_plates
 from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
@@ -65,8 +66,8 @@ def main() -> None:
     if args.replot:
         import pandas as pd
 
-        engine = json.loads((args.out / "impact.json").read_text()).get("engine", "easyocr")
-        plot(pd.read_csv(args.out / "impact.csv"), args.out / "impact.png", engine)
+        done = read_results(args.out / "impact.json")
+        plot(pd.DataFrame(done["rows"]), args.out / "impact.png", done["summary"].get("engine", "easyocr"))
         return
     plates = load_plates()[1::2][: args.limit]
     if not plates:
@@ -105,31 +106,20 @@ def main() -> None:
             flush=True,
         )
     table = read_impact(pairs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "impact.csv", index=False)
-    (args.out / "impact.json").write_text(
-        json.dumps(
-            {
-                "plates": len(plates),
-                "engine": det.engine.name,
-                "codecs": list(CODECS),
-                "seconds": round(time.perf_counter() - t0, 1),
-                "summary": json.loads(table.to_json(orient="records")),
-                "pairs": [{**p.__dict__, "cer": p.cer, "exact": p.exact} for p in pairs],
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    summary = {
+        "plates": len(plates),
+        "engine": det.engine.name,
+        "codecs": list(CODECS),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "pairs": [{**p.__dict__, "cer": p.cer, "exact": p.exact} for p in pairs],
+    }
+    write_results("impact", summary, json.loads(table.to_json(orient="records")), results_dir=args.out)
     plot(table, args.out / "impact.png", det.engine.name)
     print(table.round(3).to_string(index=False))
 
 
 def plot(table, path: Path, engine: str) -> None:  # noqa: ANN001
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for codec, g in table.groupby("codec"):

@@ -33,20 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import RESULTS, pyplot, shared_dir, write_results
 from miscomp.codecs import create_codec
 from miscomp.detect import PairImages, build_detectors
 from miscomp.findings import DEFAULT_MIN_SCORE
 from miscomp.io import read_image
 
-RESULTS = Path(__file__).resolve().parent / "results"
 IMAGES = tuple(f"kodim{i:02d}" for i in (2, 4, 6, 7, 9, 11, 12, 13, 15, 16))
 CODECS = ("jpeg:quality=10", "webp:quality=5")
 TARGET_PER_PAIR = 1.0
 
 
 def kodak_dir() -> Path:
-    shared = Path(os.environ.get("MISCOMP_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
-    return shared / "data" / "kodak"
+    return shared_dir() / "data" / "kodak"
 
 
 # Packages copied from the ref under other names, so both versions live in one process.
@@ -169,10 +168,7 @@ def summarise(rows, min_score, detectors, compare_ref) -> dict:
 
 
 def plot(rows, summary, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     codecs = list(summary["by_codec"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -222,16 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = run(images, codecs, dets, args.min_score, args.compare_ref, args.repeat)
     summary = summarise(rows, args.min_score, dets, args.compare_ref)
     summary["timing_repeat"] = args.repeat
-    import pandas as pd
-
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = (
         "kodak_artefacts"
         if dets == ["diff"]
         else "kodak_artefacts_" + "_".join("".join(c if c.isalnum() else "-" for c in d) for d in dets)
     )
-    (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
-    pd.DataFrame(rows).to_csv(args.out / f"{stem}.csv", index=False)
+    write_results(stem, summary, rows, results_dir=args.out)
     plot(rows, summary, args.out / f"{stem}.png")
     print(json.dumps(summary, indent=1))
 

@@ -16,7 +16,6 @@ Writes benchmarks/results/ocr_engines.{json,csv,png}.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.harness import pyplot, read_results, write_results
 from benchmarks.ocr_plates import OUT, PLATE_CHARS, SHARED, UNCHANGED_QUALITIES, plate_quality
 from miscomp.detect import DETECTORS, PairImages
 
@@ -68,10 +68,7 @@ def time_per_original(engines: list[str], n: int) -> dict:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     engines = list(summary["plates"])
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 4))
@@ -105,10 +102,9 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def _previous_run(summary_path: Path) -> tuple[dict, list[dict]]:
-    """The last run's JSON summary and its CSV rows (beside it)."""
-    with open(summary_path.with_suffix(".csv"), newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return json.loads(summary_path.read_text()), rows
+    """The last run's summary and rows."""
+    done = read_results(summary_path)
+    return done["summary"], done["rows"]
 
 
 def main() -> None:
@@ -154,12 +150,7 @@ def main() -> None:
         rows_all += [{"engine": engine} | {k: v for k, v in r.items() if k not in private} for r in rows]
     if args.time_images:
         summary["time"] = time_per_original(engines, args.time_images)
-    OUT.mkdir(parents=True, exist_ok=True)
-    previous.write_text(json.dumps(summary, indent=2))
-    with open(OUT / "ocr_engines.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows_all[0]))
-        writer.writeheader()
-        writer.writerows(rows_all)
+    write_results("ocr_engines", summary, rows_all, results_dir=OUT)
     plot(summary, OUT / "ocr_engines.png")
     print(json.dumps({k: v for k, v in summary.items() if k != "detectors"}, indent=2))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import write_results
 from benchmarks.ocr_plates import (
     PLATE_CHARS,
     SEED,
@@ -78,9 +79,13 @@ def grid(args: argparse.Namespace) -> None:
                     fp[int(name[1:])] += len(sym)
         n = len(data)
         row = (ratio, floor, confirm, hits / n, *(fp[q] / n for q in UNCHANGED_QUALITIES))
-        results.append(row)
+        results.append(
+            {"glyph_ratio": ratio, "glyph_floor": floor, "confirm_ratio": confirm, "swap_recall": hits / n}
+            | {f"false_symbol_per_plate_q{q}": fp[q] / n for q in UNCHANGED_QUALITIES}
+        )
         fmt = "ratio {:.2f} floor {:.2f} confirm {:.2f}  recall {:.3f}  fp q50 {:.3f} q75 {:.3f} q90 {:.3f}"
         print(fmt.format(*row))
+    write_results("ocr_glyph_tune", {"plates": len(data), "subset": "tune (even plate indices)"}, results)
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ Writes benchmarks/results/ocr_plates.{json,csv,png}.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.harness import RESULTS, pyplot, read_results, shared_dir, write_results
 from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.ocr.reading import detect_text, read_lines
@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-SHARED = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
-OUT = REPO / "benchmarks" / "results"
+SHARED = shared_dir()
+OUT = RESULTS
 SEED = 0
 UNCHANGED_QUALITIES = (50, 75, 90)
 SWAP_QUALITY = 75
@@ -306,10 +306,7 @@ def speed(args: argparse.Namespace, det, det_cached) -> dict:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     q, before = summary["quality"], summary["quality"].get("before_glyph_check", {})
@@ -342,7 +339,7 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def replot() -> None:
-    plot(json.loads((OUT / "ocr_plates.json").read_text()), OUT / "ocr_plates.png")
+    plot(read_results(OUT / "ocr_plates.json")["summary"], OUT / "ocr_plates.png")
 
 
 def main() -> None:
@@ -377,17 +374,14 @@ def main() -> None:
     previous = OUT / f"{args.out}.json"
     if "speed" not in summary and previous.is_file():
         # --speed-images 0 re-measures quality only; the speed figures stay, marked as older.
-        old = json.loads(previous.read_text()).get("speed")
+        old = read_results(previous)["summary"].get("speed")
         if old:
             summary["speed"] = old | {"from_previous_run": True}
-    previous.write_text(json.dumps(summary, indent=2))
-    # The plates are AGPL test data that the project must not redistribute: the committed CSV keeps
+    # The plates are AGPL test data that the project must not redistribute: the committed rows keep
     # per-plate metrics only, never plate text (truth, reads, evidence quoting them).
     private = {"truth", "read", "swap", "swap_evidence"}
-    with open(OUT / f"{args.out}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k not in private])
-        writer.writeheader()
-        writer.writerows({k: v for k, v in row.items() if k not in private} for row in rows)
+    public = [{k: v for k, v in row.items() if k not in private} for row in rows]
+    write_results(args.out, summary, public, results_dir=OUT)
     plot(summary, OUT / f"{args.out}.png")
     print(json.dumps(summary, indent=2))
 

@@ -1,8 +1,8 @@
 """Rate–distortion of the in-house learned codecs on Kodak, against JPEG and WebP at matched bpp and
 CompressAI's published figures.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rd_kodak.py            # all 24 images, q1 and q2
-    .venv/bin/python benchmarks/rd_kodak.py --images 2 --out /tmp/rd    # quick look
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.rd_kodak            # all 24 images, q1 and q2
+    .venv/bin/python -m benchmarks.rd_kodak --images 2 --out /tmp/rd    # quick look
 
 For each in-house model (``models/<arch>-q<N>-miscomp.pth``, loaded through the codec registry,
 exactly as ``miscomp scan`` does) every image is compressed to a real bitstream (header included)
@@ -12,7 +12,8 @@ swept per image; "matched bpp" interpolates their PSNR / MS-SSIM linearly in bpp
 sweep points that bracket the learned codec's bpp on the *same* image (NaN, flagged, when the
 target lies outside the codec's range). CompressAI's published means come from miscomp/refs.py.
 
-Writes rd_kodak.json (everything), rd_kodak.csv (one row per image and model), rd_kodak.png (RD
+Writes rd_kodak.json (the results envelope: summary and one row per image and model), rd_kodak.csv
+(the rows), rd_kodak.png (RD
 plot), rd_kodak.md (the model card's table) and, with --golden, the golden numbers of kodim23 into
 each model's sidecar JSON (tests/test_inhouse_models.py checks them).
 """
@@ -29,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import RESULTS, set_threads, shared_dir, write_results
+from miscomp.io import atomic_write_text
 from miscomp.metrics import ms_ssim, psnr
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,13 +229,13 @@ def plot(path: Path, means: dict[str, dict], jpeg: dict, webp: dict, refs_all: d
 
 
 def main(argv: list[str] | None = None) -> int:
-    shared = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
+    shared = shared_dir()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kodak", type=Path, default=shared / "data" / "kodak")
     p.add_argument("--arch", default="bmshj2018-factorized")
     p.add_argument("--quality", type=int, nargs="+", default=[1, 2])
     p.add_argument("--images", type=int, default=0, help="first N images only (0: all 24)")
-    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--golden", action="store_true", help=f"write {GOLDEN_IMAGE}'s numbers to models/*.json")
     p.add_argument("--card", type=Path, default=None, help="model card whose RD table to replace")
     p.add_argument(
@@ -242,9 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         help="training dir: also measure the fp32 export on the first 6 images (fp16 check)",
     )
     args = p.parse_args(argv)
-    import torch
 
-    torch.set_num_threads(1)
+    set_threads(1)
     from miscomp.report.refs import kodak_refs
 
     images = _load_images(args.kodak, args.images)
@@ -308,12 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         "interpolated at the learned codec's bpp per image; baseline means over images where the bpp "
         "is reachable.",
     }
-    (args.out / "rd_kodak.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    import pandas as pd
-
-    pd.DataFrame(rows).to_csv(args.out / "rd_kodak.csv", index=False, float_format="%.5f")
+    write_results("rd_kodak", {k: v for k, v in doc.items() if k != "per_image"}, rows, results_dir=args.out)
     plot(args.out / "rd_kodak.png", means, jpeg_curve, webp_curve, refs_all, len(images))
-    (args.out / "rd_kodak.md").write_text(markdown(rows, means, len(images), refs))
+    atomic_write_text(args.out / "rd_kodak.md", markdown(rows, means, len(images), refs))
     if args.golden:
         _write_golden(args, rows)
     if args.card is not None:

@@ -11,16 +11,15 @@ start → load event (median of 3 fresh loads, network blocked).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.harness import RESULTS, shared_dir, write_results
 from miscomp.report import EMBED_LIMIT_BYTES, choose_embed, load_run_dir, render_report  # noqa: E402
-from miscomp.report.screenshot import load_time
-from miscomp.synth.runs import write_run  # the run writer the report tests use
+from testing.runs import write_run  # the run writer the report tests use
+from testing.screenshot import load_time
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,11 +36,11 @@ def build(kodak: Path, run_dir: Path) -> None:
 
 
 def main() -> None:
-    shared = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
+    shared = shared_dir()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kodak", type=Path, default=shared / "data" / "kodak")
     ap.add_argument("--work", type=Path, default=Path("/tmp/miscomp_report_size"))
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     run_dir = args.work / "run"
     if not (run_dir / "findings.parquet").exists():
@@ -67,8 +66,7 @@ def main() -> None:
                 rows.append(row)
     finally:
         full.to_parquet(run_dir / "findings.parquet", index=False)
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {
+    summary = {
         "what": "report.html size and Chromium load time (navigation start to load event, median of 3)",
         "run": {
             "images": 10,
@@ -77,9 +75,8 @@ def main() -> None:
             "crop_files_bytes": crop_bytes,
             "embed_limit_bytes": EMBED_LIMIT_BYTES,
         },
-        "rows": rows,
     }
-    (args.out / "report_size.json").write_text(json.dumps(result, indent=1))
+    write_results("report_size", summary, rows, results_dir=args.out)
     plot(pd.DataFrame(rows), args.out / "report_size.png")
     print(f"wrote {args.out / 'report_size.json'} and report_size.png")
 

@@ -9,7 +9,7 @@ One run measures, on this machine, in this order:
    encode, decode, metrics, diff, OCR original, OCR reconstruction, crops, store);
 3. **naive vs miscomp** on the same labelled pairs: Kodak photos with a line of text drawn in, each
    codec's reconstruction with one character swapped (the swapped glyph compressed by the same codec,
-   as in ``miscomp.synth.truth``). Naive: full OCR of both images for every pair (detection and
+   as in ``benchmarks.generators.truth``). Naive: full OCR of both images for every pair (detection and
    recognition, no cache), serial; miscomp: the default OCR (the original read once per image,
    recognition of each reconstruction in the original's boxes). Both run the diff detector too and
    compare reads with the same code, so recall differences come from the reading strategy only;

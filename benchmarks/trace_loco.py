@@ -3,7 +3,7 @@
     MISCOMP_SHARED=../shared MISCOMP_TAEF2_DIR=../shared/models/taef2 OMP_NUM_THREADS=1 \
         .venv/bin/python -m benchmarks.trace_loco [--cache .work/trace-corpus]
 
-Corpus: miscomp/forensics/corpus.py (256×256 tiles; originals, JPEG/WebP/AVIF/JPEG 2000 at several
+Corpus: models/trace_corpus.py (256×256 tiles; originals, JPEG/WebP/AVIF/JPEG 2000 at several
 rates, in-house bmshj2018-factorized q1/q2, TAEF2 bits 2..6). Protocol, for each codec family F:
 the photos are split into two folds by source (a tile's codecs never straddle train and test); the
 model is trained on fold A *without any sample of F* and tested on F's samples of fold B, and vice
@@ -17,17 +17,16 @@ comparison only). Writes benchmarks/results/trace_loco.{json,csv,png}.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from miscomp.forensics.corpus import fit, load_table, sample_weights
+from benchmarks.harness import pyplot, shared_dir, write_results
 from miscomp.forensics.features import FEATURES
 from miscomp.forensics.trace import TraceModel
+from models.trace_corpus import fit, load_table, sample_weights
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before any library starts its threads
@@ -100,10 +99,7 @@ def evaluate(table) -> tuple[list[dict], list[dict]]:  # noqa: ANN001
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     lr = [r for r in rows if r["model"] == "lr"]
     x = np.arange(len(lr))
@@ -126,23 +122,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=REPO / ".work" / "trace-corpus")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    shared = Path(os.environ.get("MISCOMP_SHARED", REPO.parent / "shared"))
-    table = load_table(shared, args.cache)
+    table = load_table(shared_dir(), args.cache)
     fam_rows, codec_rows = evaluate(table)
-    args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "tiles": int(table[["source", "tile"]].drop_duplicates().shape[0]),
         "rows": len(table),
         "sources": int(table["source"].nunique()),
         "groups": table.groupby("group")["source"].nunique().to_dict(),
     }
-    (args.out / "trace_loco.json").write_text(
-        json.dumps({"corpus": meta, "families": fam_rows, "codecs": codec_rows}, indent=1) + "\n"
-    )
-    with open(args.out / "trace_loco.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(fam_rows[0]))
-        w.writeheader()
-        w.writerows(fam_rows)
+    write_results("trace_loco", {"corpus": meta, "codecs": codec_rows}, fam_rows, results_dir=args.out)
     plot(fam_rows, args.out / "trace_loco.png")
     print("| family | learned | tiles | LR held out | LR seen | RF held out | RF seen |")
     print("|---|---|---|---|---|---|---|")

@@ -29,6 +29,14 @@ class MissingWeightsError(CodecError):
         self.short = short or message
 
 
+class DownloadError(MiscompError):
+    """A file could not be downloaded (network, HTTP status, interrupted transfer)."""
+
+
+class ChecksumError(DownloadError, ValueError):
+    """A download's size or SHA-256 is not the expected one; the bad file was removed."""
+
+
 class StorageError(MiscompError):
     """The run directory cannot be written (disk full, read-only, not a folder, locked): the CLI
     exits with code 3, so that scripts can tell it from bad input (2) and error rows (1)."""

@@ -2,32 +2,29 @@
 
 The unit is one original with all its pending codecs (:class:`Unit`): the original is read once and
 its per-original work (OCR of the original, its text boxes) is done once and shared by every codec
-of that original, whichever executor runs it. Every executor runs the same function on a unit
-(:func:`run_unit` → ``miscomp.run._run_original``), which commits each pair to the run directory's
-store as soon as it is done. The run directory is therefore the single source of truth: nothing but
-pair ids travels back to the driver, a unit that is run twice (a Ray retry after a worker died, a
-re-run after Ctrl-C) rewrites the same part files atomically and skips the pairs it already
-committed, and the tables are rebuilt from the parts at the end.
+of that original, whichever executor runs it. This module knows nothing of what a unit's work is:
+the caller passes it as ``work(payload, unit)`` (for a scan, :func:`miscomp.run.run_unit`, a
+top-level function so that a process pool and Ray can send it by reference). The work commits each
+pair to the run directory's store as soon as it is done, so the run directory is the single source
+of truth: nothing but pair ids travels back to the driver, a unit that is run twice (a Ray retry
+after a worker died, a re-run after Ctrl-C) rewrites the same part files atomically and skips the
+pairs it already committed, and the tables are rebuilt from the parts at the end.
 
-Models load once per worker process: the worker resolves the scan's plan (codecs, detectors) from
-the frozen :class:`~miscomp.run.ScanConfig` on its first unit and keeps it for the next ones.
-Threads inside a worker stay at ``Settings.threads`` (1 by default): on this 2-core machine two
-spinning torch threads made OCR recognition 4× slower than one, and N single-threaded workers use N
-cores without fighting over them.
+Models load once per worker process (``warm_up(payload)`` runs when a pool worker starts). Threads
+inside a worker stay at ``Settings.threads`` (1 by default): on this 2-core machine two spinning torch
+threads made OCR recognition 4× slower than one, and N single-threaded workers use N cores without
+fighting over them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from miscomp.errors import MiscompError
-
-if TYPE_CHECKING:
-    from miscomp.run import ScanConfig, ScanPlan
 
 EXECUTORS = ("local", "ray")
 # Ray retries a task whose worker process died (OOM kill, node lost) this many times; a unit is
@@ -53,63 +50,43 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def execute(cfg: ScanConfig, plan: ScanPlan, units: list[Unit]) -> Iterator[str]:
-    """Run ``units`` with the executor ``cfg`` asks for; yields each finished pair id."""
+Work = Callable[[Any, "Unit"], Iterable[str]]  # (payload, unit) -> the unit's finished pair ids
+
+
+def execute(
+    work: Work,
+    payload: Any,
+    units: list[Unit],
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str = "",
+    warm_up: Callable[[Any], None] | None = None,
+) -> Iterator[str]:
+    """Run ``work(payload, unit)`` for every unit with ``executor``; yields each finished pair id.
+    ``workers`` 0: one per usable core. In this process (one worker) pair ids come as they finish."""
     if not units:
         return
-    if cfg.executor == "ray":
-        yield from _ray(cfg, units)
+    if executor == "ray":
+        yield from _ray(work, payload, units, workers, address)
         return
-    if cfg.executor != "local":
-        raise MiscompError(f"--executor {cfg.executor!r}: expected one of {', '.join(EXECUTORS)}")
-    workers = min(cfg.workers or usable_cores(), len(units))
-    if workers <= 1:
+    if executor != "local":
+        raise MiscompError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+    n = min(workers or usable_cores(), len(units))
+    if n <= 1:
         for unit in units:
-            yield from _run_planned(plan, unit, cfg)
+            yield from work(payload, unit)
     else:
-        yield from _pool(cfg, units, workers)
+        yield from _pool(work, payload, units, n, warm_up)
 
 
-# ---- what every executor runs -------------------------------------------------------------------
-
-# One resolved plan per scan config in each worker process: building it loads the models (OCR reader
-# ~2.5 s, codec weights), which must happen once per worker, not once per unit.
-_PLANS: dict[ScanConfig, ScanPlan] = {}
-
-
-def _worker_plan(cfg: ScanConfig) -> ScanPlan:
-    if cfg not in _PLANS:
-        from miscomp.run import plan_scan
-
-        _limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))
-        _PLANS[cfg] = plan_scan(cfg)
-    return _PLANS[cfg]
+def _collect(work: Work, payload: Any, unit: Unit) -> list[str]:
+    """What a pool process or Ray worker runs: the unit's pair ids as a list (a generator does not
+    travel back)."""
+    return list(work(payload, unit))
 
 
-def run_unit(cfg: ScanConfig, unit: Unit) -> list[str]:
-    """Run one unit in a worker (pool process or Ray worker); returns its pair ids."""
-    plan = _worker_plan(cfg)
-    return list(_run_planned(plan, unit, cfg))
-
-
-def _run_planned(plan: ScanPlan, unit: Unit, cfg: ScanConfig) -> Iterator[str]:
-    from miscomp.pairs import make_pair_id
-    from miscomp.run import _run_original, pending_sources
-    from miscomp.store import ResultStore
-
-    store = ResultStore(plan.run_dir)
-    # Re-read what is committed, with the driver's resume rule: a retried unit (its first worker
-    # died) skips the pairs its first attempt finished.
-    ids = {t: make_pair_id(unit.image_id, t) for t in unit.tags}
-    rows = {pid: row for pid in ids.values() if (row := store.committed_row(pid)) is not None}
-    pending, _ = pending_sources(plan, unit.image_id, unit.path, rows)
-    todo = [s for s in pending if s.tag in ids]
-    yield from (ids[t] for t in unit.tags if t not in {s.tag for s in todo})
-    trace = cfg.trace and bool(todo)  # the original's learned-codec trace score, once per original
-    yield from _run_original(plan, store, unit.image_id, unit.path, todo, cfg.convert, cfg.max_pixels, trace)
-
-
-def _limit_threads(n: int) -> None:
+def limit_threads(n: int) -> None:
     """Threads per worker for OpenMP, OpenCV and torch (torch only if something imported it)."""
     import sys
 
@@ -138,14 +115,17 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _init_pool_worker(cfg: ScanConfig, threads: int) -> None:
+def _init_pool_worker(payload: Any, threads: int, warm_up: Callable[[Any], None] | None) -> None:
     _die_with_parent()
     os.environ["MISCOMP_THREADS"] = str(threads)
-    _limit_threads(threads)
-    _worker_plan(cfg)  # load the models now, not inside the first unit's timing
+    limit_threads(threads)
+    if warm_up is not None:
+        warm_up(payload)  # load the models now, not inside the first unit's timing
 
 
-def _pool(cfg: ScanConfig, units: list[Unit], workers: int) -> Iterator[str]:
+def _pool(
+    work: Work, payload: Any, units: list[Unit], workers: int, warm_up: Callable[[Any], None] | None
+) -> Iterator[str]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -157,10 +137,10 @@ def _pool(cfg: ScanConfig, units: list[Unit], workers: int) -> Iterator[str]:
     # fork (the child can deadlock on a lock held by a thread that does not exist there).
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(cfg, threads)
+        workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(payload, threads, warm_up)
     )
     try:
-        pending = {pool.submit(run_unit, cfg, u): u for u in units}
+        pending = {pool.submit(_collect, work, payload, u): u for u in units}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -185,7 +165,7 @@ def _pool(cfg: ScanConfig, units: list[Unit], workers: int) -> Iterator[str]:
 # ---- Ray ------------------------------------------------------------------------------------------
 
 
-def _ray(cfg: ScanConfig, units: list[Unit]) -> Iterator[str]:
+def _ray(work: Work, payload: Any, units: list[Unit], workers: int, address: str) -> Iterator[str]:
     # Ray phones home with usage statistics unless told not to; a scan must not reach the network.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
@@ -195,25 +175,25 @@ def _ray(cfg: ScanConfig, units: list[Unit]) -> Iterator[str]:
     started_here = not ray.is_initialized()
     if started_here:
         # Tasks see the driver's miscomp settings (model folders, cache) wherever they run; paths
-        # in them must exist on every node (a shared filesystem, see README "Scaling").
+        # in them must exist on every node (a shared filesystem, see docs/scaling.md).
         env = {k: v for k, v in os.environ.items() if k.startswith("MISCOMP_") or k in _FORWARD}
         env.setdefault("MISCOMP_THREADS", "1")
         env.update(RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS=env["MISCOMP_THREADS"])
         kwargs = {"runtime_env": {"env_vars": env}, "log_to_driver": False, "configure_logging": False}
         try:
-            if cfg.address:
-                ray.init(address=cfg.address, **kwargs)
+            if address:
+                ray.init(address=address, **kwargs)
             else:  # a private single-node cluster for this scan, on this machine only
                 ray.init(
-                    num_cpus=cfg.workers or usable_cores(), include_dashboard=False,
+                    num_cpus=workers or usable_cores(), include_dashboard=False,
                     _node_ip_address="127.0.0.1", **kwargs,
                 )  # fmt: skip
         except Exception as err:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError by version
-            where = cfg.address or "a local cluster"
+            where = address or "a local cluster"
             raise MiscompError(f"--executor ray: cannot connect to {where}: {err}") from None
-    task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(run_unit)
+    task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(_collect)
     try:
-        refs = {task.remote(cfg, u): u for u in units}
+        refs = {task.remote(work, payload, u): u for u in units}
         while refs:
             finished, _ = ray.wait(list(refs), num_returns=1)
             unit = refs.pop(finished[0])

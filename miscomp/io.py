@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +68,7 @@ def read_image(
     data = path.read_bytes()
     if not data:
         raise ImageError(path, "empty file (0 bytes)")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -185,34 +187,56 @@ def _stored_16bit(im: Image.Image) -> bool:
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """Write atomically so a killed run never leaves half a file that looks complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=1)
 
 
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``path`` for the caller to write; when the block ends without an error
+    the file is flushed to disk (fsync) and renamed onto ``path``, so readers see the old file or the
+    whole new one, never a part, even after a power cut. On an error the temporary is removed.
 
-    The temporary name carries the pid so two processes writing the same file cannot clobber each
-    other's half-written temporary."""
+    The one naming scheme, ``.NAME.PID.tmp``: hidden, and the pid keeps two processes writing the
+    same file from clobbering each other's temporary (``ResultStore.remove_stale_temporaries`` and
+    the downloaders clear what a killed process left)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_path`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: Path | str) -> str:
-    """The full hex SHA-256 of a file's bytes (cached per path, size and mtime)."""
+    """The full hex SHA-256 of a file's bytes (cached per path, size and mtime): the one file hash
+    (originals, weights, downloads)."""
     stat = Path(path).stat()
     return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The hex SHA-256 of bytes in memory (an image read once, a C2PA claim)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @lru_cache(maxsize=64)

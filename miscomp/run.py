@@ -20,6 +20,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import platform
 import time
 import traceback
@@ -36,11 +37,13 @@ from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
 from miscomp.detect.combine import combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
+from miscomp.executors import Unit, execute, limit_threads
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
     LoadedImage,
+    atomic_write_bytes,
     atomic_write_text,
     file_sha256,
     read_image,
@@ -253,8 +256,7 @@ def run_pair(
     bit_rel = ""
     if out.bitstream is not None:
         bit_path = Path("bitstreams") / pair.codec_tag / f"{pair.image_id}{source.bitstream_suffix}"
-        (run_dir / bit_path).parent.mkdir(parents=True, exist_ok=True)
-        (run_dir / bit_path).write_bytes(out.bitstream)
+        atomic_write_bytes(run_dir / bit_path, out.bitstream)
         bit_rel = str(bit_path)
     h, w = image.rgb.shape[:2]
     bpp = out.n_bytes * 8 / (h * w) if out.n_bytes is not None else None
@@ -418,6 +420,39 @@ def pending_sources(
     return todo, why
 
 
+# ---- the unit of work every executor runs (miscomp.executors) ------------------------------------
+
+# The resolved plan of the scan config this process last ran: building it loads the models (OCR reader
+# ~2.5 s, codec weights), which must happen once per worker, not once per unit. (A list, not a dict:
+# a config may hold lists, which do not hash.)
+_PLAN: list[tuple[ScanConfig, ScanPlan]] = []
+
+
+def _worker_plan(cfg: ScanConfig, plan: ScanPlan | None = None) -> ScanPlan:
+    """This process's plan for ``cfg``: ``plan`` when given (the driver's), else the one built before."""
+    if plan is None and (not _PLAN or _PLAN[0][0] != cfg):
+        limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))
+        plan = plan_scan(cfg)
+    if plan is not None:
+        _PLAN[:] = [(cfg, plan)]
+    return _PLAN[0][1]
+
+
+def run_unit(cfg: ScanConfig, unit: Unit) -> Iterator[str]:
+    """Run one unit (one original, its pending codecs) on this process's plan; yields its pair ids."""
+    plan = _worker_plan(cfg)
+    store = ResultStore(plan.run_dir)
+    # Re-read what is committed, with the driver's resume rule: a retried unit (its first worker
+    # died) skips the pairs its first attempt finished.
+    ids = {t: make_pair_id(unit.image_id, t) for t in unit.tags}
+    rows = {pid: row for pid in ids.values() if (row := store.committed_row(pid)) is not None}
+    pending, _ = pending_sources(plan, unit.image_id, unit.path, rows)
+    todo = [s for s in pending if s.tag in ids]
+    yield from (ids[t] for t in unit.tags if t not in {s.tag for s in todo})
+    trace = cfg.trace and bool(todo)  # the original's learned-codec trace score, once per original
+    yield from _run_original(plan, store, unit.image_id, unit.path, todo, cfg.convert, cfg.max_pixels, trace)
+
+
 def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -426,8 +461,6 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
     store.remove_stale_temporaries()  # a killed scan's half-written part; we hold the lock
     committed = store.committed()
     _write_run_json(cfg, plan, started_at, None)
-
-    from miscomp.executors import Unit, execute
 
     units = []
     redone = {"original": 0, "detectors": 0}
@@ -439,7 +472,12 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
             units.append(Unit(image_id, path, tuple(s.tag for s in todo)))
     skipped = done = plan.total - sum(len(u.tags) for u in units)
     new = 0
-    for pair_id in execute(cfg, plan, units):
+    _worker_plan(cfg, plan)  # in this process (one worker) units run on the driver's plan
+    ran = execute(
+        run_unit, cfg, units, executor=cfg.executor, workers=cfg.workers, address=cfg.address,
+        warm_up=_worker_plan,
+    )  # fmt: skip
+    for pair_id in ran:
         new += 1
         done += 1
         if progress:

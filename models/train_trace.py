@@ -1,11 +1,11 @@
 """Train the learned-codec trace detector and write miscomp/data/trace-model.json.
 
     MISCOMP_SHARED=../shared MISCOMP_TAEF2_DIR=../shared/models/taef2 OMP_NUM_THREADS=1 \
-        .venv/bin/python models/train_trace.py [--cache .work/trace-corpus]
+        .venv/bin/python -m models.train_trace [--cache .work/trace-corpus]
 
 The corpus (256×256 tiles of Kodak, scikit-image photos and plate photos through JPEG/WebP/AVIF/
 JPEG 2000 at many rates, the in-house bmshj2018-factorized q1/q2 and TAEF2 bits 2..6) is built once
-and cached; see miscomp/forensics/corpus.py. Model card: models/trace-detector.md.
+and cached; see models/trace_corpus.py. Model card: models/trace-detector.md.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from miscomp.forensics.corpus import fit, load_table
+from models.trace_corpus import fit, load_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -101,7 +101,7 @@ def test_workers_2_gives_the_serial_tables(tmp_path, originals, serial):
 
 
 def test_a_retried_unit_skips_committed_pairs_and_rewrites_nothing(tmp_path, originals):
-    from miscomp.executors import run_unit
+    from miscomp.run import run_unit
 
     cfg = ScanConfig(
         out=tmp_path / "r", originals=originals, codecs=CODECS, cache_dir=tmp_path / "c", quiet=True,
@@ -111,7 +111,7 @@ def test_a_retried_unit_skips_committed_pairs_and_rewrites_nothing(tmp_path, ori
     part = next((tmp_path / "r" / "parts").glob("plate_scene*.json"))
     before = part.stat().st_mtime_ns
     tags = tuple(sorted({p.stem.split("__", 1)[-1] for p in (tmp_path / "r" / "parts").glob("*.json")}))
-    ids = run_unit(cfg, Unit("plate_scene", originals / "plate_scene.png", tags))
+    ids = list(run_unit(cfg, Unit("plate_scene", originals / "plate_scene.png", tags)))
     assert len(ids) == 2 and part.stat().st_mtime_ns == before
 
 
@@ -146,16 +146,16 @@ def test_ray_worker_killed_mid_unit_still_gives_the_clean_rows(
     killed: list[int] = []
 
     def kill_one_worker() -> None:
-        # Ray titles a worker process "ray::run_unit" while it runs our task; kill the first one seen
+        # Ray titles a worker process "ray::_collect" while it runs our task; kill the first one seen
         # (a hard kill, as the OOM killer would), after it has had a moment to start its unit.
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
             for proc in psutil.process_iter(["pid", "cmdline"]):
                 cmd = proc.info["cmdline"] or []
-                if cmd and cmd[0].startswith("ray::run_unit"):
+                if cmd and cmd[0].startswith("ray::_collect"):
                     time.sleep(0.3)
                     try:  # still inside the unit? (the title turns back to ray::IDLE when it ends)
-                        if proc.cmdline()[0].startswith("ray::run_unit"):
+                        if proc.cmdline()[0].startswith("ray::_collect"):
                             proc.kill()
                             killed.append(proc.pid)
                             return

@@ -1,3 +1,4 @@
+import hashlib
 import io
 
 import numpy as np
@@ -5,7 +6,14 @@ import pytest
 from PIL import Image
 
 from miscomp.errors import ImageError
-from miscomp.io import read_image
+from miscomp.io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    file_sha256,
+    read_image,
+    sha256_bytes,
+)
 
 
 def _save(path, im, **kw):
@@ -118,3 +126,21 @@ def test_sixteen_bit_rgb_refused_unless_converted(tmp_path, suffix):
     with pytest.raises(ImageError, match="16-bit RGB"):
         read_image(path)
     assert read_image(path, convert=True).rgb.shape == (16, 16, 3)
+
+
+def test_atomic_path_replaces_whole_or_keeps_old(tmp_path):
+    target = tmp_path / "sub" / "table.csv"
+    atomic_write_text(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half a new fi")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n"  # the failed write left the old file as it was
+    atomic_write_bytes(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert [p.name for p in target.parent.iterdir()] == ["table.csv"]  # no temporaries left
+
+
+def test_one_file_hash(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == sha256_bytes(b"abc") == hashlib.sha256(b"abc").hexdigest()

@@ -1,20 +1,14 @@
-import dataclasses
 import json
 
 import pandas as pd
 
 from miscomp.findings import FINDING_COLUMNS, Finding
-from miscomp.pairs import PairRecord
-from miscomp.store import PAIR_COLUMNS, ResultStore
+from miscomp.store import ResultStore
+from testing.records import pair_record
 
 
 def _row(pair_id, status="ok"):
-    row = dict.fromkeys(PAIR_COLUMNS, "")
-    row.update(pair_id=pair_id, image_id=pair_id.split("__")[0], status=status, error="", n_findings=1)
-    row.update(dict.fromkeys(["width", "height", "bytes", "bpp", "psnr", "ms_ssim"], None))
-    row.update(dict.fromkeys(["encode_s", "decode_s", "detect_s"], None))
-    row.update({f.name: None for f in dataclasses.fields(PairRecord) if f.default is None})
-    return PairRecord(**row)
+    return pair_record(pair_id, status=status, n_findings=1)
 
 
 def _finding(pair_id, score=0.5):

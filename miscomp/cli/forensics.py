@@ -172,7 +172,7 @@ def trace(
 ) -> None:
     """How likely each image went through a learned (neural) codec, with the evidence.
 
-    A screening aid, not proof: see the leave-one-codec-out table in the README for what it misses."""
+    A screening aid, not proof: see the leave-one-codec-out table in docs/forensics.md for what it misses."""
     from miscomp.forensics.trace import load_model, trace_file
 
     try:

@@ -8,11 +8,8 @@ Label Studio, recording what it built in ``build.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tarfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from miscomp import __version__
-from miscomp.errors import MiscompError
-from miscomp.io import IMAGE_SUFFIXES
+from miscomp.errors import ChecksumError, DownloadError, MiscompError  # noqa: F401 - re-exported
+from miscomp.io import IMAGE_SUFFIXES, atomic_write_text, file_sha256
 from miscomp.settings import ENV, Settings
+from miscomp.weights import download_file
 
 ENV_MANIFESTS = ENV["dataset_manifests"]
 ENV_BASE_URL = ENV["dataset_base_url"]
@@ -31,10 +29,6 @@ CHUNK = 1 << 20
 
 
 class DatasetError(MiscompError):
-    pass
-
-
-class ChecksumError(DatasetError):
     pass
 
 
@@ -102,42 +96,6 @@ def default_dest(name: str) -> Path:
 
 
 # ---- fetch -------------------------------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _download(url: str, part: Path, timeout: float) -> bool:
-    """Download ``url`` into ``part``, continuing from its current size. Returns True if resumed."""
-    offset = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"User-Agent": f"miscomp/{__version__}"})
-    if offset:
-        req.add_header("Range", f"bytes={offset}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - URLs come from manifests
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and offset:  # nothing left to fetch: the part file is complete (or wrong)
-            return True
-        raise DatasetError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, OSError) as err:
-        raise DatasetError(f"{url}: cannot download ({getattr(err, 'reason', err)})") from None
-    with resp:
-        resumed = offset > 0 and resp.status == 206
-        # A server that ignores Range sends the whole file (200): start over rather than append it.
-        with open(part, "ab" if resumed else "wb") as fh:
-            try:
-                while block := resp.read(CHUNK):
-                    fh.write(block)
-            except OSError as err:
-                raise DatasetError(
-                    f"{url}: download interrupted ({err}); run fetch again to resume"
-                ) from None
-    return resumed
-
-
 def _unpack(archive: Path, dest: Path) -> None:
     name = archive.name.lower()
     try:
@@ -172,41 +130,23 @@ def fetch(
         if final.exists() and _matches(final, f):
             report.cached.append(f.path)
         else:
-            part = final.with_name(final.name + ".part")
-            if _download(base + f.path, part, timeout):
-                report.resumed.append(f.path)
-            else:
-                report.downloaded.append(f.path)
-            if f.size is not None and part.stat().st_size != f.size:
-                got = part.stat().st_size
-                part.unlink()  # resuming a wrong-sized file cannot fix it
-                raise ChecksumError(
-                    f"{base + f.path}: expected {f.size} bytes, got {got}; removed, fetch again"
-                )
-            if f.sha256 is not None:
-                got = sha256_file(part)
-                if got != f.sha256:
-                    part.unlink()
-                    raise ChecksumError(
-                        f"{base + f.path}: SHA-256 mismatch (expected {f.sha256[:16]}…, got {got[:16]}…); "
-                        "the corrupt download was removed"
-                    )
-            part.replace(final)
+            resumed = download_file(base + f.path, final, sha256=f.sha256 or "", size=f.size, timeout=timeout)
+            (report.resumed if resumed else report.downloaded).append(f.path)
         (report.verified if f.sha256 else report.unverified).append(f.path)
         if f.unpack:
             marker = dest / f".unpacked-{Path(f.path).name}"
             if not marker.exists():
                 _unpack(final, dest)
-                marker.write_text(f.sha256 or "unverified")
+                atomic_write_text(marker, f.sha256 or "unverified")
                 report.unpacked.append(f.path)
-    (dest / "fetch.json").write_text(json.dumps(asdict(report) | {"manifest": asdict(man)}, indent=2))
+    atomic_write_text(dest / "fetch.json", json.dumps(asdict(report) | {"manifest": asdict(man)}, indent=2))
     return report
 
 
 def _matches(path: Path, f: DatasetFile) -> bool:
     if f.size is not None and path.stat().st_size != f.size:
         return False
-    return f.sha256 is None or sha256_file(path) == f.sha256
+    return f.sha256 is None or file_sha256(path) == f.sha256
 
 
 # ---- build -------------------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from miscomp.detect.textdiff import normalise_text
 from miscomp.pairs.records import READ_COUNT_FIELDS
 
 
 def normalise_read(text: str) -> str:
-    """Letters and digits, upper case: punctuation and spacing are what recognisers vary most."""
-    return "".join(c for c in text.upper() if c.isalnum())
+    """The scan's normaliser with its default rules (letters and digits, upper case, accents folded),
+    so the impact curves' CER and the pairs' OCR counts are one definition."""
+    return normalise_text(text, alnum_only=True)
 
 
 def char_error_rate(reference: str, hypothesis: str) -> float:

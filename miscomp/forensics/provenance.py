@@ -15,7 +15,6 @@ rests on the certificate's own validity period.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -85,10 +84,6 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ---- C2PA ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pandas as pd
 
 from miscomp.errors import MiscompError
 from miscomp.forensics.provenance import Analysis, SignerFiles, tag_bytes
+from miscomp.io import atomic_write_bytes
 
 _FINDING_KEYS = ("finding_id", "detector", "category", "symbol", "score", "evidence")
 
@@ -178,10 +179,7 @@ def tag_run(
             analysis = analysis_for_pair(pair, findings, info, regions)
             exif = _original_exif(pair) if keep_metadata else None
             data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
+            atomic_write_bytes(dest, data)
             results.append(TagResult(str(src), str(dest), kind, len(analysis.findings)))
         except OSError as err:
             results.append(TagResult(str(src), "", "error", 0, f"{src}: {err.strerror or err}"))

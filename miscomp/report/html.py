@@ -25,6 +25,7 @@ import pandas as pd
 
 from miscomp.findings import DEFAULT_MIN_SCORE, FINDING_COLUMNS, Category
 from miscomp.forensics.impact import impact_curves, impact_figure_png
+from miscomp.io import atomic_write_text
 from miscomp.report.rdplot import rd_figure_png
 from miscomp.store import RunData, load_run
 
@@ -149,9 +150,7 @@ def render_report(
     for row in context["codec_rows"]:
         row["low_score"] = int((low_tags == row["tag"]).sum())
     html = _template().render(**context)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, html)
     return out
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from miscomp import __version__
 from miscomp.errors import MiscompError
-from miscomp.io import atomic_write_text
+from miscomp.io import atomic_path, atomic_write_bytes, atomic_write_text
 from miscomp.pairs.records import PAIR_ID_RE
 from miscomp.review import config as cfg
 from miscomp.review.agreement import agreement, agreement_markdown
@@ -169,14 +169,13 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
 
     out.mkdir(parents=True, exist_ok=True)
     for rel, blob in crops.items():
-        _atomic_bytes(confined(out, rel), blob)
+        atomic_write_bytes(confined(out, rel), blob)
     labels = out / "labels.parquet"
     old = pd.read_parquet(labels) if labels.exists() else None
     table, added, updated = merge_rows(old, rows)
-    tmp = labels.with_name(".labels.parquet.tmp")
-    table.to_parquet(tmp, index=False)
     atomic_write_text(out / "labels.csv", table.to_csv(index=False))
-    tmp.replace(labels)
+    with atomic_path(labels) as tmp:
+        table.to_parquet(tmp, index=False)
     report = agreement(table)
     atomic_write_text(out / "agreement.json", json.dumps(report, indent=2))
     atomic_write_text(out / "agreement.md", agreement_markdown(report, project))
@@ -225,10 +224,3 @@ def _is_png(blob: bytes) -> bool:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return False
     return fmt == "PNG"
-
-
-def _atomic_bytes(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)

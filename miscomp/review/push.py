@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -386,7 +385,3 @@ def push_run(
         if on_batch is not None:
             on_batch(done, len(tasks))
     return PushResult(pid, project, len(items), done, len(items) - len(new), mode, tuple(refused))
-
-
-def summary_json(result: PushResult) -> str:
-    return json.dumps(result.__dict__, indent=2)

@@ -1,2 +1,3 @@
-"""Synthetic data: rendered scenes (``scenes``), small test shapes with one known change each
-(``shapes``) and injected ground-truth changes on real codec output (``truth``)."""
+"""Rendered scenes (``scenes``): the bundled sample images of ``miscomp scan --samples`` and the
+training scenes. The evaluation generators live beside the benchmarks (``benchmarks/generators/``),
+the test fakes in the root ``testing/`` package."""

@@ -38,7 +38,6 @@ _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_F
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
 _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
 _LAYER_SIGMA = 2.0  # px: the neighbourhood over which a pixel chooses its layer (see _layered)
-MOTION_MODELS = ("translation", "similarity", "affine", "nonrigid")
 
 
 @dataclass(frozen=True)

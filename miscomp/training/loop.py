@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,9 +116,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def _save_atomic(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from miscomp.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def train(
@@ -315,5 +315,7 @@ def export_weights(
         "aux_loss_after_settle": round(aux_after, 4),
         "file": out.name,
     }
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    from miscomp.io import atomic_write_text
+
+    atomic_write_text(out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     return meta

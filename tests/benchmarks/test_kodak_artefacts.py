@@ -11,7 +11,7 @@ import pytest
 from benchmarks import kodak_artefacts as ka
 from miscomp.detect import PairImages
 from miscomp.detect.diff import DiffDetector
-from miscomp.synth.shapes import brighten, scene
+from testing.shapes import brighten, scene
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The diff detector on small synthetic scenes with one known change each (miscomp/synth/shapes.py)."""
+"""The diff detector on small synthetic scenes with one known change each (testing/shapes.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.diff import DiffDetector
 from miscomp.findings import Region
-from miscomp.synth.shapes import brighten, bulge, scene, shift_patch
+from testing.shapes import brighten, bulge, scene, shift_patch
 
 
 def _detect(original: np.ndarray, reconstruction: np.ndarray) -> list:

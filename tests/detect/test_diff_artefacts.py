@@ -13,7 +13,7 @@ from miscomp.codecs import create_codec
 from miscomp.detect import PairImages
 from miscomp.detect.diff import DiffDetector, codec_family, fit_artefacts
 from miscomp.findings import DEFAULT_MIN_SCORE, Region
-from miscomp.synth.shapes import scene
+from testing.shapes import scene
 
 
 def _shown(

@@ -24,7 +24,7 @@ from miscomp.detect.diff.maps import (
     pair_maps,
     z_maps,
 )
-from miscomp.synth.shapes import scene
+from testing.shapes import scene
 
 
 def test_lab_by_table_equals_the_float_conversion():

@@ -24,6 +24,16 @@ def test_char_error_rate_and_normalisation():
     assert char_error_rate("", "") == 0.0 and char_error_rate("", "X") == 1.0
 
 
+def test_impact_cer_uses_the_scans_normaliser():
+    """One CER definition: the impact curves normalise reads as the OCR detector's default rules do
+    (accents folded, so "Käse" read as "Káse" is no character error in either)."""
+    from miscomp.detect.ocr.compare import CompareRules
+
+    for text in ("Käse 4,50 €", "ab-12 c", "Ñandú"):
+        assert normalise_read(text) == CompareRules(min_conf=0.5, legible_conf=0.8).normalise(text)
+    assert ReadPair("i", "c", "c", 1.0, "Käse", "Káse").cer == 0.0
+
+
 def test_read_impact_aggregates_per_codec_setting():
     pairs = [
         ReadPair("a", "jpeg", "jpeg-q10", 0.3, "AB123", "AB128", "AB123", 1),

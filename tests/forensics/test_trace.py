@@ -19,7 +19,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def heldout_plates(require_shared_module) -> list[np.ndarray]:
     """Plate photos that are not in the training corpus (which samples 30 with seed 1): 256² regions."""
-    from miscomp.forensics.corpus import plate_sample
+    from models.trace_corpus import plate_sample
 
     folder = require_shared_module("data", "plates")
     used = set(plate_sample(folder.parents[1]))

@@ -21,7 +21,7 @@ from miscomp.findings import DEFAULT_MIN_SCORE
 from miscomp.report import load_run_dir, render_report
 from miscomp.report.rdplot import rd_figure_png, rd_points
 from miscomp.report.refs import kodak_image_ids, kodak_refs, ref_for_codec
-from miscomp.synth.runs import write_run
+from testing.runs import write_run
 
 
 class _Page(HTMLParser):
@@ -245,7 +245,7 @@ def test_filters_work_in_a_real_browser(run, tmp_path):
 
     from playwright.sync_api import sync_playwright
 
-    from miscomp.report.screenshot import open_page
+    from testing.screenshot import open_page
 
     run_dir, expected = run
     out = render_report(run_dir, tmp_path / "r.html", images="link", min_score=0.0)

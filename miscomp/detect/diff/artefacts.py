@@ -45,8 +45,16 @@ _GRIDS = {"jpeg": (8, 16), "webp": (4, 16), "avif": (4, 8), "jpeg2000": (), "lea
 
 
 def codec_family(codec: str) -> str:
-    """The codec family named by a codec tag or spec, or ``""`` when the name does not say."""
+    """The artefact family of a codec tag or spec: a codec miscomp runs is looked up in the codec
+    registry (a classical codec is its own format, a CompressAI or latent codec is "learned"); only
+    the label of outputs miscomp did not make (``--reconstructions``) is read for a known name.
+    ``""`` when neither says."""
+    from miscomp.codecs import CODECS
+
     name = (codec or "").lower()
+    for entry in sorted(CODECS, key=lambda e: -len(e.name)):  # jpeg2000 before jpeg
+        if name == entry.name or name.startswith((f"{entry.name}-", f"{entry.name}:")):
+            return entry.name if entry.meta.get("family") == "classical" else "learned"
     for family, keys in _FAMILIES:
         if any(k in name for k in keys):
             return family

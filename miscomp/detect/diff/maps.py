@@ -244,23 +244,6 @@ def difference_maps(
     return pm.maps, pm.activity
 
 
-def noise_normalise(
-    value: np.ndarray, activity: np.ndarray, floor: float, step: int = 4, fit: np.ndarray | None = None
-) -> np.ndarray:
-    """z = (m − median) / max(p90 − median, floor), median and p90 taken per activity bin of ``fit``
-    (default ``value`` itself).
-
-    The curves are fitted on the raw map (against the original) and applied to the explained map:
-    explaining artefacts can only lower a z, never raise it. Fitted on the explained map itself, the
-    spread collapses once blur is explained and the model's small misfits at edges stand out
-    (a plain σ 1.6 blur then gave two "shape" findings at 0.51-0.54 on a 256 px test scene)."""
-    curves = noise_curves(value if fit is None else fit, activity, floor, step)
-    if curves is None:
-        return np.zeros_like(value)
-    m, s = curves
-    return (value - m) / s
-
-
 @dataclass(frozen=True)
 class ActivityBins:
     """The activity side of the noise model, the same for every map of a pair: computed once.

@@ -15,11 +15,13 @@ lines keep.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from miscomp.detect.diff.maps import PairMaps
+if TYPE_CHECKING:  # maps imports this module (lazily) for salient_structure
+    from miscomp.detect.diff.maps import PairMaps
 
 MIN_CONTRAST = 5.0  # L* per px of the original's edge: fainter edges are texture, not structure
 MIN_COHERENCE = 0.55  # structure-tensor coherence: 1 for a straight edge, 0 for isotropic texture

@@ -19,7 +19,6 @@ are guesses ("'9' (0.19) → '97' (0.02)" on real car photos at JPEG q85 was the
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,13 +73,8 @@ class CompareRules:
         return min(line.conf, line.recheck_conf) >= self.min_conf
 
     def normalise(self, text: str) -> str:
-        # Accents are folded (Ä→A, í→i): recognisers confuse them on unchanged glyphs ("Käse" read
-        # as "Káse" was one of the findings matching no label on the test bed's tune split).
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-        text = normalise_text(text, self.case_sensitive)
-        # Punctuation is what recognisers get wrong most ("-" / ":" / "." on plates), so by default
-        # only letters and digits are compared.
-        return "".join(c for c in text if c.isalnum()) if self.alnum_only else text
+        # accents folded, whitespace dropped; case and punctuation as these rules say (textdiff)
+        return normalise_text(text, self.case_sensitive, self.alnum_only)
 
     def legible(self, line: TextLine) -> bool:
         """The original reads this line confidently and stably (its two reads nearly agree): a change

@@ -38,10 +38,11 @@ from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
 from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
 from miscomp.geometry import Box
+from miscomp.io import atomic_write_text
 
 _CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
-# Default engine, chosen by measurement (benchmarks/ocr_engines.py, results in README "OCR engines").
+# Default engine, chosen by measurement (benchmarks/ocr_engines.py, docs/decisions/ocr.md).
 DEFAULT_ENGINE = "rapidocr"
 # Engines are built once per process and shared by detectors: building one loads its models.
 _ENGINES: dict[tuple, OCREngine] = {}
@@ -197,12 +198,9 @@ class OCRDetector(Detector):
         lines = read_lines(self.engine, images.original, boxes, self.rescale)
         self._memory[key] = lines
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(
-                json.dumps({"version": _CACHE_VERSION, "lines": [dataclasses.asdict(x) for x in lines]})
+            atomic_write_text(
+                path, json.dumps({"version": _CACHE_VERSION, "lines": [dataclasses.asdict(x) for x in lines]})
             )
-            tmp.replace(path)
         return lines
 
     def read_reconstruction(

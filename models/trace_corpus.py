@@ -27,7 +27,6 @@ CODEC_GRID: tuple[tuple[str, str, bool], ...] = (
     *(("bmshj2018", f"bmshj2018-factorized:q={q}", True) for q in (1, 2)),
     *(("taef2", f"taef2:bits={b}", True) for b in (2, 3, 4, 5, 6)),
 )
-NEURAL_FAMILIES = ("bmshj2018", "taef2")
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def load_table(shared: Path, cache: Path, **kw):  # noqa: ANN201
     return done[done["path"].isin({r["path"] for r in records})].reset_index(drop=True)
 
 
-if __name__ == "__main__":  # python -m miscomp.forensics.corpus: fill the cache
+if __name__ == "__main__":  # python -m models.trace_corpus: fill the cache
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     shared = Path(os.environ.get("MISCOMP_SHARED", "../shared"))
     df = load_table(shared, Path(".work/trace-corpus"))

@@ -20,6 +20,7 @@ from miscomp.findings import Category, Finding
 from miscomp.metrics import ms_ssim, psnr
 from miscomp.pairs import PairRecord, make_pair_id
 from miscomp.store import ResultStore
+from testing.records import pair_record
 
 CATEGORIES = [c.value for c in Category]
 DETECTORS = ("diff", "ocr", "flow")
@@ -43,15 +44,7 @@ def write_crops(run_dir: Path, f: Finding, orig: np.ndarray, rec: np.ndarray) ->
 
 
 def _pair_row(pair_id: str, image_id: str, original: Path, **kw) -> PairRecord:
-    row = {
-        "pair_id": pair_id, "image_id": image_id, "original": str(original), "reconstruction": "",
-        "bitstream": "", "codec": "", "codec_tag": "", "params": "{}", "width": None, "height": None,
-        "bytes": None, "bpp": None, "psnr": None, "ms_ssim": None, "encode_s": None, "decode_s": None,
-        "detect_s": None, "n_findings": 0, "status": "ok", "error": "", "original_sha256": "",
-        "original_metadata": "{}", "notes": "",
-    }  # fmt: skip
-    row.update(kw)
-    return PairRecord(**row)
+    return pair_record(pair_id, image_id=image_id, original=str(original), **kw)
 
 
 def write_run(

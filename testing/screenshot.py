@@ -1,6 +1,6 @@
 """Screenshot an HTML report with headless Chromium (Debian ``chromium`` driven by pip ``playwright``).
 
-    .venv/bin/python -m miscomp.report.screenshot RUN_DIR/report.html docs/report-screenshot.png \
+    .venv/bin/python -m testing.screenshot RUN_DIR/report.html docs/report-screenshot.png \
         [--width 1280] [--height 2400] [--full-page] [--scroll-to findings]
 
 Network is blocked for the page (every request that is not file: or data: is aborted and counted),

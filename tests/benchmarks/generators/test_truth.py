@@ -6,7 +6,7 @@ import numpy as np
 from skimage import data
 
 from benchmarks.detection_quality import evaluate_pair, summarise
-from miscomp.synth.truth import generate
+from benchmarks.generators.truth import generate
 
 
 def _pairs(seed: int = 5):

@@ -13,10 +13,9 @@ levels, so it matches what a person would see, not the (feathered) mask we drew.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -341,15 +340,3 @@ def generate(
             truths=truths,
             truth_category=slot,
         )
-
-
-def write_pairs(pairs: list[GeneratedPair], out_dir: Path) -> None:
-    """Write ``<pair_id>_orig.png``, ``_rec.png`` and ``_truth.json`` per pair (for inspection/annotation)."""
-    from miscomp.io import write_png
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for pair in pairs:
-        write_png(out_dir / f"{pair.pair_id}_orig.png", pair.original)
-        write_png(out_dir / f"{pair.pair_id}_rec.png", pair.reconstruction)
-        meta = {k: v for k, v in asdict(pair).items() if k not in {"original", "reconstruction"}}
-        (out_dir / f"{pair.pair_id}_truth.json").write_text(json.dumps(meta, indent=1))
