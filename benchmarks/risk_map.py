@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "heldout_top5_nontext": heldrow["top5_nontext"],
         "C_search": cv_rows,
     }
-    from miscomp.study.factors import CellTable, factor_table
+    from benchmarks.factors import CellTable, factor_table
 
     factors = factor_table(CellTable.stack(tune), CellTable.stack(held))
     summary["factors"] = factors

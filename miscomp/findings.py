@@ -130,3 +130,13 @@ FINDING_COLUMNS: list[str] = ["finding_id"] + [f.name for f in fields(Finding) i
 # the report and from Label Studio pushes: what the codec's ordinary artefacts explain scores below it
 # (miscomp/detect/diff/score.py). ``--min-score`` on scan/report/push changes it; run.json records it.
 DEFAULT_MIN_SCORE = 0.5
+
+
+def run_min_score(meta: dict[str, Any], min_score: float | None = None) -> float:
+    """The minimum score to show: the explicit one, else the scan's (run.json), else the default."""
+    if min_score is not None:
+        return float(min_score)
+    try:
+        return float(meta.get("min_score", DEFAULT_MIN_SCORE))
+    except (TypeError, ValueError):
+        return DEFAULT_MIN_SCORE

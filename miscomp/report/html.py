@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from miscomp.findings import DEFAULT_MIN_SCORE, FINDING_COLUMNS, Category
+from miscomp.findings import FINDING_COLUMNS, Category, run_min_score
 from miscomp.forensics.impact import impact_curves, impact_figure_png
 from miscomp.io import atomic_write_text
 from miscomp.report.rdplot import rd_figure_png
@@ -117,16 +117,6 @@ def choose_embed(run: RunData, mode: ImageMode) -> bool:
     total = sum(p.stat().st_size for p in _crop_paths(run) if p.is_file())
     total += 120_000 * run.findings["pair_id"].nunique()  # typical embedded preview size
     return total <= EMBED_LIMIT_BYTES
-
-
-def run_min_score(meta: dict[str, Any], min_score: float | None = None) -> float:
-    """The minimum score to show: the explicit one, else the scan's (run.json), else the default."""
-    if min_score is not None:
-        return float(min_score)
-    try:
-        return float(meta.get("min_score", DEFAULT_MIN_SCORE))
-    except (TypeError, ValueError):
-        return DEFAULT_MIN_SCORE
 
 
 def render_report(

@@ -32,8 +32,8 @@ def study_run(
     n_boot: int = 2000,
 ) -> StudyResult:
     """Read a scan, count what it shows per codec setting, and write ``study/`` into ``out``."""
+    from miscomp.findings import run_min_score
     from miscomp.io import atomic_write_text
-    from miscomp.report.html import run_min_score
     from miscomp.store import load_run
 
     run = load_run(run_dir)

@@ -125,7 +125,7 @@ def test_verify_exit_codes(tmp_path):
 def test_tag_with_risk_regions_and_verify_shows_them(
     run_with_finding, signer_files, textured_image, tmp_path
 ):
-    from miscomp.synth.runs import write_run
+    from testing.runs import write_run
 
     original = tmp_path / "o.png"
     Image.fromarray(textured_image).save(original)

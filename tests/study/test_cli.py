@@ -67,7 +67,7 @@ def test_risk_bad_inputs_are_one_line(tmp_path):
 
 
 def test_study_command_on_a_run(tmp_path, textured_image):
-    from miscomp.synth.runs import write_run
+    from testing.runs import write_run
 
     originals = []
     for i in range(3):
