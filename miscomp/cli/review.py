@@ -108,6 +108,18 @@ def push(
         float | None,
         typer.Option(help="Push only findings scoring at least this (default: the scan's, from run.json)."),
     ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(help="Annotators per task (Label Studio's maximum_annotations; default: unchanged)."),
+    ] = None,
+    gold_share: Annotated[
+        float,
+        typer.Option(help="Gold tasks (synthetic changes with known answers) per finding, e.g. 0.1."),
+    ] = 0.0,
+    gold_seed: Annotated[int, typer.Option(help="Seed of the gold tasks (keep it for later pushes).")] = 0,
+    order: Annotated[
+        str, typer.Option(help="Queue order of new tasks: symbol-score, score, run.")
+    ] = "symbol-score",
 ) -> None:
     """Create (or reuse) the project and add one task per new finding, pre-annotated by the tool."""
     from miscomp.review.config import resolve_connection, resolve_document_root
@@ -124,12 +136,17 @@ def push(
             document_root=root,
             batch_size=batch_size,
             min_score=min_score,
+            overlap=overlap,
+            gold_share=gold_share,
+            gold_seed=gold_seed,
+            order=order,
         )
     except MiscompError as e:
         fail(str(e))
     _print_refused(res.refused)
     out.print(
-        f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
+        f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created "
+        f"({res.gold} gold), "
         f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
         highlight=False,
     )

@@ -130,6 +130,10 @@ class LabelStudioClient:
         )
         return proj.id
 
+    def update_project(self, pid: int, **settings: Any) -> None:
+        step = f"updating project {pid} ({', '.join(settings)})"
+        self._call(step, self.sdk.projects.update, pid, **settings)
+
     def project_config(self, pid: int) -> str:
         return self._call("reading the project", self.sdk.projects.get, pid).label_config or ""
 

@@ -161,3 +161,13 @@ def test_agreement_counts_by_hand():
     md = agreement_markdown(rep, "p")
     assert "| amplitude | 1 | 0 | 0 | 0 | 1 |" in md
     json.dumps(rep)  # serialisable as written to agreement.json
+
+
+def test_queue_order_puts_symbol_findings_first_then_by_score(run_dir):
+    from miscomp.review.push import order_items
+
+    items = load_review_items(run_dir, min_score=0.0)  # an amplitude at 0.8 and a symbol at 0.4
+    assert [i.data["tool_symbol"] for i in order_items(items, "symbol-score")] == [True, False]
+    assert [i.data["tool_score"] for i in order_items(items, "score")] == [0.8, 0.4]
+    with pytest.raises(Exception, match="--order must be one of"):
+        order_items(items, "random")
