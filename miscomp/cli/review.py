@@ -160,7 +160,9 @@ def pull(
     api_key: KeyOpt = None,
     project: ProjectOpt = "miscomp review",
 ) -> None:
-    """Export the reviews into labels.parquet/.csv, crops and an agreement report."""
+    """Export the reviews into labels.parquet/.csv (one adjudicated label per finding),
+    annotations.parquet (every annotator's label), crops and an agreement report (tool vs human,
+    annotators' α/κ and box IoU, gold scores, ties)."""
     from miscomp.review.config import resolve_connection
     from miscomp.review.pull import pull_dataset
 
@@ -169,12 +171,19 @@ def pull(
     except MiscompError as e:
         fail(str(e))
     _print_refused(res.refused)
+    for line in res.notes:
+        err.print(f"[yellow]note:[/] {line}", highlight=False, soft_wrap=True)
+    if res.tasks == 0:
+        return
     report = json.loads((out_dir / "agreement.json").read_text())
     prec = report["precision"]
+    alpha = report["annotators"]["questions"]["label"]["alpha"]
     out.print(
         f"{res.reviewed} of {res.tasks} tasks reviewed; {res.rows} rows in {out_dir / 'labels.parquet'} "
-        f"({res.added} added, {res.updated} updated); tool precision "
-        f"{'n/a' if prec is None else f'{prec:.2f}'} (see {out_dir / 'agreement.md'})",
+        f"({res.added} added, {res.updated} updated, {res.ties} ties for a third reviewer); tool precision "
+        f"{'n/a' if prec is None else f'{prec:.2f}'}; annotator agreement α "
+        f"{'n/a' if alpha is None else f'{alpha:.2f}'}; {res.gold_annotations} gold annotations scored "
+        f"(see {out_dir / 'agreement.md'})",
         highlight=False,
     )
     _exit_if_refused(res.refused, "task(s)")
