@@ -53,7 +53,7 @@ LABEL_COLUMNS: list[str] = [
     "tool_category", "tool_symbol", "tool_label", "tool_score",
     "human_category", "symbol", "human_box_x", "human_box_y", "human_box_w", "human_box_h",
     "notes", "annotator", "time", "task_id", "crop_original", "crop_reconstruction",
-    "annotators", "adjudication", "votes",
+    "annotators", "adjudication", "votes", "crop_window", "image_size",
 ]  # fmt: skip
 
 
@@ -188,6 +188,9 @@ def row_for(task: dict[str, Any], labels: list[Label]) -> dict[str, Any]:
         "annotators": len(voted),
         "adjudication": how,
         "votes": json.dumps(dict(Counter(lab.category for lab in voted)), sort_keys=True),
+        # the window the crops were cut from, and the full image's size (pixels): what an export needs
+        "crop_window": json.dumps([int(v) for v in d["crop_window"]]),
+        "image_size": json.dumps(d.get("image_size")),
     }  # fmt: skip
 
 
