@@ -51,6 +51,13 @@ def write_metadata(out: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items), encoding="utf-8")
 
 
+_MODE_TEXT = {
+    "full": "each row is a full reconstruction with all its labels, the original beside it",
+    "crops": "each row is a crop around one label, the original's crop beside it",
+    "none": "annotations only: the pictures are rebuilt from the sources listed below",
+}
+
+
 def _size_category(n: int) -> str:
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
         if n < limit:
@@ -85,13 +92,12 @@ def dataset_card(dataset: Dataset, examples: list[Example], mode: str, splits: l
         "",
         "Regions where a lossy image codec changed what an image means (a *miscompression*), and regions "
         "where it left a visible artefact that a person still reads the same way, labelled on pairs of "
-        "original and codec reconstruction. Made with [miscomp](https://github.com/) "
+        "original and codec reconstruction. Made with miscomp "
         f"{__version__}; categories follow Hofer & Böhme (WIFS 2024): amplitude, geometry, shape, and a "
         "symbol flag for changed letters, digits or signs.",
         "",
-        f"Pictures: **{mode}** ({'one full reconstruction with all its labels' if mode == 'full' else 'one crop around each label'} "  # noqa: E501
-        f"per row, the original beside it). {len(examples)} pictures, {len(labels)} labels, "
-        f"{len(pairs)} original/reconstruction pairs, splits: {', '.join(splits)}.",
+        f"Pictures: **{mode}** ({_MODE_TEXT[mode]}). {len(labels)} labels on {len(pairs)} "
+        f"original/reconstruction pairs, splits: {', '.join(splits)}.",
         "",
         "## Sources and licences",
         "",

@@ -129,6 +129,9 @@ PULL_RULES = (
 )
 
 
+PULL_SPLIT = "train"  # a pull has no split of its own ("all" is reserved by Hugging Face datasets)
+
+
 def from_pull(folder: Path, name: str | None = None) -> Dataset:
     """The labels of an ``annotate pull`` folder (labels.parquet and crops/) as a dataset. Full
     images are not in a pull: export it as crops."""
@@ -153,12 +156,12 @@ def from_pull(folder: Path, name: str | None = None) -> Dataset:
         key = (str(r["image_id"]), str(r["codec_tag"]))
         images.setdefault(key, PairImage(
             *key, str(r["codec"]), None if pd.isna(r["bpp"]) else float(r["bpp"]), size[0] or 0,
-            size[1] or 0, "other", "all"))  # fmt: skip
+            size[1] or 0, "other", PULL_SPLIT))  # fmt: skip
         labels.append(RegionLabel(
             label_id=str(r["finding_id"]), image_id=key[0], codec_tag=key[1], x=x, y=y, w=w, h=h,
             kind="artefact" if human == "none" else "miscompression",
             category="" if human == "none" else (r["tool_category"] if human == "symbol" else human),
-            symbol=human == "symbol", note=str(r.get("notes") or ""), split="all",
+            symbol=human == "symbol", note=str(r.get("notes") or ""), split=PULL_SPLIT,
             annotators=str(r.get("annotator") or ""), adjudication=str(r.get("adjudication") or "single"),
             crop_original=folder / r["crop_original"], crop_reconstruction=folder / r["crop_reconstruction"],
             crop_window=tuple(int(v) for v in win),

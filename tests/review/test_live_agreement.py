@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from miscomp.review import config as cfg
 from miscomp.review.client import LabelStudioClient
@@ -151,3 +152,20 @@ def test_two_annotators_gold_tasks_agreement_and_bad_input(ls_server, six_findin
     )
     res = CliRunner().invoke(annotate_app, ["pull", "--project", "empty", "--out", str(out), *key])
     assert res.exit_code == 0 and res.output.strip().count("\n") == 0 and "no tasks" in res.output
+
+    # The pulled labels publish through the same export: crops as the reviewers saw them. Ties have
+    # no final label and stay out.
+    from pycocotools.coco import COCO
+
+    import datasets
+    from miscomp.export import export, load_source
+
+    pub = tmp_path / "published"
+    export(load_source(out), pub, images="crops")
+    coco = COCO(str(pub / "annotations" / "coco.json"))
+    assert len(coco.getAnnIds()) == 4
+    rows = datasets.load_dataset(str(pub), cache_dir=str(tmp_path / "hf-cache"))["train"]
+    assert len(rows) == 4 and "crowdsourced" in (pub / "README.md").read_text()
+    fid = rows[0]["objects"]["label_id"][0]
+    with Image.open(out / f"crops/{fid}_rec.png") as crop:
+        assert np.array_equal(np.asarray(rows[0]["image"].convert("RGB")), np.asarray(crop.convert("RGB")))
