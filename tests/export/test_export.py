@@ -131,3 +131,13 @@ def test_bad_input_is_one_line_and_leaves_nothing_behind(bed_pictures, tmp_path)
     with pytest.raises(DatasetError, match="not empty"):
         export(bed_pictures, tmp_path / "z")
     assert json.loads(json.dumps((tmp_path / "z" / "keep.txt").read_text())) == "mine"
+
+
+def test_cli_export_of_a_folder_that_is_no_dataset_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from miscomp.cli.data import dataset_app
+
+    res = CliRunner().invoke(dataset_app, ["export", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "neither an `annotate pull` folder" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "out").exists()

@@ -171,3 +171,21 @@ def test_queue_order_puts_symbol_findings_first_then_by_score(run_dir):
     assert [i.data["tool_score"] for i in order_items(items, "score")] == [0.8, 0.4]
     with pytest.raises(Exception, match="--order must be one of"):
         order_items(items, "random")
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        ("not a list", "not a list of result items"),
+        ([{"from_name": cfg.CATEGORY, "value": "shape"}], "no value object"),
+        ([{"from_name": cfg.CATEGORY, "to_name": cfg.RECONSTRUCTION, "type": "choices",
+           "value": {"choices": ["banana"]}}], "banana"),
+        ([{"from_name": cfg.CATEGORY, "to_name": cfg.RECONSTRUCTION, "type": "choices",
+           "value": {"choices": ["shape", "symbol"]}}], "2 categories chosen"),
+    ],
+)  # fmt: skip
+def test_malformed_annotations_are_refused_with_their_problem(result, problem):
+    from miscomp.review.pull import AnnotationError, parse_label
+
+    with pytest.raises(AnnotationError, match=problem):
+        parse_label({"result": result}, {"crop_window": [0, 0, 10, 10]}, cfg.label_config(), "someone")
