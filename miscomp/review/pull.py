@@ -334,16 +334,11 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
         if not labelled[who]
     ]
 
-    out.mkdir(parents=True, exist_ok=True)
-    for rel, blob in crops.items():
-        _atomic_bytes(confined(out, rel), blob)
+    # Merge and measure before the first write: a failure here leaves the folder as it was.
     old = pd.read_parquet(labels_path) if labels_path.exists() else None
     table, added, updated = merge_rows(old, rows)
     ann_path = out / "annotations.parquet"
     all_ann = merge_annotations(pd.read_parquet(ann_path) if ann_path.exists() else None, ann_rows)
-    _atomic_parquet(all_ann, ann_path)
-    _atomic_parquet(table, labels_path)
-    atomic_write_text(out / "labels.csv", table.to_csv(index=False))
     report = agreement(table)
     report["annotators"] = annotator_agreement(all_ann)
     report["gold"] = gold_scores(all_ann)
@@ -354,6 +349,12 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
             for r in table[table["adjudication"] == "tie"].itertuples()
         ],
     }
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, blob in crops.items():
+        _atomic_bytes(confined(out, rel), blob)
+    _atomic_parquet(all_ann, ann_path)
+    _atomic_parquet(table, labels_path)
+    atomic_write_text(out / "labels.csv", table.to_csv(index=False))
     atomic_write_text(out / "agreement.json", json.dumps(report, indent=2))
     atomic_write_text(out / "agreement.md", agreement_markdown(report, project))
     manifest = {
