@@ -159,6 +159,10 @@ def pull(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     project: ProjectOpt = "miscomp review",
+    reopen_ties: Annotated[
+        bool,
+        typer.Option(help="Put findings whose annotators are split evenly back in the queue for one more."),
+    ] = False,
 ) -> None:
     """Export the reviews into labels.parquet/.csv (one adjudicated label per finding),
     annotations.parquet (every annotator's label), crops and an agreement report (tool vs human,
@@ -167,7 +171,7 @@ def pull(
     from miscomp.review.pull import pull_dataset
 
     try:
-        res = pull_dataset(resolve_connection(url, api_key), project, out_dir)
+        res = pull_dataset(resolve_connection(url, api_key), project, out_dir, reopen_ties=reopen_ties)
     except MiscompError as e:
         fail(str(e))
     _print_refused(res.refused)
@@ -180,7 +184,8 @@ def pull(
     alpha = report["annotators"]["questions"]["label"]["alpha"]
     out.print(
         f"{res.reviewed} of {res.tasks} tasks reviewed; {res.rows} rows in {out_dir / 'labels.parquet'} "
-        f"({res.added} added, {res.updated} updated, {res.ties} ties for a third reviewer); tool precision "
+        f"({res.added} added, {res.updated} updated, {res.ties} ties for a third reviewer"
+        f"{f', {res.reopened} put back in the queue' if res.reopened else ''}); tool precision "
         f"{'n/a' if prec is None else f'{prec:.2f}'}; annotator agreement α "
         f"{'n/a' if alpha is None else f'{alpha:.2f}'}; {res.gold_annotations} gold annotations scored "
         f"(see {out_dir / 'agreement.md'})",

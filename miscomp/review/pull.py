@@ -70,6 +70,7 @@ class PullResult:
     notes: tuple[str, ...] = ()  # what the user should know (empty project, annotator without labels)
     gold_annotations: int = 0  # annotations of gold tasks (scored, not in the dataset)
     ties: int = 0  # findings whose annotators are split evenly: a third reviewer decides
+    reopened: int = 0  # tied tasks put back into the queue for one more annotator (``reopen_ties``)
 
 
 class AnnotationError(MiscompError):
@@ -260,9 +261,12 @@ def _gold_answer(task: dict[str, Any]) -> tuple[dict | None, str]:
     return gold, ""
 
 
-def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
+def pull_dataset(conn: cfg.Connection, project: str, out: Path, reopen_ties: bool = False) -> PullResult:
     """Fetch every review of ``project`` and merge it into the dataset folder ``out`` (see the module
-    docstring); nothing in ``out`` is written before everything was fetched and checked."""
+    docstring); nothing in ``out`` is written before everything was fetched and checked.
+
+    ``reopen_ties``: after writing, raise each tied task's overlap by one, so that Label Studio hands
+    it to one more annotator (the only write a pull makes to the server)."""
     client = LabelStudioClient(conn)
     client.check()
     pid = client.require_project(project)
@@ -370,11 +374,17 @@ def pull_dataset(conn: cfg.Connection, project: str, out: Path) -> PullResult:
                   "crops/"],
     }  # fmt: skip
     atomic_write_text(out / "dataset.json", json.dumps(manifest, indent=2))
-    ties = int((table["adjudication"] == "tie").sum())
+    ties = table[table["adjudication"] == "tie"]
+    reopened = 0
+    if reopen_ties:
+        for r in ties.itertuples():
+            # Overlap = the annotators so far + 1: the task is not "labeled" until one more label comes.
+            client.update_task(int(r.task_id), overlap=int(r.annotators) + 1, is_labeled=False)
+            reopened += 1
     n_gold = int(all_ann["gold"].sum())
     return PullResult(
         str(out), pid, len(tasks), len(rows), len(table), added, updated, tuple(refused), tuple(notes),
-        n_gold, ties,
+        n_gold, len(ties), reopened,
     )  # fmt: skip
 
 

@@ -153,8 +153,22 @@ def test_two_annotators_gold_tasks_agreement_and_bad_input(ls_server, six_findin
     res = CliRunner().invoke(annotate_app, ["pull", "--project", "empty", "--out", str(out), *key])
     assert res.exit_code == 0 and res.output.strip().count("\n") == 0 and "no tasks" in res.output
 
-    # The pulled labels publish through the same export: crops as the reviewers saw them. Ties have
-    # no final label and stay out.
+    # A third reviewer settles the ties: --reopen-ties puts the two tied tasks back into the queue
+    # (overlap 3), C labels them, the next pull finds a majority.
+    tied = labels[labels["adjudication"] == "tie"]
+    reopened = pull_dataset(ls_server.conn, project, out, reopen_ties=True)
+    assert reopened.reopened == 2
+    by_id = {t["id"]: t for t in admin.tasks(pid, with_annotations=True)}
+    assert all(by_id[int(t)]["overlap"] == 3 and not by_id[int(t)]["is_labeled"] for t in tied["task_id"])
+    position = {t["id"]: n for n, t in enumerate(real)}
+    for t in tied["task_id"]:
+        _label(ann_c, by_id[int(t)], CHOICE[A[position[int(t)]]])  # C sides with A
+    settled = pull_dataset(ls_server.conn, project, out)
+    final = pd.read_parquet(out / "labels.parquet").set_index("task_id")
+    assert settled.ties == 0 and set(final.loc[tied["task_id"], "adjudication"]) == {"majority"}
+    assert all(LabelStudioClient(ls_server.conn).sdk.tasks.get(int(t)).is_labeled for t in tied["task_id"])
+
+    # The pulled labels publish through the same export: crops as the reviewers saw them.
     from pycocotools.coco import COCO
 
     import datasets
@@ -163,9 +177,9 @@ def test_two_annotators_gold_tasks_agreement_and_bad_input(ls_server, six_findin
     pub = tmp_path / "published"
     export(load_source(out), pub, images="crops")
     coco = COCO(str(pub / "annotations" / "coco.json"))
-    assert len(coco.getAnnIds()) == 4
+    assert len(coco.getAnnIds()) == 6
     rows = datasets.load_dataset(str(pub), cache_dir=str(tmp_path / "hf-cache"))["train"]
-    assert len(rows) == 4 and "crowdsourced" in (pub / "README.md").read_text()
+    assert len(rows) == 6 and "crowdsourced" in (pub / "README.md").read_text()
     fid = rows[0]["objects"]["label_id"][0]
     with Image.open(out / f"crops/{fid}_rec.png") as crop:
         assert np.array_equal(np.asarray(rows[0]["image"].convert("RGB")), np.asarray(crop.convert("RGB")))
