@@ -34,7 +34,7 @@ from miscomp.review import config as cfg
 ANNOTATION_COLUMNS: list[str] = [
     "finding_id", "task_id", "annotator", "human_category", "symbol",
     "human_box_x", "human_box_y", "human_box_w", "human_box_h", "notes", "time", "gold",
-    "gold_category", "gold_box",
+    "gold_category", "gold_box", "gold_prefill",
 ]  # fmt: skip
 # The questions agreement is measured on: the full label, then yes/no per taxonomy category.
 LABELS = [cfg.HUMAN_LABELS[c] for c in cfg.CHOICES]  # amplitude geometry shape symbol none
@@ -144,6 +144,8 @@ def gold_scores(annotations: pd.DataFrame) -> dict[str, Any]:
     out = {}
     for who, grp in gold.groupby("annotator"):
         right = (grp["human_category"] == grp["gold_category"]).tolist()
+        prefill = grp["gold_prefill"] if "gold_prefill" in grp else pd.Series([""] * len(grp))
+        prefill_right = (prefill.fillna("").to_numpy() == grp["gold_category"].to_numpy()).tolist()
         ious = []
         for r in grp.itertuples():
             box = _box(r)
@@ -153,6 +155,8 @@ def gold_scores(annotations: pd.DataFrame) -> dict[str, Any]:
             "gold_tasks": len(grp),
             "category_correct": int(sum(right)),
             "category_accuracy": _rounded(sum(right) / len(grp)),
+            # on the same tasks, the share where accepting the tool's pre-filled category was right
+            "prefill_accuracy": _rounded(sum(prefill_right) / len(grp)),
             "boxes_drawn": len(ious),
             "mean_box_iou": _rounded(float(np.mean(ious))) if ious else None,
         }

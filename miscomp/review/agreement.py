@@ -94,11 +94,11 @@ def agreement_markdown(report: dict[str, Any], project: str) -> str:
         lines += _annotator_lines(report["annotators"])
     if report.get("gold"):
         lines += ["", "## Gold tasks (known answers) per annotator", "",
-                  "| annotator | gold tasks | right category | accuracy | boxes drawn | mean box IoU |",
-                  "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+                  "| annotator | gold tasks | right category | accuracy | pre-fill right | boxes drawn "
+                  "| mean box IoU |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for who, g in report["gold"].items():
             cells = [who, g["gold_tasks"], g["category_correct"], _fmt(g["category_accuracy"]),
-                     g["boxes_drawn"], _fmt(g["mean_box_iou"])]  # fmt: skip
+                     _fmt(g.get("prefill_accuracy")), g["boxes_drawn"], _fmt(g["mean_box_iou"])]  # fmt: skip
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     if "adjudication" in report:
         adj = report["adjudication"]

@@ -5,9 +5,11 @@ Each gold task is made by the synthetic change generator (:mod:`miscomp.synth.ch
 of one of scikit-image's bundled photos (public domain, always installed, so no file is needed), a real
 codec (JPEG / WebP), then one local change of a known kind. Its crops are written by the same crop
 writer as a scan's findings, its task data has the same keys as a finding's, and its pre-annotation
-shows the true box with a category drawn at random (an annotator who just accepts the pre-fill scores
-chance, not 100 %). The answer travels in the task's ``meta`` field, which the labeling view and the
-Data Manager's columns do not show.
+shows the true box with the category and evidence line the taxonomy classifier gives the change,
+as for a real finding: annotators judge gold tasks under the same conditions as the others, and the
+report shows how often that pre-fill was right (what an annotator who only accepts it would score).
+The answer travels in the task's ``meta`` field, which the labeling view does not show and which is no
+Data Manager column (those are the task's data keys).
 
 Gold item ``i`` depends only on ``(seed, i)``, so a later push with more findings adds gold items
 ``i >= n`` and never regenerates the earlier ones: re-pushes stay idempotent.
@@ -70,23 +72,40 @@ def make_gold(
         (pair,) = generate(src, per_kind=1, seed=seed * 100_003 + i, kinds=[kind])
         ys, xs = np.nonzero(pair.changed)
         box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
-        rng = np.random.default_rng([seed, i, 7])
-        shown = str(rng.choice(CATEGORIES))  # the pre-fill's category: right about one time in three
+        shown, confidence, evidence = _tool_view(pair.original, pair.reconstruction, pair.changed, box)
         codec = create_codec(pair.codec)
         finding = Finding(
-            f"{src[0][0]}__{codec.tag}", GOLD_DETECTOR, *box, shown, False,
-            round(float(rng.uniform(0.5, 0.95)), 3), "", finding_id=gold_finding_id(seed, i),
+            f"{src[0][0]}__{codec.tag}", GOLD_DETECTOR, *box, shown, False, round(confidence, 3), evidence,
+            finding_id=gold_finding_id(seed, i),
         )  # fmt: skip
         crops = write_crops(run_dir, finding, pair.original, pair.reconstruction)
         finding = finding.with_crops(crops.original, crops.reconstruction, crops.diff, crops.window)
         h, w = pair.original.shape[:2]
         n_bytes = codec.apply(pair.original).n_bytes or 0  # the generator does not keep it
         answer = {"index": i, "seed": seed, "category": category, "symbol": False, "box": list(box),
-                  "kind": kind, "params": pair.params}  # fmt: skip
+                  "kind": kind, "params": pair.params, "prefill": shown}  # fmt: skip
         pair_info = {"image_id": src[0][0], "codec": codec.name, "codec_tag": codec.tag,
                      "bpp": 8 * n_bytes / (w * h), "width": w, "height": h}  # fmt: skip
         out.append((finding, pair_info, answer))
     return out
+
+
+def _tool_view(
+    original: np.ndarray, reconstruction: np.ndarray, changed: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[str, float, str]:
+    """What the diff detector would show for this change: the taxonomy classifier's category,
+    confidence and evidence line, on a patch around the box as the detector cuts it."""
+    from miscomp.taxonomy import classify
+
+    x, y, w, h = box
+    pad = max(8, int(0.25 * max(w, h)))  # as miscomp.detect.diff pads a region before classifying it
+    y0, y1 = max(0, y - pad), min(original.shape[0], y + h + pad)
+    x0, x1 = max(0, x - pad), min(original.shape[1], x + w + pad)
+    category, confidence, evidence = classify(
+        original[y0:y1, x0:x1], reconstruction[y0:y1, x0:x1], changed[y0:y1, x0:x1],
+        float(changed.sum()) / changed.size,
+    )  # fmt: skip
+    return category.value, confidence, evidence
 
 
 def interleave(real: list, gold: list) -> list:

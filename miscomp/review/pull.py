@@ -206,6 +206,7 @@ def annotation_rows(task: dict[str, Any], labels: list[Label], gold: dict | None
             "notes": lab.notes, "time": lab.time, "gold": gold is not None,
             "gold_category": gold["category"] if gold else "",
             "gold_box": json.dumps(gold["box"]) if gold else "",
+            "gold_prefill": str(gold.get("prefill", "")) if gold else "",
         })  # fmt: skip
     return out
 

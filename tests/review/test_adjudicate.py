@@ -87,10 +87,10 @@ def test_adjudication_is_the_majority_and_a_tie_is_left_open(votes, want):
 def test_gold_scores_per_annotator():
     rows = _ann("a", ["geometry", "shape"]) + _ann("b", ["geometry", "amplitude"])
     for r in rows:
-        r.update(
-            gold=True, gold_category=["geometry", "shape"][r["task_id"]], gold_box=json.dumps([0, 0, 10, 10])
-        )
+        truth = ["geometry", "shape"][r["task_id"]]
+        r.update(gold=True, gold_category=truth, gold_box=json.dumps([0, 0, 10, 10]), gold_prefill="geometry")
     rows[0].update(human_box_x=0, human_box_y=0, human_box_w=10, human_box_h=5)  # IoU 0.5
     scores = gold_scores(pd.DataFrame(rows))
     assert scores["a"]["category_accuracy"] == 1.0 and scores["b"]["category_accuracy"] == 0.5
     assert scores["a"]["mean_box_iou"] == 0.5 and scores["b"]["boxes_drawn"] == 0
+    assert scores["a"]["prefill_accuracy"] == 0.5  # the pre-fill said geometry on both
