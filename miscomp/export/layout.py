@@ -95,9 +95,9 @@ def write_pictures(examples: list[Example], out: Path, mode: str) -> None:
     def full(path: Path | None, what: str, pair: PairImage):
         if path is None:
             raise DatasetError(
-                f"{pair.image_id} at {pair.codec_tag}: no {what} image; build the pictures first (test "
-                "bed: python -m benchmarks.real_codecs build --work DIR, then export with --work DIR) "
-                "or export with --images none"
+                f"{pair.image_id} at {pair.codec_tag}: no {what} image here; a pull holds only crops "
+                "(--images crops); for the test bed build the pictures first (python -m "
+                "benchmarks.real_codecs build --work DIR, then --work DIR); or --images none"
             )
         return read(path)
 

@@ -121,7 +121,7 @@ def test_bad_input_is_one_line_and_leaves_nothing_behind(bed_pictures, tmp_path)
     with pytest.raises(DatasetError, match=r"labels.csv: line 2: symbol must be True or False"):
         from_realbed(bad, codec_info=False)
     no_pictures = replace(bed_pictures, images=[replace(p, reconstruction=None) for p in bed_pictures.images])
-    with pytest.raises(DatasetError, match="no reconstruction image; build the pictures first"):
+    with pytest.raises(DatasetError, match="no reconstruction image here"):
         export(no_pictures, tmp_path / "x", images="full")
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x*"))
     with pytest.raises(DatasetError, match="needs pictures"):
