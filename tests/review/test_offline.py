@@ -18,9 +18,9 @@ from miscomp.review.push import (
     load_review_items,
     prediction_for,
     push_run,
-    resolve_file_mode,
 )
 from miscomp.review.serve import free_port
+from miscomp.review.transfer import resolve_file_mode
 from miscomp.store import PAIR_COLUMNS
 
 
@@ -185,7 +185,7 @@ def test_queue_order_puts_symbol_findings_first_then_by_score(run_dir):
     ],
 )  # fmt: skip
 def test_malformed_annotations_are_refused_with_their_problem(result, problem):
-    from miscomp.review.pull import AnnotationError, parse_label
+    from miscomp.review.labels import AnnotationError, parse_label
 
     with pytest.raises(AnnotationError, match=problem):
         parse_label({"result": result}, {"crop_window": [0, 0, 10, 10]}, cfg.label_config(), "someone")
