@@ -373,7 +373,13 @@ def gold_items(
     missing = [i for i in range(wanted) if gold_finding_id(seed, i) not in have]
     out = []
     resolved = run_dir.resolve()
-    for finding, pair, answer in make_gold(resolved, missing, seed):
+    try:
+        made = make_gold(resolved, missing, seed)
+    except OSError as err:
+        raise RunDirError(
+            f"{resolved / 'crops'}: cannot write the gold tasks' crops ({err.strerror})"
+        ) from None
+    for finding, pair, answer in made:
         item = review_item(resolved, finding.to_row(), pair)
         out.append(replace(item, gold=answer))
     return out
