@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python -m benchmarks.taxonomy_loko [--per-kind 40] [--seed 12] [--table /tmp/t.parquet]
 
-Pairs come from :mod:`benchmarks.generators.changes` (23 kinds, 256×256 crops of Kodak and scikit-image
+Pairs come from :mod:`miscomp.synth.changes` (23 kinds, 256×256 crops of Kodak and scikit-image
 photos,
 JPEG q50/70/90 and WebP q75, one change of random strength, size and position each). The diff detector's
 candidate search finds the region (the candidate overlapping the changed pixels most; a pair where none
@@ -65,9 +65,9 @@ _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
 def region_table(per_kind: int, seed: int) -> pd.DataFrame:
     """One row per generated pair: kind, category, codec, detection, features, classification cost."""
-    from benchmarks.generators.changes import generate
     from benchmarks.generators.truth import load_sources
     from miscomp.detect.diff import find_candidates
+    from miscomp.synth.changes import generate
     from miscomp.taxonomy.features import region_features
 
     rows = []

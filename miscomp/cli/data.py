@@ -1,4 +1,4 @@
-"""The data group: ``miscomp dataset list|fetch|build``. Thin: parse, call, print."""
+"""The data group: ``miscomp dataset list|fetch|build|export``. Thin: parse, call, print."""
 
 from __future__ import annotations
 
@@ -92,3 +92,39 @@ def build(
     if rec["push"]:
         line += f"; pushed {rec['push']['created']} new tasks to {rec['push']['project']!r}"
     out.print(line + f" (manifest: {out_dir / 'build.json'})", highlight=False)
+
+
+@dataset_app.command("export")
+def export_dataset(
+    source: Annotated[
+        Path, typer.Argument(help="An `annotate pull` folder, or a test bed (labels.csv + manifest.json).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="New folder to write the dataset into.")],
+    images: Annotated[
+        str, typer.Option(help="Pictures: full (each reconstruction), crops (around each label), none.")
+    ] = "full",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="coco and/or hf (repeatable; default both).")
+    ] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(help="Test bed only: the folder `python -m benchmarks.real_codecs build` wrote."),
+    ] = None,
+    exclude_source: Annotated[
+        list[str] | None, typer.Option(help="Leave out pairs from this source (e.g. plates: AGPL-3.0).")
+    ] = None,
+) -> None:
+    """COCO detection JSON and a Hugging Face imagefolder with a generated dataset card."""
+    from miscomp.export import FORMATS, export, load_source
+
+    try:
+        dataset = load_source(source, work)
+        rep = export(dataset, out_dir, images, tuple(fmt or FORMATS), tuple(exclude_source or ()))
+    except MiscompError as e:
+        fail(str(e))
+    out.print(
+        f"exported {dataset.name} → {rep['out']}: {rep['labels']} labels in {rep['pictures']} pictures "
+        f"({images}), {rep['groups']} near-duplicate groups, splits {', '.join(rep['splits'])}; "
+        f"files: {', '.join(rep['files'])}",
+        highlight=False,
+    )

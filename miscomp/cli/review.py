@@ -108,6 +108,18 @@ def push(
         float | None,
         typer.Option(help="Push only findings scoring at least this (default: the scan's, from run.json)."),
     ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(help="Annotators per task (Label Studio's maximum_annotations; default: unchanged)."),
+    ] = None,
+    gold_share: Annotated[
+        float,
+        typer.Option(help="Gold tasks (synthetic changes with known answers) per finding, e.g. 0.1."),
+    ] = 0.0,
+    gold_seed: Annotated[int, typer.Option(help="Seed of the gold tasks (keep it for later pushes).")] = 0,
+    order: Annotated[
+        str, typer.Option(help="Queue order of new tasks: symbol-score, score, run.")
+    ] = "symbol-score",
 ) -> None:
     """Create (or reuse) the project and add one task per new finding, pre-annotated by the tool."""
     from miscomp.review.config import resolve_connection, resolve_document_root
@@ -124,12 +136,17 @@ def push(
             document_root=root,
             batch_size=batch_size,
             min_score=min_score,
+            overlap=overlap,
+            gold_share=gold_share,
+            gold_seed=gold_seed,
+            order=order,
         )
     except MiscompError as e:
         fail(str(e))
     _print_refused(res.refused)
     out.print(
-        f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
+        f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created "
+        f"({res.gold} gold), "
         f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
         highlight=False,
     )
@@ -142,22 +159,36 @@ def pull(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     project: ProjectOpt = "miscomp review",
+    reopen_ties: Annotated[
+        bool,
+        typer.Option(help="Put findings whose annotators are split evenly back in the queue for one more."),
+    ] = False,
 ) -> None:
-    """Export the reviews into labels.parquet/.csv, crops and an agreement report."""
+    """Export the reviews into labels.parquet/.csv (one adjudicated label per finding),
+    annotations.parquet (every annotator's label), crops and an agreement report (tool vs human,
+    annotators' α/κ and box IoU, gold scores, ties)."""
     from miscomp.review.config import resolve_connection
     from miscomp.review.pull import pull_dataset
 
     try:
-        res = pull_dataset(resolve_connection(url, api_key), project, out_dir)
+        res = pull_dataset(resolve_connection(url, api_key), project, out_dir, reopen_ties=reopen_ties)
     except MiscompError as e:
         fail(str(e))
     _print_refused(res.refused)
+    for line in res.notes:
+        err.print(f"[yellow]note:[/] {line}", highlight=False, soft_wrap=True)
+    if res.tasks == 0:
+        return
     report = json.loads((out_dir / "agreement.json").read_text())
     prec = report["precision"]
+    alpha = report["annotators"]["questions"]["label"]["alpha"]
     out.print(
         f"{res.reviewed} of {res.tasks} tasks reviewed; {res.rows} rows in {out_dir / 'labels.parquet'} "
-        f"({res.added} added, {res.updated} updated); tool precision "
-        f"{'n/a' if prec is None else f'{prec:.2f}'} (see {out_dir / 'agreement.md'})",
+        f"({res.added} added, {res.updated} updated, {res.ties} ties for a third reviewer"
+        f"{f', {res.reopened} put back in the queue' if res.reopened else ''}); tool precision "
+        f"{'n/a' if prec is None else f'{prec:.2f}'}; annotator agreement α "
+        f"{'n/a' if alpha is None else f'{alpha:.2f}'}; {res.gold_annotations} gold annotations scored "
+        f"(see {out_dir / 'agreement.md'})",
         highlight=False,
     )
     _exit_if_refused(res.refused, "task(s)")

@@ -90,4 +90,41 @@ def agreement_markdown(report: dict[str, Any], project: str) -> str:
         lines += ["", "## Per detector", "", "| detector | flags | precision |", "|---|---:|---:|"]
         for det, s in report["per_detector"].items():
             lines.append(f"| {det} | {s['flags']} | {_fmt(s['precision'])} |")
+    if "annotators" in report:
+        lines += _annotator_lines(report["annotators"])
+    if report.get("gold"):
+        lines += ["", "## Gold tasks (known answers) per annotator", "",
+                  "| annotator | gold tasks | right category | accuracy | pre-fill right | boxes drawn "
+                  "| mean box IoU |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for who, g in report["gold"].items():
+            cells = [who, g["gold_tasks"], g["category_correct"], _fmt(g["category_accuracy"]),
+                     _fmt(g.get("prefill_accuracy")), g["boxes_drawn"], _fmt(g["mean_box_iou"])]  # fmt: skip
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+    if "adjudication" in report:
+        adj = report["adjudication"]
+        counts = ", ".join(f"{k} {v}" for k, v in adj["counts"].items()) or "none"
+        lines += ["", "## Adjudication", "",
+                  f"Final labels by how they were reached: {counts}. A finding whose annotators are split "
+                  "evenly has no final label: a third reviewer decides."]  # fmt: skip
+        if adj["ties"]:
+            lines += ["", "| finding | task | votes |", "|---|---:|---|"]
+            for t in adj["ties"]:
+                votes = ", ".join(f"{k} {v}" for k, v in t["votes"].items())
+                lines.append(f"| {t['finding_id']} | {t['task_id']} | {votes} |")
     return "\n".join(lines) + "\n"
+
+
+def _annotator_lines(a: dict[str, Any]) -> list[str]:
+    lines = ["", "## Agreement between annotators", "",
+             f"Annotators: {', '.join(a['annotators']) or 'none'}. Findings labelled: {a['tasks']}, by two "
+             f"or more: {a['tasks_with_2plus']}. Krippendorff's α (nominal, any number of annotators) and "
+             "Cohen's κ (mean over pairs of annotators); per category the question is \"is it this "
+             "category?\"; `symbol` is the symbol flag.", "",
+             "| question | α | κ |", "|---|---:|---:|"]  # fmt: skip
+    for name, q in a["questions"].items():
+        lines.append(f"| {name} | {_fmt(q['alpha'])} | {_fmt(q['kappa'])} |")
+    box = a["box"]
+    share = next((v for k, v in box.items() if k.startswith("share_iou")), None)
+    lines += ["", f"Boxes: {box['pairs']} pairs of boxes on the same finding, mean IoU "
+              f"{_fmt(box['mean_iou'])}, IoU ≥ 0.5: {_fmt(share)}."]  # fmt: skip
+    return lines

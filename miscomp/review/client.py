@@ -130,6 +130,15 @@ class LabelStudioClient:
         )
         return proj.id
 
+    def update_project(self, pid: int, **settings: Any) -> None:
+        step = f"updating project {pid} ({', '.join(settings)})"
+        self._call(step, self.sdk.projects.update, pid, **settings)
+
+    def update_task(self, task_id: int, **fields: Any) -> None:
+        self._call(
+            f"updating task {task_id} ({', '.join(fields)})", self.sdk.tasks.update, str(task_id), **fields
+        )
+
     def project_config(self, pid: int) -> str:
         return self._call("reading the project", self.sdk.projects.get, pid).label_config or ""
 

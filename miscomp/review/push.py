@@ -12,15 +12,12 @@ ever read, so going on risks nothing, and one damaged crop should not block a wh
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlparse
 
 import pandas as pd
 
@@ -29,15 +26,18 @@ from miscomp.errors import MiscompError
 from miscomp.findings import DEFAULT_MIN_SCORE
 from miscomp.review import config as cfg
 from miscomp.review.client import LabelStudioClient, LabelStudioError, batched
+from miscomp.review.gold import GOLD_META, interleave
+from miscomp.review.transfer import inline_urls, local_urls, resolve_file_mode, upload_urls
 from miscomp.store import load_run
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT = "miscomp review"
-FILE_MODES = ("auto", "local", "upload", "inline")
-UPLOAD_CHUNK = 40  # files per multipart request
 FINDING_ID_RE = re.compile(r"[0-9a-f]{16}")  # Finding._stable_id: 16 hex digits
 CROP_FORMATS = ("PNG",)  # what miscomp scan writes
+# Queue orders: symbol findings first then by score (default: misread text is the costliest change),
+# by score alone, or as the run lists them.
+ORDERS = ("symbol-score", "score", "run")
 
 
 class RunDirError(MiscompError):
@@ -61,6 +61,7 @@ class PushResult:
     skipped: int  # findings already in the project
     files: str  # how the crops were made reachable: local / upload / inline
     refused: tuple[str, ...] = ()  # findings not pushed, one line each (file and problem)
+    gold: int = 0  # gold tasks created by this push (among ``created``)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ReviewItem:
     crop_reconstruction: Path
     box_pct: tuple[float, float, float, float]  # on the reconstruction crop, percent
     crop_size: tuple[int, int]
+    gold: dict[str, Any] | None = None  # a gold task's answer (sent in task meta, not shown)
 
 
 def model_version(detector: str) -> str:
@@ -92,8 +94,6 @@ def load_review_items(
     A finding whose crops are not PNG images inside the run dir is refused: with a ``refused`` list,
     its one-line reason is appended there and the other findings are returned; without, the first
     refusal raises :class:`RefusedFinding`."""
-    from PIL import Image
-
     run_dir = run_dir.resolve()
     for name in ("findings.parquet", "pairs.parquet"):
         if not (run_dir / name).is_file():
@@ -114,53 +114,77 @@ def load_review_items(
     for f in findings.to_dict("records"):
         if f["pair_id"] not in pairs.index:
             raise RunDirError(f"{run_dir / 'findings.parquet'}: pair {f['pair_id']} not in pairs.parquet")
-        pair = pairs.loc[f["pair_id"]]
         try:
-            paths = [confined_crop(run_dir, f, key) for key in ("crop_original", "crop_reconstruction")]
+            items.append(review_item(run_dir, f, pairs.loc[f["pair_id"]]))
         except RefusedFinding as err:
             if refused is None:
                 raise
             refused.append(str(err))
-            continue
-        width, height = int(pair["width"]), int(pair["height"])
-        x0, y0, cw, ch = (int(f[k]) for k in ("crop_x", "crop_y", "crop_w", "crop_h"))
-        x1, y1 = x0 + cw, y0 + ch
-        if cw <= 0 or ch <= 0:
-            raise RunDirError(f"{run_dir}: finding {f['finding_id']} has no crop window")
-        with Image.open(paths[1]) as im:
-            crop_size = im.size
-        # Crops may be enlarged by an integer factor; anything else means another crop rule.
-        if crop_size[0] % cw or crop_size[1] % ch or crop_size[0] // cw != crop_size[1] // ch:
-            raise RunDirError(
-                f"{paths[1]}: crop is {crop_size[0]}x{crop_size[1]}, expected a multiple of {cw}x{ch}; "
-                "was the run made by another miscomp version?"
-            )
-        box = (
-            _pct(f["x"] - x0, cw), _pct(f["y"] - y0, ch),
-            _pct(min(f["w"], x1 - f["x"]), cw), _pct(min(f["h"], y1 - f["y"]), ch),
-        )  # fmt: skip
-        label = tool_label(f["category"], bool(f["symbol"]))
-        data = {
-            "finding_id": f["finding_id"],
-            "pair_id": f["pair_id"],
-            "image_id": str(pair["image_id"]),
-            "codec": str(pair["codec"]),
-            "codec_tag": str(pair["codec_tag"]),
-            "bpp": None if pd.isna(pair["bpp"]) else round(float(pair["bpp"]), 4),
-            "detector": f["detector"],
-            "tool_category": f["category"],
-            "tool_symbol": bool(f["symbol"]),
-            "tool_score": float(f["score"]),
-            "box": [int(f["x"]), int(f["y"]), int(f["w"]), int(f["h"])],
-            "crop_window": [x0, y0, cw, ch],
-            "image_size": [width, height],
-            "run": run_dir.name,
-            "title": f"{pair['image_id']} · {pair['codec_tag']} · {_bpp_text(pair['bpp'])} · "
-            f"{f['detector']} says {label} ({float(f['score']):.2f})",
-            "evidence": str(f["evidence"] or ""),
-        }
-        items.append(ReviewItem(data, paths[0], paths[1], box, crop_size))
     return items
+
+
+def review_item(run_dir: Path, f: dict[str, Any], pair: Any) -> ReviewItem:
+    """One finding (a findings-table row) of ``pair`` (a pairs-table row) as a review item; ``run_dir``
+    resolved. Raises :class:`RefusedFinding` when its crops are not PNG images inside the run dir."""
+    from PIL import Image
+
+    paths = [confined_crop(run_dir, f, key) for key in ("crop_original", "crop_reconstruction")]
+    width, height = int(pair["width"]), int(pair["height"])
+    x0, y0, cw, ch = (int(f[k]) for k in ("crop_x", "crop_y", "crop_w", "crop_h"))
+    x1, y1 = x0 + cw, y0 + ch
+    if cw <= 0 or ch <= 0:
+        raise RunDirError(f"{run_dir}: finding {f['finding_id']} has no crop window")
+    with Image.open(paths[1]) as im:
+        crop_size = im.size
+    # Crops may be enlarged by an integer factor; anything else means another crop rule.
+    if crop_size[0] % cw or crop_size[1] % ch or crop_size[0] // cw != crop_size[1] // ch:
+        raise RunDirError(
+            f"{paths[1]}: crop is {crop_size[0]}x{crop_size[1]}, expected a multiple of {cw}x{ch}; "
+            "was the run made by another miscomp version?"
+        )
+    box = (
+        _pct(f["x"] - x0, cw), _pct(f["y"] - y0, ch),
+        _pct(min(f["w"], x1 - f["x"]), cw), _pct(min(f["h"], y1 - f["y"]), ch),
+    )  # fmt: skip
+    label = tool_label(f["category"], bool(f["symbol"]))
+    data = {
+        "finding_id": f["finding_id"],
+        "pair_id": f["pair_id"],
+        "image_id": str(pair["image_id"]),
+        "codec": str(pair["codec"]),
+        "codec_tag": str(pair["codec_tag"]),
+        "bpp": None if pd.isna(pair["bpp"]) else round(float(pair["bpp"]), 4),
+        "detector": f["detector"],
+        "tool_category": f["category"],
+        "tool_symbol": bool(f["symbol"]),
+        "tool_score": float(f["score"]),
+        "box": [int(f["x"]), int(f["y"]), int(f["w"]), int(f["h"])],
+        "crop_window": [x0, y0, cw, ch],
+        "image_size": [width, height],
+        "run": run_dir.name,
+        "title": f"{pair['image_id']} · {pair['codec_tag']} · {_bpp_text(pair['bpp'])} · "
+        f"{f['detector']} says {label} ({float(f['score']):.2f})",
+        "evidence": str(f["evidence"] or ""),
+    }
+    return ReviewItem(data, paths[0], paths[1], box, crop_size)
+
+
+def order_items(items: list[ReviewItem], order: str) -> list[ReviewItem]:
+    """The queue order. Label Studio's Community edition hands tasks out sequentially in the Data
+    Manager's order (task id), so the order they are imported in is the order they are reviewed in."""
+    if order not in ORDERS:
+        raise MiscompError(f"--order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if order == "run":
+        return list(items)
+    symbol_first = order == "symbol-score"
+    return sorted(
+        items,
+        key=lambda i: (
+            symbol_first and not i.data["tool_symbol"],
+            -float(i.data["tool_score"]),
+            i.data["finding_id"],
+        ),
+    )
 
 
 def confined_crop(run_dir: Path, finding: dict[str, Any], key: str) -> Path:
@@ -251,78 +275,6 @@ def check_prediction(prediction: dict[str, Any], label_config: str) -> None:
         raise cfg.PredictionError(f"prediction does not fit the project's labeling config: {errors[0]}")
 
 
-# ---- making crops reachable ---------------------------------------------------------------------
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_file_mode(mode: str, url: str, run_dir: Path, document_root: Path | None) -> str:
-    if mode not in FILE_MODES:
-        raise MiscompError(f"--files must be one of {', '.join(FILE_MODES)}, got {mode!r}")
-    if mode != "auto":
-        return mode
-    if _is_loopback(url) and document_root is not None and _under(run_dir, document_root):
-        return "local"
-    return "upload"
-
-
-def _under(path: Path, root: Path) -> bool:
-    path, root = path.resolve(), root.resolve()
-    return path != root and root in path.parents
-
-
-def local_urls(
-    client: LabelStudioClient, pid: int, run_dir: Path, document_root: Path | None, items: list[ReviewItem]
-) -> list[tuple[str, str]]:
-    if document_root is None:
-        raise MiscompError(f"--files local needs --document-root or {cfg.ENV_DOCUMENT_ROOT}")
-    run_dir, root = run_dir.resolve(), document_root.resolve()
-    if not _under(run_dir, root):
-        raise MiscompError(f"{run_dir}: not inside the server's document root {root}")
-    crops = run_dir / "crops"
-    if not any(_under(crops, Path(p)) or Path(p) == crops for p in client.local_storages(pid)):
-        client.add_local_storage(pid, crops, title=f"miscomp crops {run_dir.name}")
-
-    def url(path: Path) -> str:
-        return "/data/local-files/?d=" + quote(str(path.resolve().relative_to(root)))
-
-    return [(url(i.crop_original), url(i.crop_reconstruction)) for i in items]
-
-
-def upload_urls(client: LabelStudioClient, project: str, items: list[ReviewItem]) -> list[tuple[str, str]]:
-    # Uploading into the review project itself is refused (two image keys in its config), so crops
-    # go to a helper project with a one-image config, without creating tasks there.
-    helper_title = f"{project} (miscomp crops)"
-    helper = client.find_project(helper_title)
-    if helper is None:
-        helper = client.create_project(
-            helper_title, '<View><Image name="image" value="$image"/></View>', "crop storage for miscomp"
-        )
-    files: list[tuple[Path, str]] = []
-    for i in items:
-        fid = i.data["finding_id"]
-        files += [(i.crop_original, f"{fid}_orig.png"), (i.crop_reconstruction, f"{fid}_rec.png")]
-    urls: dict[str, str] = {}
-    for chunk in batched(files, UPLOAD_CHUNK):
-        urls.update(client.upload_files(helper, [p for p, _ in chunk], [n for _, n in chunk]))
-    return [
-        (urls[f"{i.data['finding_id']}_orig.png"], urls[f"{i.data['finding_id']}_rec.png"]) for i in items
-    ]
-
-
-def inline_urls(items: list[ReviewItem]) -> list[tuple[str, str]]:
-    def uri(path: Path) -> str:
-        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-    return [(uri(i.crop_original), uri(i.crop_reconstruction)) for i in items]
-
-
 # ---- push -----------------------------------------------------------------------------------------
 def existing_finding_ids(client: LabelStudioClient, pid: int) -> set[str]:
     return {t["data"].get("finding_id") for t in client.tasks(pid) if t.get("data")} - {None}
@@ -337,12 +289,25 @@ def push_run(
     batch_size: int = 100,
     on_batch: Callable[[int, int], None] | None = None,
     min_score: float | None = None,
+    overlap: int | None = None,
+    gold_share: float = 0.0,
+    gold_seed: int = 0,
+    order: str = "symbol-score",
 ) -> PushResult:
     """Push the run's findings scoring at least ``min_score`` (default: the scan's); returns what was
-    created. ``on_batch(done, total)`` after each batch."""
+    created. ``on_batch(done, total)`` after each batch.
+
+    ``overlap``: annotators per task (the project's ``maximum_annotations``; None leaves the project's
+    setting as it is, 1 for a new project). ``gold_share``: gold
+    tasks as a share of the findings in the project (0.1: one gold task per ten findings), spread
+    through the queue. ``order``: one of :data:`ORDERS`, applied to the tasks this push creates."""
+    if overlap is not None and overlap < 1:
+        raise MiscompError(f"--overlap must be at least 1, got {overlap}")
+    if not 0.0 <= gold_share < 1.0:
+        raise MiscompError(f"--gold-share must be in [0, 1), got {gold_share}")
     refused: list[str] = []
     # Before touching the server: a bad run dir sends nothing.
-    items = load_review_items(run_dir, refused, min_score)
+    items = order_items(load_review_items(run_dir, refused, min_score), order)
     for line in refused:
         log.warning("refused: %s", line)
     client = LabelStudioClient(conn)
@@ -350,12 +315,20 @@ def push_run(
     pid = client.find_project(project)
     if pid is None:
         pid = client.create_project(project, cfg.label_config(), f"miscomp {__version__} review of findings")
+    # Sequential sampling: the queue is the import order. Overlap: every task (100 % cohort) needs
+    # ``overlap`` annotations before it leaves the queue.
+    settings: dict[str, Any] = {"sampling": "Sequential sampling"}
+    if overlap is not None:
+        settings.update(maximum_annotations=overlap, overlap_cohort_percentage=100)
+    client.update_project(pid, **settings)
     label_config = client.project_config(pid)
     have = existing_finding_ids(client, pid)
     new = [i for i in items if i.data["finding_id"] not in have]
+    gold = gold_items(run_dir, items, gold_share, gold_seed, have)
     mode = resolve_file_mode(files, conn.url, run_dir, document_root)
-    if not new:
+    if not new and not gold:
         return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused))
+    new = interleave(new, gold)
     # Projects made before the original-side box existed keep working, without it.
     on_original = cfg.REGION_ORIGINAL in cfg.parse_controls(label_config)[0]
     predictions = [prediction_for(i, on_original) for i in new]
@@ -368,9 +341,10 @@ def push_run(
     else:
         urls = inline_urls(new)
     tasks = [
-        {"data": {**i.data, cfg.ORIGINAL: o, cfg.RECONSTRUCTION: r}, "predictions": [p]}
+        {"data": {**i.data, cfg.ORIGINAL: o, cfg.RECONSTRUCTION: r}, "predictions": [p],
+         **({"meta": {GOLD_META: i.gold}} if i.gold else {})}
         for i, (o, r), p in zip(new, urls, predictions, strict=True)
-    ]
+    ]  # fmt: skip
     done = 0
     for batch in batched(tasks, batch_size):
         try:
@@ -384,4 +358,27 @@ def push_run(
         log.info("imported %d/%d tasks into project %s", done, len(tasks), pid)
         if on_batch is not None:
             on_batch(done, len(tasks))
-    return PushResult(pid, project, len(items), done, len(items) - len(new), mode, tuple(refused))
+    skipped = len(items) - (len(new) - len(gold))
+    return PushResult(pid, project, len(items), done, skipped, mode, tuple(refused), len(gold))
+
+
+def gold_items(
+    run_dir: Path, items: list[ReviewItem], share: float, seed: int, have: set[str]
+) -> list[ReviewItem]:
+    """The gold items a project with these findings should hold and does not yet (``have``: its ids)."""
+    from miscomp.review.gold import gold_finding_id, make_gold
+
+    wanted = round(share * len(items))
+    missing = [i for i in range(wanted) if gold_finding_id(seed, i) not in have]
+    out = []
+    resolved = run_dir.resolve()
+    try:
+        made = make_gold(resolved, missing, seed)
+    except OSError as err:
+        raise RunDirError(
+            f"{resolved / 'crops'}: cannot write the gold tasks' crops ({err.strerror})"
+        ) from None
+    for finding, pair, answer in made:
+        item = review_item(resolved, finding.to_row(), pair)
+        out.append(replace(item, gold=answer))
+    return out

@@ -47,7 +47,7 @@
    Otherwise colours appeared or vanished with the contours: strokes added or removed, shapes eroded
    or grown (**shape**).
 
-The thresholds were tuned on the generated kinds of :mod:`benchmarks.generators.changes` (all of them, by
+The thresholds were tuned on the generated kinds of :mod:`miscomp.synth.changes` (all of them, by
 ``benchmarks/taxonomy_loko.py``, which also tunes them without each kind in turn and reports the
 held-out accuracy), except five set from the definitions (see :class:`Thresholds`) and two kept on
 for the real-codec test bed.

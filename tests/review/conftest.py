@@ -74,6 +74,22 @@ def ls_server(tmp_path_factory) -> LiveServer:
     server.stop()
 
 
+def annotator_account(live: LiveServer, email: str, password: str = "annotator-pw-0123") -> Connection:
+    """A second (third ...) account in the server's organisation, as a person gets one: the admin's
+    invite link, the signup form, then the account's own API token. (``users.create`` makes a user
+    without a usable password, so it cannot log in.)"""
+    import httpx
+
+    admin = {"Authorization": f"Token {live.server.credentials.token}"}
+    invite = httpx.get(f"{live.url}/api/invite", headers=admin).raise_for_status().json()["invite_url"]
+    with httpx.Client(base_url=live.url, follow_redirects=True) as web:
+        web.get(invite).raise_for_status()
+        form = {"email": email, "password": password, "csrfmiddlewaretoken": web.cookies["csrftoken"]}
+        web.post(invite, data=form, headers={"Referer": live.url + invite}).raise_for_status()
+        token = web.get("/api/current-user/token").raise_for_status().json()["token"]
+    return Connection(live.url, token)
+
+
 @pytest.fixture(scope="session")
 def small_originals(tmp_path_factory) -> Path:
     """Two small originals with text-like structure: Kodak crops when shared data is there, else synthetic."""

@@ -18,9 +18,9 @@ from miscomp.review.push import (
     load_review_items,
     prediction_for,
     push_run,
-    resolve_file_mode,
 )
 from miscomp.review.serve import free_port
+from miscomp.review.transfer import resolve_file_mode
 from miscomp.store import PAIR_COLUMNS
 
 
@@ -161,3 +161,31 @@ def test_agreement_counts_by_hand():
     md = agreement_markdown(rep, "p")
     assert "| amplitude | 1 | 0 | 0 | 0 | 1 |" in md
     json.dumps(rep)  # serialisable as written to agreement.json
+
+
+def test_queue_order_puts_symbol_findings_first_then_by_score(run_dir):
+    from miscomp.review.push import order_items
+
+    items = load_review_items(run_dir, min_score=0.0)  # an amplitude at 0.8 and a symbol at 0.4
+    assert [i.data["tool_symbol"] for i in order_items(items, "symbol-score")] == [True, False]
+    assert [i.data["tool_score"] for i in order_items(items, "score")] == [0.8, 0.4]
+    with pytest.raises(Exception, match="--order must be one of"):
+        order_items(items, "random")
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        ("not a list", "not a list of result items"),
+        ([{"from_name": cfg.CATEGORY, "value": "shape"}], "no value object"),
+        ([{"from_name": cfg.CATEGORY, "to_name": cfg.RECONSTRUCTION, "type": "choices",
+           "value": {"choices": ["banana"]}}], "banana"),
+        ([{"from_name": cfg.CATEGORY, "to_name": cfg.RECONSTRUCTION, "type": "choices",
+           "value": {"choices": ["shape", "symbol"]}}], "2 categories chosen"),
+    ],
+)  # fmt: skip
+def test_malformed_annotations_are_refused_with_their_problem(result, problem):
+    from miscomp.review.labels import AnnotationError, parse_label
+
+    with pytest.raises(AnnotationError, match=problem):
+        parse_label({"result": result}, {"crop_window": [0, 0, 10, 10]}, cfg.label_config(), "someone")

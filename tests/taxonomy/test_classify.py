@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from benchmarks.generators.changes import apply_change, changed_pixels
 from miscomp.errors import MiscompError
 from miscomp.findings import Category
 from miscomp.io import file_sha256
+from miscomp.synth.changes import apply_change, changed_pixels
 from miscomp.taxonomy import Thresholds, classify, create_classifier, region_features
 from testing.shapes import brighten, bulge, scene, shift_patch
 

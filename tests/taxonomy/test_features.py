@@ -135,7 +135,7 @@ def astronaut() -> np.ndarray:
 
 
 def test_two_layers_explain_a_detail_scaled_over_kept_surroundings(astronaut):
-    from benchmarks.generators.changes import apply_change, changed_pixels
+    from miscomp.synth.changes import apply_change, changed_pixels
 
     gains, motions = [], []
     for seed in range(6):

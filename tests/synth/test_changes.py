@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from benchmarks.generators.changes import KINDS, apply_change, changed_pixels, generate
 from miscomp.findings import Category
+from miscomp.synth.changes import KINDS, apply_change, changed_pixels, generate
 
 
 def test_every_category_has_many_kinds():
