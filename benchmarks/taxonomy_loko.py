@@ -20,7 +20,7 @@ import argparse
 import itertools
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -62,35 +62,113 @@ GRID = {
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
 
+@dataclass(frozen=True)
+class DetectedRegion:
+    """One region of the shipped diff detector, as its classifier sees it: the crops around the region
+    (the detector's own padding), the changed-pixel mask in the crop, and where the crop sits."""
+
+    original: np.ndarray
+    reconstruction: np.ndarray
+    mask: np.ndarray
+    offset: tuple[int, int]  # (x0, y0) of the crop in the image
+    colour_only: bool  # only the colour maps saw it: the detector calls it amplitude unclassified
+
+    def image_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The mask in image coordinates (``shape``: the image's height and width)."""
+        out = np.zeros(shape, bool)
+        x0, y0 = self.offset
+        h, w = self.mask.shape
+        out[y0 : y0 + h, x0 : x0 + w] = self.mask
+        return out
+
+
+class _Recorder:
+    """Stands in for the detector's classifier: records the crops and mask it is asked to classify."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def classify(self, original, reconstruction, mask, area_fraction=None, text_lost=False):
+        self.calls.append((original, reconstruction, mask))
+        return Category.SHAPE, 0.5, ""
+
+    def info(self) -> dict:
+        return {}
+
+
+def detector_regions(detector, images) -> list[DetectedRegion]:
+    """The regions ``detector`` (a shipped :class:`~miscomp.detect.diff.DiffDetector`, configured as
+    the scan configures it) finds on ``images``, through its own ``detect``: its thresholds, null
+    model, artefact explanation and crops, nothing restated here. The classifier is swapped for a
+    recorder and the candidate search is watched, so both are seen as the detector uses them."""
+    import miscomp.detect.diff as diff
+
+    found: list = []
+    search = diff.find_candidates
+
+    def watched(*args, **kwargs):
+        found.extend(search(*args, **kwargs))
+        return list(found)
+
+    classifier, detector.classifier = detector.classifier, _Recorder()
+    diff.find_candidates = watched
+    try:
+        detector.detect(images)
+        calls = detector.classifier.calls
+    finally:
+        detector.classifier, diff.find_candidates = classifier, search
+    if len(calls) != sum(not set(c.maps) <= diff.COLOUR_MAPS for c in found):
+        raise RuntimeError("diff detector: its candidate search was not watched (did detect() move?)")
+    calls = iter(calls)
+    out = []
+    for cand in found:
+        r = cand.region
+        if set(cand.maps) <= diff.COLOUR_MAPS:
+            # Not classified by the detector (amplitude by its colour gate): crop as it crops the others.
+            pad = max(8, int(0.25 * max(r.w, r.h)))
+            po, (x0, y0) = diff._patch(images.original, r, pad)
+            pr, _ = diff._patch(images.reconstruction, r, pad)
+            mask = np.zeros(po.shape[:2], bool)
+            mask[r.y - y0 : r.y - y0 + r.h, r.x - x0 : r.x - x0 + r.w] = cand.mask
+            out.append(DetectedRegion(po, pr, mask, (x0, y0), True))
+            continue
+        po, pr, mask = next(calls)
+        ys, xs = np.nonzero(mask)  # the crop's offset: the region's box sits where the mask's does
+        box_y, box_x = np.nonzero(cand.mask)
+        offset = (r.x + int(box_x.min()) - int(xs.min()), r.y + int(box_y.min()) - int(ys.min()))
+        out.append(DetectedRegion(po, pr, mask, offset, False))
+    return out
+
+
+def best_region(regions: list[DetectedRegion], changed: np.ndarray) -> DetectedRegion | None:
+    """The region overlapping the changed pixels most (None: the detector missed the change)."""
+    best, overlap = None, 0
+    for reg in regions:
+        hit = int((reg.image_mask(changed.shape) & changed).sum())
+        if hit > overlap:
+            best, overlap = reg, hit
+    return best
+
+
 def region_table(per_kind: int, seed: int) -> pd.DataFrame:
     """One row per generated pair: kind, category, codec, detection, features, classification cost."""
-    from miscomp.detect.diff import find_candidates
+    from miscomp.detect.base import PairImages
+    from miscomp.detect.diff import DiffDetector
     from miscomp.synth.changes import generate
     from miscomp.synth.truth import load_sources
     from miscomp.taxonomy.features import region_features
 
+    detector = DiffDetector()
     rows = []
     for pair in generate(load_sources(n_plates=0), per_kind=per_kind, seed=seed):
         row = {"pair_id": pair.pair_id, "kind": pair.kind, "category": pair.category, "codec": pair.codec}
-        best, overlap = None, 0
-        for cand in find_candidates(pair.original, pair.reconstruction):
-            r = cand.region
-            hit = int((pair.changed[r.y : r.y + r.h, r.x : r.x + r.w] & cand.mask).sum())
-            if hit > overlap:
-                best, overlap = cand, hit
+        images = PairImages(pair.pair_id, pair.original, pair.reconstruction, codec=pair.codec)
+        best = best_region(detector_regions(detector, images), pair.changed)
         row["detected"] = best is not None
         if best is not None:
-            r = best.region
-            pad = max(8, int(0.25 * max(r.w, r.h)))  # as DiffDetector.detect crops
-            y0, x0 = max(0, r.y - pad), max(0, r.x - pad)
-            y1, x1 = (
-                min(pair.original.shape[0], r.y + r.h + pad),
-                min(pair.original.shape[1], r.x + r.w + pad),
-            )
-            mask = np.zeros((y1 - y0, x1 - x0), bool)
-            mask[r.y - y0 : r.y - y0 + r.h, r.x - x0 : r.x - x0 + r.w] = best.mask
+            row["colour_only"] = best.colour_only
             t0 = time.perf_counter()
-            f = region_features(pair.original[y0:y1, x0:x1], pair.reconstruction[y0:y1, x0:x1], mask)
+            f = region_features(best.original, best.reconstruction, best.mask)
             row["classify_s"] = time.perf_counter() - t0
             row["region_px"] = int(best.mask.sum())
             row.update({k: v for k, v in asdict(f).items() if k != "shift"})
