@@ -32,13 +32,12 @@ import numpy as np
 _MIN_SIDE = 48  # DIS optical flow crashes (segfault) on images smaller than its patch pyramid
 _CORE = 0.4  # core: blurred error ≥ this × the region's 95th percentile error
 _MIN_CORE = 12
-_SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
+SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
 _EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise, not contours
 _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
 _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
 _LAYER_SIGMA = 2.0  # px: the neighbourhood over which a pixel chooses its layer (see _layered)
-MOTION_MODELS = ("translation", "similarity", "affine", "nonrigid")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class RegionFeatures:
     scale: float
     shear: float
     distribution_kept: float  # 1 − (distance between the core's colour distributions) / E0
-    scatter: float  # explained by "every pixel came from somewhere within _SCATTER_PX", no coherence
+    scatter: float  # explained by "every pixel came from somewhere within SCATTER_PX", no coherence
     coherence: float  # how much those per-pixel displacements agree between neighbours
     contours_kept: float  # edge contrast kept in place, both ways (1: every contour still there)
     mean_dl: float  # mean L* change on the core (reconstruction − original)
@@ -203,10 +202,10 @@ def _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_
 
 
 def _scatter(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[float, float]:
-    """The freest motion of all, one displacement per pixel within ±_SCATTER_PX: (mean residual on the
+    """The freest motion of all, one displacement per pixel within ±SCATTER_PX: (mean residual on the
     core, coherence). Coherence is the share of neighbouring core pixels whose best displacements agree
     within 1 px: high for any smooth motion, low when pixels scattered independently (dissolved)."""
-    r = _SCATTER_PX
+    r = SCATTER_PX
     pad = np.pad(lab_o, ((r, r), (r, r), (0, 0)), mode="reflect")
     ys, xs = np.nonzero(core)
     target = lab_r[ys, xs]

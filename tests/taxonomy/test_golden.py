@@ -64,3 +64,17 @@ def test_decisions_match_the_golden_file(golden):
             assert category.value == want["category"], (case["pair_id"], name, evidence)
             assert confidence == pytest.approx(want["confidence"], abs=0.01), (case["pair_id"], name)
             assert _numbers_masked(evidence) == _numbers_masked(want["evidence"]), (case["pair_id"], name)
+
+
+def test_the_vectorised_rules_are_decide(golden):
+    """The tuning benchmark's evaluation (:func:`predict`, cached by clause) gives decide's categories."""
+    from miscomp.taxonomy.config import TaxonomyConfig
+    from miscomp.taxonomy.rules import CATEGORIES, feature_frame, predict
+
+    features = [f for _, f in golden]
+    for text_lost in (False, True):
+        x = feature_frame(features, text_lost)
+        cache: dict = {}
+        for t in (TaxonomyConfig(), TaxonomyConfig(moved_kept=-1.0, bent_gain=1.0), TaxonomyConfig()):
+            got = [CATEGORIES[c] for c in predict(x, t, cache)]
+            assert got == [decide(f, t, text_lost)[0] for f in features]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from miscomp.config import from_dict, to_dict
 from miscomp.findings import Category
+from miscomp.taxonomy.config import TaxonomyConfig
 from miscomp.taxonomy.features import RegionFeatures
-from miscomp.taxonomy.rules import Thresholds, decide
+from miscomp.taxonomy.rules import decide
 
 # Nothing explains this change: colours new, nothing moved (a stroke drawn).
 _BASE = RegionFeatures(
@@ -46,8 +48,8 @@ def test_kept_colours_without_coherent_motion_dissolved_with_it_bent():
 
 
 def test_new_thresholds_round_trip_through_a_file_dict():
-    t = Thresholds(texture_ratio=1.8, dissolve_flow=0.7)
-    assert Thresholds.from_dict(t.as_dict()) == t
+    t = TaxonomyConfig(texture_ratio=1.8, dissolve_flow=0.7)
+    assert from_dict(TaxonomyConfig, to_dict(t)) == t
 
 
 def test_no_fit_but_one_coherent_motion_is_geometry_else_bent():
@@ -64,7 +66,7 @@ def test_a_redrawn_stroke_is_not_a_detail_that_moved_as_one():
     # motion that no fit follows is a bent contour (shape), however well the halves agree.
     kept = replace(_BASE, distribution_kept=0.95, scatter=0.95, coherence=0.25, bend=0.2)
     assert decide(replace(kept, flow_px=1.0))[0] is Category.SHAPE
-    assert decide(replace(kept, flow_px=Thresholds().moved_flow))[0] is Category.GEOMETRY
+    assert decide(replace(kept, flow_px=TaxonomyConfig().moved_flow))[0] is Category.GEOMETRY
 
 
 def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitude():
@@ -95,7 +97,7 @@ def test_a_rigid_fit_is_overruled_when_the_fine_flow_bends_across_the_detail():
         assert decide(one_motion)[0] is Category.GEOMETRY
     # Without a gain of the non-rigid field the rigid fit stands, whatever the flow says.
     assert decide(replace(fitted, nonrigid=0.72, bend=0.9))[0] is Category.GEOMETRY
-    assert decide(replace(fitted, bend=0.9), Thresholds(bent_gain=1.0))[0] is Category.GEOMETRY
+    assert decide(replace(fitted, bend=0.9), TaxonomyConfig(bent_gain=1.0))[0] is Category.GEOMETRY
 
 
 def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
@@ -121,4 +123,4 @@ def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
         replace(scaled, distribution_kept=0.0),
     ):
         assert decide(not_moved)[0] is Category.SHAPE, not_moved
-    assert decide(scaled, Thresholds(layer_gain=0.0))[0] is Category.SHAPE
+    assert decide(scaled, TaxonomyConfig(layer_gain=0.0))[0] is Category.SHAPE
