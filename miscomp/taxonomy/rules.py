@@ -385,17 +385,19 @@ def predict(x: Frame, t: TaxonomyConfig, cache: dict | None = None) -> np.ndarra
     clause that holds, as :func:`decide`. ``cache`` (a dict kept across calls on the same frame) keeps
     each clause's result by the values of the thresholds it reads: a grid search re-evaluates only
     the clauses whose thresholds changed."""
-    n = len(x["colour"])
-    code = np.full(n, -1)
-    for clause in CLAUSES:
+    code = np.full(len(x["colour"]), -1)
+    for clause in reversed(CLAUSES):  # the earlier clause wins: it is written last
         key = (clause.name, tuple(getattr(t, u) for u in clause.uses))
         held = cache.get(key) if cache is not None else None
         if held is None:
             held = clause.holds(x, t)
             if cache is not None:
                 cache[key] = held
-        code = np.where((code < 0) & held, CATEGORIES.index(clause.category), code)
+        code = np.where(held, _CODE[clause.category], code)
     return code
+
+
+_CODE = {c: i for i, c in enumerate(CATEGORIES)}
 
 
 _PAGE_HEAD = """# Taxonomy: which model of change explains a region
