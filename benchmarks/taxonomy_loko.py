@@ -56,6 +56,8 @@ GRID = {
     "bend_max": (0.3, 0.5, 0.7),
     "bent_gain": (0.05, 0.1, 1.0),  # 1.0: the fine flow never overrules a rigid fit
     "layer_gain": (0.1, 0.2, 0.3),
+    "mapping_explains": (0.8, 0.85, 0.9, 1.01),  # 1.01: the pointwise mapping never decides
+    "mapping_gain": (0.5, 0.7),
 }
 _SCALARS = [f.name for f in fields(RegionFeatures) if f.name != "shift"]
 
@@ -160,8 +162,12 @@ def generated_pairs(per_kind: int, seed: int):
     yield from taxonomy_changes.generate(sources, per_kind=per_kind, seed=seed)
 
 
-def region_table(pairs) -> pd.DataFrame:
-    """One row per generated pair: kind, category, codec, detection, features, classification cost."""
+def region_table(pairs, regions_dir: Path | None = None) -> pd.DataFrame:
+    """One row per generated pair: kind, category, codec, detection, features, classification cost.
+
+    ``regions_dir``: a cache of the detector's regions (one ``.npz`` per pair), reused when present,
+    so a feature change is measured without re-running the detector. Delete it when the detector or
+    the pairs change."""
     from benchmarks.taxonomy_changes import KINDS as CHECK_ONLY
     from miscomp.detect.base import PairImages
     from miscomp.detect.diff import DiffDetector
@@ -172,8 +178,28 @@ def region_table(pairs) -> pd.DataFrame:
     for pair in pairs:
         row = {"pair_id": pair.pair_id, "kind": pair.kind, "category": pair.category, "codec": pair.codec}
         row["check_only"] = pair.kind in CHECK_ONLY
-        images = PairImages(pair.pair_id, pair.original, pair.reconstruction, codec=pair.codec)
-        best = best_region(detector_regions(detector, images), pair.changed)
+        cached = regions_dir / f"{pair.pair_id}.npz" if regions_dir else None
+        if cached is not None and cached.is_file():
+            with np.load(cached) as z:
+                best = (
+                    DetectedRegion(
+                        z["original"], z["reconstruction"], z["mask"], tuple(z["offset"]), bool(z["colour"])
+                    )
+                    if z["found"]
+                    else None
+                )
+        else:
+            images = PairImages(pair.pair_id, pair.original, pair.reconstruction, codec=pair.codec)
+            best = best_region(detector_regions(detector, images), pair.changed)
+            if cached is not None:
+                regions_dir.mkdir(parents=True, exist_ok=True)
+                empty = np.zeros((0, 0), bool)
+                found = best or DetectedRegion(empty, empty, empty, (0, 0), False)
+                np.savez_compressed(
+                    cached, found=best is not None, original=found.original,
+                    reconstruction=found.reconstruction, mask=found.mask, offset=found.offset,
+                    colour=found.colour_only,
+                )  # fmt: skip
         row["detected"] = best is not None
         if best is not None:
             row["colour_only"] = best.colour_only
@@ -338,12 +364,13 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=32)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--table", type=Path, help="cache of the feature table (parquet): reused if present")
+    ap.add_argument("--regions", type=Path, help="cache of the detector's regions (a folder of .npz): reused")
     args = ap.parse_args()
     set_threads()
     if args.table and args.table.is_file():
         df = pd.read_parquet(args.table)
     else:
-        df = region_table(generated_pairs(args.per_kind, args.seed))
+        df = region_table(generated_pairs(args.per_kind, args.seed), args.regions)
         if args.table:
             df.to_parquet(args.table)
     out = evaluate(df)

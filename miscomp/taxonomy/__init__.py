@@ -36,6 +36,7 @@ __all__ = [
     "classify",
     "create_classifier",
     "decide",
+    "over_changed_text",
     "region_features",
 ]
 
@@ -115,3 +116,15 @@ def classify(
 ) -> tuple[Category, float, str]:
     """:meth:`Classifier.classify` with the classifier the environment selects."""
     return create_classifier().classify(original_patch, recon_patch, mask, area_fraction, text_lost)
+
+
+def over_changed_text(category: str, evidence: str) -> tuple[str, str]:
+    """The category of a finding that lies on text whose read changed (the symbol flag's rule).
+
+    The read changing is contour evidence at the glyph's own scale: strokes moved, appeared or
+    vanished, which the region's contour measure misses at 10-14 px (issue 32: a HiFiC town name read
+    'Halletatt' -> 'Esa' was called amplitude, colour model 100%, contours kept 0.95). So such a
+    finding is never amplitude: an amplitude call becomes shape, geometry and shape stand."""
+    if category != Category.AMPLITUDE.value:
+        return category, evidence
+    return Category.SHAPE.value, f"{evidence}; the text's read changed: its strokes changed (shape)"

@@ -168,10 +168,14 @@ CLAUSES: tuple[Clause, ...] = (
         "The colour model (no motion) explains at least `colour_explains` of the change and more than "
         "any motion does, and the contours stayed (`contours_kept`: the edge contrast at the original's "
         "edges, and at the reconstruction's, is still there): intensity or colour changed while the "
-        "geometry held. Without the contour test an in-painted stroke would be 'pixels got brighter'.",
+        "geometry held. Without the contour test an in-painted stroke would be 'pixels got brighter'. "
+        "Never for text that stopped reading (nor the two amplitude clauses after this one): that the "
+        "read changed is contour evidence at the glyph's own scale, which the contour measure misses "
+        "at 10-14 px (issue 32: HiFiC garbled text read 100% colour, contours kept 0.95).",
         ("colour_explains", "contours_kept"),
         lambda x, t: (
-            (x["colour"] >= t.colour_explains)
+            ~x["text_lost"]
+            & (x["colour"] >= t.colour_explains)
             & (x["colour"] >= x["motion"])
             & (x["contours_kept"] >= t.contours_kept)
         ),
@@ -179,6 +183,31 @@ CLAUSES: tuple[Clause, ...] = (
         lambda f, t: (
             f"colour model explains {_pct(f.colour)} of the change with the geometry held (best "
             f"motion {_pct(_motion(f))}), contours kept {f.contours_kept:.2f}; "
+            f"ΔL {f.mean_dl:+.1f}, Δab {f.mean_dab:.1f}"
+        ),
+    ),
+    Clause(
+        "mapping",
+        Category.AMPLITUDE,
+        "A pointwise colour mapping (each pixel's new colour a function of its own old colour, the "
+        "function varying smoothly over the region) explains at least `mapping_explains` of the change "
+        "and no motion explains more, with an L* gain of at least `mapping_gain` (monotone: not every "
+        "level mapped to one, as an in-painted stroke or an eroded shape is). Pixels the reconstruction "
+        "clipped at the gamut's edge are left out: a strong soft-edged brightness, hue or saturation "
+        "change that clips or flattens local contrast is still a colour mapping, though the contour "
+        "measure of the clause before falls there (and the blend's ramp draws a soft new edge).",
+        ("mapping_explains", "mapping_gain"),
+        lambda x, t: (
+            ~x["text_lost"]
+            & (x["mapping"] >= t.mapping_explains)
+            & (x["mapping_gain"] >= t.mapping_gain)
+            & (x["mapping"] >= x["motion"])
+        ),
+        lambda f, t: 0.5 + min(f.mapping - t.mapping_explains, f.mapping - _motion(f), 0.49),
+        lambda f, t: (
+            f"a colour mapping of each pixel's own colour explains {_pct(f.mapping)} of the change (L* "
+            f"gain {f.mapping_gain:.2f}, clipped pixels aside; best motion {_pct(_motion(f))}, contours "
+            f"kept {f.contours_kept:.2f}): intensity or colour changed, no contour moved; "
             f"ΔL {f.mean_dl:+.1f}, Δab {f.mean_dab:.1f}"
         ),
     ),
@@ -192,7 +221,8 @@ CLAUSES: tuple[Clause, ...] = (
         "texture is amplified with it).",
         ("texture_ratio", "texture_pattern", "rigid_explains"),
         lambda x, t: (
-            (np.maximum(x["texture_ratio"], 1 / np.maximum(x["texture_ratio"], 1e-6)) >= t.texture_ratio)
+            ~x["text_lost"]
+            & (np.maximum(x["texture_ratio"], 1 / np.maximum(x["texture_ratio"], 1e-6)) >= t.texture_ratio)
             & (x["pattern_kept"] >= t.texture_pattern)
             & (x["motion"] < t.rigid_explains)
         ),
@@ -343,6 +373,20 @@ CLAUSES: tuple[Clause, ...] = (
             f"no fitted model explains the change ({_models(f)}) but the colours stayed (distribution "
             f"kept {f.distribution_kept:.2f}) and moved coherently (flow {f.flow_px:.1f} px{_bend_text(f)}): "
             f"contours bent further than the fits follow"
+        ),
+    ),
+    Clause(
+        "text_strokes",
+        Category.SHAPE,
+        "Text that stopped reading, which no clause above explains: the read changed, so its strokes "
+        "changed at the glyph's own scale (contours appeared or vanished), even where a colour model "
+        "explains the pixels.",
+        (),
+        lambda x, t: x["text_lost"],
+        lambda f, t: 0.5 + min(max(t.rigid_explains - _motion(f), 0.0) + 0.1, 0.49),
+        lambda f, t: (
+            f"the text stopped reading and no motion explains it ({_models(f)}): its strokes changed at "
+            f"the glyph's scale, contours appeared or vanished"
         ),
     ),
     Clause(

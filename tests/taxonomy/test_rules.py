@@ -78,8 +78,11 @@ def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitu
     assert "contours dissolved" in evidence
     # only for text that stopped reading: elsewhere a vanished contour is not read as dissolved
     assert "blur of the original" not in decide(blurred)[2]
-    # the same pattern, only weaker: texture strength (amplitude); garbled text a blur does not explain
-    assert decide(replace(blurred, pattern_kept=0.9), text_lost=True)[0] is Category.AMPLITUDE
+    # the same pattern, only weaker: texture strength (amplitude) elsewhere, but on text whose read
+    # changed the read is contour evidence (issue 32): shape; garbled text a blur does not explain
+    weaker = replace(blurred, pattern_kept=0.9)
+    assert decide(weaker)[0] is Category.AMPLITUDE
+    assert decide(weaker, text_lost=True)[0] is Category.SHAPE
     assert "blur" not in decide(replace(blurred, blur=0.38), text_lost=True)[2]
     assert "blur" not in decide(replace(blurred, texture_ratio=0.94), text_lost=True)[2]
 
@@ -124,3 +127,29 @@ def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
     ):
         assert decide(not_moved)[0] is Category.SHAPE, not_moved
     assert decide(scaled, TaxonomyConfig(layer_gain=0.0))[0] is Category.SHAPE
+
+
+def test_a_pointwise_colour_mapping_is_amplitude_where_the_contour_measure_fell():
+    # Issue 32: a strong soft-edged brightness change that clipped (contours kept 0.64 < 0.9).
+    clipped = replace(_BASE, colour=0.86, contours_kept=0.64, mapping=0.93, mapping_gain=1.2)
+    cat, _, evidence = decide(clipped)
+    assert cat is Category.AMPLITUDE and "colour mapping of each pixel's own colour" in evidence
+    # Everything mapped to one level (an in-painted stroke) is no monotone mapping; a motion that
+    # explains more than the mapping wins.
+    assert decide(replace(clipped, mapping_gain=0.1))[0] is not Category.AMPLITUDE
+    moved = replace(
+        clipped, translation=0.97, similarity=0.97, affine=0.97, nonrigid=0.97, distribution_kept=0.9
+    )
+    assert decide(moved)[0] is Category.GEOMETRY
+
+
+def test_text_that_stopped_reading_is_never_amplitude():
+    amplitude = [
+        replace(_BASE, colour=1.0, contours_kept=0.95),  # issue 32's HiFiC town name
+        replace(_BASE, colour=0.9, mapping=0.95, mapping_gain=1.0),
+        replace(_BASE, texture_ratio=2.2, pattern_kept=0.9),
+    ]
+    for f in amplitude:
+        assert decide(f)[0] is Category.AMPLITUDE
+        cat, _, evidence = decide(f, text_lost=True)
+        assert cat is Category.SHAPE and "stopped reading" in evidence
