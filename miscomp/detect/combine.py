@@ -4,7 +4,9 @@ that changed is a symbol finding, whichever detector found it.
 Which text changed is what the text detectors established: their symbol findings carry the changed
 line (``details["line_box"]``, in original-image pixels) or, failing that, their own box. A region
 finding (``diff``) on the same line then gets ``symbol=True`` and evidence naming the text change; its
-category stays its own (the taxonomy decides categories, the symbol flag is separate). Text that did not
+category stays its own (the taxonomy decides categories, the symbol flag is separate), except that
+it is never amplitude (:func:`miscomp.taxonomy.over_changed_text`: the read changing is contour
+evidence). Text that did not
 change leaves other findings alone: codec noise on a sign is not a symbol change.
 
 A region finding gets the flag only when it lies mostly inside the changed line: a large region that
@@ -26,6 +28,7 @@ from miscomp.detect.diff.maps import COLOUR_MAPS  # evidence from the colour map
 from miscomp.detect.diff.score import artefact_score
 from miscomp.findings import Finding
 from miscomp.geometry import Box
+from miscomp.taxonomy import over_changed_text
 
 # Share of the finding's own area that must lie inside the changed line ("mostly inside").
 MIN_OVERLAP = 0.5
@@ -69,13 +72,16 @@ def flag_symbols(findings: list[Finding], min_overlap: float = MIN_OVERLAP) -> l
         what = f"text {before!r} → {after!r}" if before else "changed text"
         details = f.details | {"symbol_from": {"detector": t.detector, "finding_id": t.finding_id,
                                                "line_box": list(box)}}  # fmt: skip
+        # Changed text is contour evidence at the glyph's scale: never amplitude (miscomp.taxonomy).
+        category, evidence = over_changed_text(f.category, f"{f.evidence}; over {what} ({t.detector})")
         out.append(
             dataclasses.replace(  # fmt: skip
                 f,
                 symbol=True,
                 details=details,
                 finding_id="",
-                evidence=f"{f.evidence}; over {what} ({t.detector})",
+                category=category,
+                evidence=evidence,
             )
         )
     return out

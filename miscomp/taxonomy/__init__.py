@@ -5,8 +5,10 @@ fits them, :mod:`miscomp.taxonomy.rules` decides): a colour model with the geome
 one low-freedom motion (geometry), only a smooth non-rigid field or nothing at all (shape). The evidence
 text names the model terms that decided.
 
-The classifier is the rules with their built-in thresholds, or with thresholds read from a JSON file
-(``MISCOMP_TAXONOMY_MODEL`` or ``create_classifier(path)``: ``{"thresholds": {...}}``). A file that was
+The classifier is the rules with their built-in thresholds (:class:`TaxonomyConfig`, each with its
+provenance), or with thresholds read from a JSON file (``MISCOMP_TAXONOMY_MODEL`` or
+``create_classifier(path)``: ``{"thresholds": {...}}``, what ``benchmarks/taxonomy_loko.py`` writes as
+its candidate config). A file that was
 asked for and is missing or malformed is an error. :meth:`Classifier.info` says which one ran (for
 run.json): ``"rules"``, or the file with its sha256.
 """
@@ -19,19 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
+from miscomp.config import from_dict, to_dict
 from miscomp.errors import MiscompError
 from miscomp.findings import Category
 from miscomp.settings import ENV, Settings
+from miscomp.taxonomy.config import TaxonomyConfig
 from miscomp.taxonomy.features import RegionFeatures, region_features
-from miscomp.taxonomy.rules import Thresholds, decide
+from miscomp.taxonomy.rules import decide
 
 __all__ = [
     "Classifier",
     "RegionFeatures",
-    "Thresholds",
+    "TaxonomyConfig",
     "classify",
     "create_classifier",
     "decide",
+    "over_changed_text",
     "region_features",
 ]
 
@@ -40,7 +45,7 @@ __all__ = [
 class Classifier:
     """The rules with one set of thresholds, and where those came from."""
 
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: TaxonomyConfig = field(default_factory=TaxonomyConfig)
     file: Path | None = None  # None: the built-in thresholds
     sha256: str | None = None
 
@@ -49,7 +54,7 @@ class Classifier:
         out: dict = {"classifier": "rules" if self.file is None else str(self.file)}
         if self.sha256:
             out["sha256"] = self.sha256
-        out["thresholds"] = self.thresholds.as_dict()
+        out["thresholds"] = to_dict(self.thresholds)
         return out
 
     def classify(
@@ -94,8 +99,10 @@ def create_classifier(path: Path | str | None = None) -> Classifier:
         )
     try:
         data = json.loads(path.read_text())
-        thresholds = Thresholds.from_dict(data["thresholds"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        thresholds = from_dict(
+            TaxonomyConfig, {k: float(v) for k, v in data["thresholds"].items()}, "thresholds"
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MiscompError) as err:
         raise MiscompError(f"{path}: not a taxonomy thresholds file ({err})") from None
     return Classifier(thresholds, path.resolve(), file_sha256(path))
 
@@ -109,3 +116,15 @@ def classify(
 ) -> tuple[Category, float, str]:
     """:meth:`Classifier.classify` with the classifier the environment selects."""
     return create_classifier().classify(original_patch, recon_patch, mask, area_fraction, text_lost)
+
+
+def over_changed_text(category: str, evidence: str) -> tuple[str, str]:
+    """The category of a finding that lies on text whose read changed (the symbol flag's rule).
+
+    The read changing is contour evidence at the glyph's own scale: strokes moved, appeared or
+    vanished, which the region's contour measure misses at 10-14 px (issue 32: a HiFiC town name read
+    'Halletatt' -> 'Esa' was called amplitude, colour model 100%, contours kept 0.95). So such a
+    finding is never amplitude: an amplitude call becomes shape, geometry and shape stand."""
+    if category != Category.AMPLITUDE.value:
+        return category, evidence
+    return Category.SHAPE.value, f"{evidence}; the text's read changed: its strokes changed (shape)"

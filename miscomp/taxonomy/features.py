@@ -32,12 +32,13 @@ import numpy as np
 _MIN_SIDE = 48  # DIS optical flow crashes (segfault) on images smaller than its patch pyramid
 _CORE = 0.4  # core: blurred error ≥ this × the region's 95th percentile error
 _MIN_CORE = 12
-_SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
+SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
 _EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise, not contours
 _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
 _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
 _LAYER_SIGMA = 2.0  # px: the neighbourhood over which a pixel chooses its layer (see _layered)
+_CLIP = (5, 250)  # uint8 levels at the gamut's edge: a pixel there was clipped (JPEG rings a little)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class RegionFeatures:
     scale: float
     shear: float
     distribution_kept: float  # 1 − (distance between the core's colour distributions) / E0
-    scatter: float  # explained by "every pixel came from somewhere within _SCATTER_PX", no coherence
+    scatter: float  # explained by "every pixel came from somewhere within SCATTER_PX", no coherence
     coherence: float  # how much those per-pixel displacements agree between neighbours
     contours_kept: float  # edge contrast kept in place, both ways (1: every contour still there)
     mean_dl: float  # mean L* change on the core (reconstruction − original)
@@ -93,6 +94,14 @@ class RegionFeatures:
     # be moved back; a glyph swapped for another can look like a part of the old one moved (4 → 1: 46%
     # forward) but the strokes that vanished have nothing to come back from (25% back).
     layered_back: float = 0.0
+    # Explained by a *pointwise* colour mapping (:func:`_mapping`): each pixel's new colour a function of
+    # its old colour alone, the function varying smoothly over the region (a soft-edged change), with
+    # the pixels the reconstruction clipped at the gamut's edge left out. No neighbour enters, so no
+    # contour can move, appear or vanish under it, except where it flattens everything: hence
+    # ``mapping_gain``, the fitted L* gain at the core's centre (a monotone mapping keeps it well
+    # above 0; an in-painted stroke or an eroded shape maps dark and bright to one level).
+    mapping: float = 0.0
+    mapping_gain: float = 0.0
 
     @property
     def low_freedom(self) -> tuple[str, float]:
@@ -160,6 +169,37 @@ def _colour_explained(lab_o, lab_r, core, u, v) -> float:
     return _mean_dist((x @ coef - lab_r[core])[None], np.ones((1, len(x)), bool))
 
 
+def _mapping(
+    original: np.ndarray, reconstruction: np.ndarray, lab_o: np.ndarray, lab_r: np.ndarray, core, noise: float
+) -> tuple[float, float]:
+    """(explained, L* gain) of rec ≈ (M₀ + M_u·u + M_v·v)·orig + cubic offset(u, v), per Lab channel.
+
+    A colour mapping whose strength varies smoothly (a soft-edged brightness, hue or saturation change
+    blends in with a ramp): the colour model's one global map plus plane explains such changes less
+    well, and its low-pass terms explain an in-painted stroke as well as a brightened one. Pixels
+    that the reconstruction clipped (a channel at ≤ 5 or ≥ 250 where the original had none) are left
+    out: a monotone mapping that runs into the gamut's edge erases the texture there, and that is
+    still the mapping, not a new contour."""
+    clipped = ((reconstruction <= _CLIP[0]) | (reconstruction >= _CLIP[1])).any(-1)
+    clipped &= ~((original <= _CLIP[0]) | (original >= _CLIP[1])).any(-1)
+    use = core & ~clipped
+    if use.sum() < _MIN_CORE:
+        return 0.0, 0.0
+    e0 = _mean_dist(lab_r - lab_o, use)
+    if e0 <= noise:
+        return 0.0, 0.0
+    ys, xs = np.nonzero(use)
+    s = max(float(np.sqrt(core.sum())), 4.0)
+    u, v = (xs - xs.mean()) / s, (ys - ys.mean()) / s
+    o = lab_o[use]
+    poly = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v, u**3, u * u * v, u * v * v, v**3], 1)
+    x = np.hstack([o, o * u[:, None], o * v[:, None], poly])
+    reg = 1e-3 * np.trace(x.T @ x) / x.shape[1] * np.eye(x.shape[1])  # as _colour_explained
+    coef = np.linalg.solve(x.T @ x + reg, x.T @ lab_r[use])
+    res = _mean_dist((x @ coef - lab_r[use])[None], np.ones((1, len(x)), bool))
+    return float(np.clip((e0 - res) / (e0 - noise), -1.0, 1.0)), float(coef[0, 0])
+
+
 def _blur_explained(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[float, float]:
     """(residual, σ) of rec ≈ blur_σ(orig) + a mean Lab offset on the core, for the best σ."""
     best = (np.inf, 0.0)
@@ -202,10 +242,10 @@ def _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_
 
 
 def _scatter(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[float, float]:
-    """The freest motion of all, one displacement per pixel within ±_SCATTER_PX: (mean residual on the
+    """The freest motion of all, one displacement per pixel within ±SCATTER_PX: (mean residual on the
     core, coherence). Coherence is the share of neighbouring core pixels whose best displacements agree
     within 1 px: high for any smooth motion, low when pixels scattered independently (dissolved)."""
-    r = _SCATTER_PX
+    r = SCATTER_PX
     pad = np.pad(lab_o, ((r, r), (r, r), (0, 0)), mode="reflect")
     ys, xs = np.nonzero(core)
     target = lab_r[ys, xs]
@@ -479,6 +519,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     layered = _layered(original, reconstruction, lab_o, lab_r, core, fields, xx, yy)
     layered_explained = {name: explained(res[0]) for name, res in layered.items()}
     layer_name, _ = _simplest(layered_explained)
+    mapping, mapping_gain = _mapping(original, reconstruction, lab_o, lab_r, core, noise)
     return RegionFeatures(
         raw_error=e0,
         noise_floor=noise,
@@ -511,4 +552,6 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
         layered_affine=layered_explained["affine"],
         layered_px=layered[layer_name][1],
         layered_back=explained(layered[layer_name][2]),
+        mapping=mapping,
+        mapping_gain=mapping_gain,
     )

@@ -67,3 +67,15 @@ def test_colour_drift_of_a_learned_codec_scores_as_an_ordinary_artefact():
         finding("ocr", (10, 200, 40, 30), maps=["chroma"], artefacts={"family": "learned"}),
     ]
     assert combine(kept) == kept
+
+
+def test_an_amplitude_call_over_changed_text_becomes_shape():
+    """Issue 32: the read changing is contour evidence at the glyph's scale; garbled text is never
+    amplitude, whatever the region's colour model says."""
+    import dataclasses
+
+    amp = dataclasses.replace(finding("diff", (200, 45, 60, 30)), category="amplitude")
+    d = combine([OCR, amp])[1]
+    assert d.symbol and d.category == "shape" and "its strokes changed" in d.evidence
+    geo = dataclasses.replace(finding("diff", (200, 45, 60, 30)), category="geometry")
+    assert combine([OCR, geo])[1].category == "geometry"

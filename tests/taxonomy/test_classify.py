@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from skimage import data
 
+from miscomp.config import to_dict
 from miscomp.errors import MiscompError
 from miscomp.findings import Category
 from miscomp.io import file_sha256
 from miscomp.synth.changes import apply_change, changed_pixels
-from miscomp.taxonomy import Thresholds, classify, create_classifier, region_features
+from miscomp.taxonomy import TaxonomyConfig, classify, create_classifier, region_features
 from testing.shapes import brighten, bulge, scene, shift_patch
 
 
@@ -85,7 +86,7 @@ def test_default_classifier_is_the_rules_and_says_so(monkeypatch):
     monkeypatch.delenv("MISCOMP_TAXONOMY_MODEL", raising=False)
     info = create_classifier().info()
     assert info["classifier"] == "rules" and "sha256" not in info
-    assert info["thresholds"] == Thresholds().as_dict()
+    assert info["thresholds"] == to_dict(TaxonomyConfig())
 
 
 def test_thresholds_file_is_recorded_with_its_sha256(tmp_path, monkeypatch):

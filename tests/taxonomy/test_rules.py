@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from miscomp.config import from_dict, to_dict
 from miscomp.findings import Category
+from miscomp.taxonomy.config import TaxonomyConfig
 from miscomp.taxonomy.features import RegionFeatures
-from miscomp.taxonomy.rules import Thresholds, decide
+from miscomp.taxonomy.rules import decide
 
 # Nothing explains this change: colours new, nothing moved (a stroke drawn).
 _BASE = RegionFeatures(
@@ -46,8 +48,8 @@ def test_kept_colours_without_coherent_motion_dissolved_with_it_bent():
 
 
 def test_new_thresholds_round_trip_through_a_file_dict():
-    t = Thresholds(texture_ratio=1.8, dissolve_flow=0.7)
-    assert Thresholds.from_dict(t.as_dict()) == t
+    t = TaxonomyConfig(texture_ratio=1.8, dissolve_flow=0.7)
+    assert from_dict(TaxonomyConfig, to_dict(t)) == t
 
 
 def test_no_fit_but_one_coherent_motion_is_geometry_else_bent():
@@ -64,7 +66,7 @@ def test_a_redrawn_stroke_is_not_a_detail_that_moved_as_one():
     # motion that no fit follows is a bent contour (shape), however well the halves agree.
     kept = replace(_BASE, distribution_kept=0.95, scatter=0.95, coherence=0.25, bend=0.2)
     assert decide(replace(kept, flow_px=1.0))[0] is Category.SHAPE
-    assert decide(replace(kept, flow_px=Thresholds().moved_flow))[0] is Category.GEOMETRY
+    assert decide(replace(kept, flow_px=TaxonomyConfig().moved_flow))[0] is Category.GEOMETRY
 
 
 def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitude():
@@ -76,8 +78,11 @@ def test_text_strokes_smoothed_away_are_dissolved_a_weaker_texture_stays_amplitu
     assert "contours dissolved" in evidence
     # only for text that stopped reading: elsewhere a vanished contour is not read as dissolved
     assert "blur of the original" not in decide(blurred)[2]
-    # the same pattern, only weaker: texture strength (amplitude); garbled text a blur does not explain
-    assert decide(replace(blurred, pattern_kept=0.9), text_lost=True)[0] is Category.AMPLITUDE
+    # the same pattern, only weaker: texture strength (amplitude) elsewhere, but on text whose read
+    # changed the read is contour evidence (issue 32): shape; garbled text a blur does not explain
+    weaker = replace(blurred, pattern_kept=0.9)
+    assert decide(weaker)[0] is Category.AMPLITUDE
+    assert decide(weaker, text_lost=True)[0] is Category.SHAPE
     assert "blur" not in decide(replace(blurred, blur=0.38), text_lost=True)[2]
     assert "blur" not in decide(replace(blurred, texture_ratio=0.94), text_lost=True)[2]
 
@@ -95,7 +100,7 @@ def test_a_rigid_fit_is_overruled_when_the_fine_flow_bends_across_the_detail():
         assert decide(one_motion)[0] is Category.GEOMETRY
     # Without a gain of the non-rigid field the rigid fit stands, whatever the flow says.
     assert decide(replace(fitted, nonrigid=0.72, bend=0.9))[0] is Category.GEOMETRY
-    assert decide(replace(fitted, bend=0.9), Thresholds(bent_gain=1.0))[0] is Category.GEOMETRY
+    assert decide(replace(fitted, bend=0.9), TaxonomyConfig(bent_gain=1.0))[0] is Category.GEOMETRY
 
 
 def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
@@ -121,4 +126,30 @@ def test_a_detail_moved_over_kept_surroundings_is_geometry_by_its_two_layers():
         replace(scaled, distribution_kept=0.0),
     ):
         assert decide(not_moved)[0] is Category.SHAPE, not_moved
-    assert decide(scaled, Thresholds(layer_gain=0.0))[0] is Category.SHAPE
+    assert decide(scaled, TaxonomyConfig(layer_gain=0.0))[0] is Category.SHAPE
+
+
+def test_a_pointwise_colour_mapping_is_amplitude_where_the_contour_measure_fell():
+    # Issue 32: a strong soft-edged brightness change that clipped (contours kept 0.64 < 0.9).
+    clipped = replace(_BASE, colour=0.86, contours_kept=0.64, mapping=0.93, mapping_gain=1.2)
+    cat, _, evidence = decide(clipped)
+    assert cat is Category.AMPLITUDE and "colour mapping of each pixel's own colour" in evidence
+    # Everything mapped to one level (an in-painted stroke) is no monotone mapping; a motion that
+    # explains more than the mapping wins.
+    assert decide(replace(clipped, mapping_gain=0.1))[0] is not Category.AMPLITUDE
+    moved = replace(
+        clipped, translation=0.97, similarity=0.97, affine=0.97, nonrigid=0.97, distribution_kept=0.9
+    )
+    assert decide(moved)[0] is Category.GEOMETRY
+
+
+def test_text_that_stopped_reading_is_never_amplitude():
+    amplitude = [
+        replace(_BASE, colour=1.0, contours_kept=0.95),  # issue 32's HiFiC town name
+        replace(_BASE, colour=0.9, mapping=0.95, mapping_gain=1.0),
+        replace(_BASE, texture_ratio=2.2, pattern_kept=0.9),
+    ]
+    for f in amplitude:
+        assert decide(f)[0] is Category.AMPLITUDE
+        cat, _, evidence = decide(f, text_lost=True)
+        assert cat is Category.SHAPE and "stopped reading" in evidence

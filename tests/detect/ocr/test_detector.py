@@ -138,9 +138,8 @@ def test_a_diff_finding_on_the_changed_line_gets_the_symbol_flag(detector):
     diff = Finding(pair_id="c", detector="diff", x=x, y=y, w=w, h=h, category="amplitude", symbol=False,
                    score=0.6, evidence="ΔE00 9.0")  # fmt: skip
     combined = combine([*ocr, diff])
-    assert (
-        combined[-1].symbol and combined[-1].category == "amplitude" and "'KX7 4821'" in combined[-1].evidence
-    )
+    # Over changed text an amplitude call becomes shape: the read changing is contour evidence (issue 32).
+    assert combined[-1].symbol and combined[-1].category == "shape" and "'KX7 4821'" in combined[-1].evidence
 
 
 def test_original_is_read_once_for_four_codecs_and_cached_on_disk(tmp_path):
