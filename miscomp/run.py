@@ -260,20 +260,9 @@ def run_pair(
     bpp = out.n_bytes * 8 / (h * w) if out.n_bytes is not None else None
     t0 = time.perf_counter()
     images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
-    findings: list[Finding] = []
-    problems: list[str] = []
-    counts: dict[str, int] = {}
-    for det in detectors:  # in run order: each sees the findings of those before it
-        try:
-            found, found_counts = detect_tiled_counted(det, replace(images, prior=tuple(findings)), tile)
-            findings = merge_by_box(findings, found)
-            counts |= found_counts
-        except MiscompError as err:
-            problems.append(f"detector {det.name}: {err}")
-        except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
-            _log_internal(run_dir, pair, err)
-            problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
-    findings = combine(findings)  # one symbol rule across detectors: findings over changed text
+    findings, counts, problems = detect_pair(
+        images, detectors, tile, on_error=lambda err: _log_internal(run_dir, pair, err)
+    )
     detect_s = time.perf_counter() - t0
     with_crops = []
     for f in findings:
@@ -291,6 +280,32 @@ def run_pair(
         **{k: v for k, v in counts.items() if k in READ_COUNT_FIELDS},
     )  # fmt: skip
     return record, with_crops
+
+
+def detect_pair(
+    images: PairImages,
+    detectors: list[Detector],
+    tile: int = DEFAULT_TILE,
+    on_error: Callable[[Exception], None] | None = None,
+) -> tuple[list[Finding], dict[str, int], list[str]]:
+    """Every detector on one pair, in run order (each sees the findings of those before it), tiled,
+    then one symbol rule across detectors (:func:`combine`). Returns (findings, the detectors' counts,
+    one line per detector that failed); ``on_error`` gets the unexpected exceptions."""
+    findings: list[Finding] = []
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    for det in detectors:
+        try:
+            found, found_counts = detect_tiled_counted(det, replace(images, prior=tuple(findings)), tile)
+            findings = merge_by_box(findings, found)
+            counts |= found_counts
+        except MiscompError as err:
+            problems.append(f"detector {det.name}: {err}")
+        except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
+            if on_error is not None:
+                on_error(err)
+            problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+    return combine(findings), counts, problems  # combine: findings over changed text get the flag
 
 
 def _run_original(
