@@ -12,14 +12,19 @@ merged finding has the union box and the evidence and details of the higher-scor
 Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
 detector's view (the diff detector fits its noise model per tile), so it is used only where the
 whole image would not fit. The OCR detector gets 768-pixel tiles (``DETECTOR_TILE``): its text
-detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs.
+detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs. It uses them
+itself (``detect_in_tiles``): text is found tile by tile, the parts of a line that crosses a tile edge
+are joined, and every line is read and compared whole on the full pair. (Cut into tile views, a line
+across an edge was read in parts, 'PRICE 4.5' for 'PRICE 4.50 EUR'.)
+
+Findings move between tile and image coordinates with :meth:`Finding.translated`, which moves
+everything a later stage reads (the changed line's box) and the boxes inside ``details``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from typing import Any
 
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
@@ -81,6 +86,11 @@ def detect_tiled_counted(
     h, w = images.original.shape[:2]
     tile = tile_for(detector, tile)
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
+    in_tiles = getattr(detector, "detect_in_tiles", None)
+    if in_tiles is not None:
+        # The detector uses the tiles itself: the OCR detector finds text tile by tile and reads each
+        # line whole on the full pair, so no tile edge cuts a line.
+        return in_tiles(images, boxes)
     if len(boxes) == 1:
         return detector.detect_counted(images)
     found: list[tuple[int, Finding]] = []
@@ -88,7 +98,7 @@ def detect_tiled_counted(
     for i, b in enumerate(boxes):
         # Earlier detectors' findings that lie wholly in this tile, in tile coordinates: a detector
         # that reports on them (caption) returns their exact boxes, which merge_by_box then folds in.
-        prior = tuple(_shift(f, -b.x, -b.y) for f in images.prior if _inside(f.box, b))
+        prior = tuple(f.translated(-b.x, -b.y) for f in images.prior if _inside(f.box, b))
         sub = PairImages(
             images.pair_id,
             images.original[b.y : b.y1, b.x : b.x1],
@@ -99,34 +109,13 @@ def detect_tiled_counted(
             prior,
         )
         tile_findings, tile_counts = detector.detect_counted(sub)
-        found.extend((i, _shift(f, b.x, b.y)) for f in tile_findings)
+        found.extend((i, f.translated(b.x, b.y)) for f in tile_findings)
         counts.update(tile_counts)
     return merge_across_tiles(found), dict(counts)
 
 
 def _inside(box: Box, tile: Box) -> bool:
     return tile.x <= box.x and tile.y <= box.y and box.x1 <= tile.x1 and box.y1 <= tile.y1
-
-
-def _shift_value(key: str, value: Any, dx: int, dy: int) -> Any:
-    """Coordinates inside ``details`` (OCR edit boxes, glyph cells) move with the finding."""
-    if key.endswith("_boxes") and isinstance(value, list):
-        return [[b[0] + dx, b[1] + dy, *b[2:]] if isinstance(b, list | tuple) else b for b in value]
-    if key == "glyph_cells" and isinstance(value, list):
-        return [
-            {**c, "box": [c["box"][0] + dx, c["box"][1] + dy, *c["box"][2:]]}
-            if isinstance(c, dict) and isinstance(c.get("box"), list | tuple)
-            else c
-            for c in value
-        ]
-    return value
-
-
-def _shift(f: Finding, dx: int, dy: int) -> Finding:
-    if dx == dy == 0:
-        return f
-    details = {k: _shift_value(k, v, dx, dy) for k, v in f.details.items()}
-    return replace(f, x=f.x + dx, y=f.y + dy, details=details, finding_id="")  # id: from the new box
 
 
 def merge_across_tiles(findings: list[tuple[int, Finding]]) -> list[Finding]:

@@ -2,7 +2,7 @@
 that changed is a symbol finding, whichever detector found it.
 
 Which text changed is what the text detectors established: their symbol findings carry the changed
-line (``details["line_box"]``, in original-image pixels) or, failing that, their own box. A region
+line (``Finding.line_box``, in original-image pixels). A region
 finding (``diff``) on the same line then gets ``symbol=True`` and evidence naming the text change; its
 category stays its own (the taxonomy decides categories, the symbol flag is separate). Text that did not
 change leaves other findings alone: codec noise on a sign is not a symbol change.
@@ -33,11 +33,7 @@ MIN_OVERLAP = 0.5
 
 def changed_text(findings: list[Finding]) -> list[tuple[Box, Finding]]:
     """(changed line box, the finding that says so) for every symbol finding of a text detector."""
-    out = []
-    for f in findings:
-        if f.symbol and ("original_text" in f.details or "line_box" in f.details):
-            out.append((Box(*f.details.get("line_box", f.box)), f))
-    return out
+    return [(f.line_box, f) for f in findings if f.symbol and f.line_box is not None]
 
 
 def combine(findings: list[Finding], min_overlap: float = MIN_OVERLAP) -> list[Finding]:
@@ -65,7 +61,7 @@ def flag_symbols(findings: list[Finding], min_overlap: float = MIN_OVERLAP) -> l
             out.append(f)
             continue
         box, t = max(hits, key=lambda bt: f.box.intersection(bt[0]))
-        before, after = t.details.get("original_text", ""), t.details.get("reconstruction_text", "")
+        before, after = t.original_text, t.reconstruction_text
         what = f"text {before!r} → {after!r}" if before else "changed text"
         details = f.details | {"symbol_from": {"detector": t.detector, "finding_id": t.finding_id,
                                                "line_box": list(box)}}  # fmt: skip
@@ -94,9 +90,9 @@ def demote_colour_drift(findings: list[Finding]) -> list[Finding]:
     """
     out = []
     for f in findings:
-        maps = set(f.details.get("maps") or ())
-        family = (f.details.get("artefacts") or {}).get("family", "")
-        if f.detector != "diff" or f.symbol or family != "learned" or not maps or not maps <= COLOUR_MAPS:
+        maps = set(f.maps)
+        learned = f.artefact_family == "learned"
+        if f.detector != "diff" or f.symbol or not learned or not maps or not maps <= COLOUR_MAPS:
             out.append(f)
             continue
         score = min(f.score, artefact_score(0.5))

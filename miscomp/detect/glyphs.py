@@ -215,7 +215,7 @@ def glyph_finding(
         score=glyph_score(ratio, threshold), details=details,
         evidence=(f"glyph changed in text {texts[0]!r} at char {', '.join(str(i + 1) for i in idx)} "
                   f"({ocr}; {ratio:.1f}× the box's noise)"),
-    )  # fmt: skip
+    ).with_line(line_box, *texts)  # fmt: skip
 
 
 __all__ = [

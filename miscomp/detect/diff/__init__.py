@@ -225,16 +225,19 @@ class DiffDetector(Detector):
                     score = artefact_score(0.5)
                     details.update(artefact=kind, score_reason="ordinary artefact")
                     evidence = f"ordinary codec artefact ({kind}, texture energy ×{ratio:.2f}); {evidence}"
-            findings.append(self._finding(images, reg, category.value, score, evidence, details))
+            kind_ = category.value
+            findings.append(self._finding(images, reg, kind_, score, evidence, details, pm, cand.maps))
         return findings
 
     def _finding(
-        self, images: PairImages, box: Region | Box, category: str, score: float, evidence: str, details: dict
-    ) -> Finding:
+        self, images: PairImages, box: Region | Box, category: str, score: float, evidence: str,
+        details: dict, pm: PairMaps, maps: tuple[str, ...] = (),
+    ) -> Finding:  # fmt: skip
         """A finding of this detector on ``box`` (the symbol flag is the OCR/combine step's to set)."""
         return Finding(
             pair_id=images.pair_id, detector=self.name, x=box.x, y=box.y, w=box.w, h=box.h,
             category=category, symbol=False, score=score, evidence=evidence, details=details,
+            artefact_family=pm.model.family, maps=tuple(maps),
         )  # fmt: skip
 
     def _artefacts(
@@ -280,7 +283,7 @@ class DiffDetector(Detector):
             details = {"peak_z": round(cand.peak_z, 2), "maps": list(cand.maps), "artefact": kind,
                        "explained": round(explained, 3), "score_reason": "ordinary artefact",
                        "artefacts": pm.model.info()}  # fmt: skip
-            out.append(self._finding(images, reg, "amplitude", score, evidence, details))
+            out.append(self._finding(images, reg, "amplitude", score, evidence, details, pm, cand.maps))
         return out
 
     def _add_structures(self, images: PairImages, pm: PairMaps, findings: list[Finding]) -> list[Finding]:
@@ -308,7 +311,7 @@ class DiffDetector(Detector):
                 "score_reason": "dissolved structure",
                 "artefacts": pm.model.info(),
             }
-            out.append(self._finding(images, box, "geometry", score, text, details))
+            out.append(self._finding(images, box, "geometry", score, text, details, pm))
         return out
 
 

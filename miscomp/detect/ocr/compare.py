@@ -265,7 +265,7 @@ def compare(
         score=round(min(0.95, 0.5 + 0.5 * min(1.0, change)) * orig_conf, 4),
         evidence=f"OCR {line.text!r} ({orig_conf:.2f}) {what}; strokes changed {change:.2f}{evidence}",
         details=details,
-    )  # fmt: skip
+    ).with_line(line.box, line.text, rec.text)  # fmt: skip
 
 
 def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
@@ -306,7 +306,7 @@ def _substitution(
         evidence=f"OCR {line.text!r} → {rec.text!r} ({describe_edits(edits)}; conf "
         f"{orig_conf:.2f}/{rec_conf:.2f})",
         details=details,
-    )  # fmt: skip
+    ).with_line(line.box, line.text, rec.text)  # fmt: skip
 
 
 __all__ = [

@@ -36,6 +36,7 @@ from miscomp.detect.ocr.compare import (
 )
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
 from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
+from miscomp.detect.ocr.reading import _same_line as same_line  # the rule detect_text joins tiles by
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
@@ -175,13 +176,16 @@ class OCRDetector(Detector):
     def _cache_file(self, key: str) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
 
-    def read_original(self, images: PairImages) -> list[TextLine]:
-        """Text lines of the original, computed once per content hash (memory, then disk)."""
+    def read_original(self, images: PairImages, tiles: list[Box] | None = None) -> list[TextLine]:
+        """Text lines of the original, computed once per content hash (memory, then disk). With
+        ``tiles`` (more than one), text is found tile by tile and read whole (:func:`find_lines`)."""
         key = (
             images.original_sha256
             or hashlib.sha256(images.original.tobytes() + str(images.original.shape).encode()).hexdigest()
         )
         key = f"{key}_{self.cache_tag()}"
+        if tiles is not None and len(tiles) > 1:
+            key += "_t" + hashlib.sha1(json.dumps([list(t) for t in tiles]).encode()).hexdigest()[:8]
         if key in self._memory:
             return self._memory[key]
         path = self._cache_file(key)
@@ -193,7 +197,7 @@ class OCRDetector(Detector):
                 return lines
             except (ValueError, KeyError, TypeError):
                 pass  # a corrupt cache entry is recomputed and overwritten
-        boxes = detect_text(self.engine, images.original, self.scales, self.min_box_side)
+        boxes = self._find_text(images.original, tiles)
         lines = read_lines(self.engine, images.original, boxes, self.rescale)
         self._memory[key] = lines
         if path is not None:
@@ -205,16 +209,50 @@ class OCRDetector(Detector):
             tmp.replace(path)
         return lines
 
+    def _find_text(self, rgb: np.ndarray, tiles: list[Box] | None) -> list[tuple[Box, float]]:
+        """Text boxes of ``rgb`` (with the scale that found each), tile by tile when ``tiles`` has
+        more than one: the text detector's memory grows with its input (tiles.DETECTOR_TILE)."""
+        if tiles is None or len(tiles) <= 1:
+            return detect_text(self.engine, rgb, self.scales, self.min_box_side)
+        found = [
+            [(Box(b.x + t.x, b.y + t.y, b.w, b.h), s) for b, s in
+             detect_text(self.engine, np.ascontiguousarray(rgb[t.y : t.y1, t.x : t.x1]), self.scales,
+                         self.min_box_side)]
+            for t in tiles
+        ]  # fmt: skip
+        h, w = rgb.shape[:2]
+        out: list[tuple[Box, float]] = []
+        for box, scale, parts in join_across_tiles(found):
+            if parts == 1:
+                out.append((box, scale))
+                continue
+            # Parts of one line from several tiles: their union is the line, but a part cut by a tile
+            # edge gets a looser box from the detector (a 998×102 union for a 948×59 line here). The
+            # text detector looks once more at the line alone, which a tile never held whole.
+            pad = max(8, box.h // 2)
+            win = Box.from_xyxy(
+                max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
+            )
+            crop = np.ascontiguousarray(rgb[win.y : win.y1, win.x : win.x1])
+            again = [
+                (Box(b.x + win.x, b.y + win.y, b.w, b.h), s)
+                for b, s in detect_text(self.engine, crop, self.scales, self.min_box_side)
+            ]
+            inside = [(b, s) for b, s in again if b.intersection(box) >= 0.5 * b.area]
+            out += inside or [(box, scale)]
+        return sorted(out, key=lambda bs: (bs[0].y, bs[0].x))
+
     def read_reconstruction(
-        self, rgb: np.ndarray, lines: list[TextLine], only: list[bool] | None = None
-    ) -> list[TextLine]:
+        self, rgb: np.ndarray, lines: list[TextLine], only: list[bool] | None = None,
+        tiles: list[Box] | None = None,
+    ) -> list[TextLine]:  # fmt: skip
         """The reconstruction read in each original line's place, twice (as is and rescaled), like
         the original. Text "" / 0.0 where full-mode detection found nothing overlapping the line, and
         for the lines ``only`` leaves out (not read at all)."""
         if self.mode == "boxes":
             boxes: list[Box | None] = [Box(*ln.box) for ln in lines]
         else:
-            found = [b for b, _ in detect_text(self.engine, rgb, self.scales, self.min_box_side)]
+            found = [b for b, _ in self._find_text(rgb, tiles)]
             boxes = []
             for ln in lines:
                 best = max(found, key=lambda b, ln=ln: Box(*ln.box).iou(b), default=None)
@@ -234,7 +272,17 @@ class OCRDetector(Detector):
         return self.detect_counted(images)[0]
 
     def detect_counted(self, images: PairImages) -> tuple[list[Finding], dict[str, int]]:
-        lines = self.read_original(images)
+        return self.detect_in_tiles(images, None)
+
+    def detect_in_tiles(
+        self, images: PairImages, tiles: list[Box] | None
+    ) -> tuple[list[Finding], dict[str, int]]:
+        """:meth:`detect_counted`, with the text found tile by tile (``tiles``, image pixels) and
+        every line read and compared whole on the full pair, in image coordinates. Cutting the pair
+        into tile views instead cut the lines that cross a tile edge ('PRICE 4.5' read for
+        'PRICE 4.50 EUR') and left the changed line's box in tile coordinates. Only text detection
+        needs the tiles: reading and the glyph check work on each line's crop."""
+        lines = self.read_original(images, tiles)
         if not lines:
             return [], read_counts([], [], self.rules)
         # Only the lines whose read is used are read in the reconstruction: those the comparison looks
@@ -248,7 +296,7 @@ class OCRDetector(Detector):
             # the lines read, OCR 1.7-2.0x less CPU, the same findings; the read counts then miss
             # the reader noise of the lines not read, hence off by default).
             only = [needs_read(images, ln, self.rules) for ln in lines]
-        reads = self.read_reconstruction(images.reconstruction, lines, only)
+        reads = self.read_reconstruction(images.reconstruction, lines, only, tiles)
         reads = [r if o else ln for ln, r, o in zip(lines, reads, only, strict=True)]
         return self.compare_reads(images, lines, reads), read_counts(lines, reads, self.rules)
 
@@ -270,7 +318,7 @@ class OCRDetector(Detector):
     def _second_opinion(self, images: PairImages, finding: Finding) -> Finding:
         """The changed line read by the second engine on both sides: evidence, not a verdict."""
         assert self.second is not None
-        box = Box(*finding.details.get("line_box", finding.box))
+        box = finding.line_box or finding.box
         ((a, ca),) = self.second.recognize(images.original, [box])
         ((b, cb),) = self.second.recognize(images.reconstruction, [box])
         sees = self.normalise(a) != self.normalise(b)
@@ -284,4 +332,33 @@ class OCRDetector(Detector):
         return dataclasses.replace(finding, evidence=evidence, details=details, finding_id="")
 
 
-__all__ = ["DEFAULT_ENGINE", "OCRDetector", "TextLine"]
+def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, float, int]]:
+    """Text boxes found in overlapping tiles (one list per tile, image pixels) as one list of (box,
+    scale, parts): boxes of different tiles that are parts of one line (touching, most of both
+    heights shared: the rule ``detect_text`` joins its own tiles by) or where one lies mostly inside
+    the other (a line the tile's edge cut through its height) become their union, with the scale of
+    the largest part. Boxes of one tile stay as the detector made them, as within one image."""
+    items = [(i, b, s) for i, boxes in enumerate(found) for b, s in boxes]
+    parent = list(range(len(items)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, (ta, ba, _) in enumerate(items):
+        for b in range(a + 1, len(items)):
+            tb, bb, _ = items[b]
+            if ta != tb and (same_line(ba, bb) or ba.intersection(bb) >= 0.5 * min(ba.area, bb.area)):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[tuple[Box, float]]] = {}
+    for k, (_, b, s) in enumerate(items):
+        groups.setdefault(root(k), []).append((b, s))
+    out = [
+        (Box.union_of(b for b, _ in g), max(g, key=lambda bs: bs[0].area)[1], len(g)) for g in groups.values()
+    ]
+    return sorted(out, key=lambda bsn: (bsn[0].y, bsn[0].x))
+
+
+__all__ = ["DEFAULT_ENGINE", "OCRDetector", "TextLine", "join_across_tiles"]
