@@ -10,6 +10,8 @@ The pairs are deterministic wherever the package and /work/shared (MISCOMP_SHARE
   through JPEG q10 and WebP q5, tiled and combined as ``run_pair`` does;
 - ``photos``: scikit-image's photos through the same codecs and detectors;
 - ``large``: scenes upscaled past one OCR tile (768 px), so the tiled path runs;
+- ``cards``: a 2400×1600 photo with two price cards whose digit changed, one in a lower OCR tile, one
+  across tile edges (the case of issue 24), then JPEG q85;
 - ``dq``: ``benchmarks/detection_quality.py``'s seed-2024 pairs (the first ``--dq`` of them; 200 is
   the benchmark's size), the diff detector alone, as that benchmark runs it.
 
@@ -33,7 +35,13 @@ CODECS = ("jpeg:quality=10", "webp:quality=5")
 SCENES = (("table", 1), ("stickers", 2), ("signs", 3), ("clocks", 4), ("plates", 5), ("signs", 11))
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "text")
 LARGE = (("plates", 5, 2.5), ("signs", 3, 2.0))  # (scene, seed, upscale)
-SETS = ("scenes", "photos", "large", "dq")
+# A 2400×1600 photo with two price cards whose digit changed (the tiled-OCR case of issue 24): one in
+# the lower-right OCR tile, one across tile edges (no tile holds it whole). Then JPEG q85.
+CARDS = (
+    ("PRICE 4.50 EUR", "PRICE 4.80 EUR", (1850, 1400)),
+    ("TOTAL PRICE 4.50 EUR TODAY", "TOTAL PRICE 4.80 EUR TODAY", (650, 1000)),
+)
+SETS = ("scenes", "photos", "large", "cards", "dq")
 
 
 def record(f) -> dict:
@@ -44,11 +52,11 @@ def record(f) -> dict:
     }  # fmt: skip
 
 
-def detect(images, detectors, tile: int | None = None) -> list:
+def detect(images, detectors) -> list:
     """The scan's detection of one pair (``run.detect_pair``): detectors in order, tiled, combined."""
     from miscomp.run import detect_pair
 
-    return detect_pair(images, detectors, **({} if tile is None else {"tile": tile}))[0]
+    return detect_pair(images, detectors)[0]
 
 
 def _default_detectors(cache_dir: Path | None):
@@ -101,6 +109,31 @@ def large_pairs(detectors, which: tuple = LARGE) -> Iterator[tuple[str, list]]:
         yield from _coded(f"large-{kind}-{seed}x{s:g}", big, detectors)
 
 
+def card_photo(changed: bool) -> np.ndarray:
+    import cv2
+    from PIL import Image, ImageDraw
+    from skimage import data
+
+    from miscomp.synth.scenes import font
+
+    im = Image.fromarray(cv2.resize(data.coffee(), (2400, 1600), interpolation=cv2.INTER_CUBIC))
+    draw = ImageDraw.Draw(im)
+    for before, after, (x, y) in CARDS:
+        left, top, right, bottom = draw.textbbox((x, y), before, font=font(56))
+        draw.rectangle((left - 20, top - 16, right + 20, bottom + 16), fill=(245, 245, 240))
+        draw.text((x, y), after if changed else before, font=font(56), fill=(20, 20, 20))
+    return np.asarray(im)
+
+
+def card_pairs(detectors) -> Iterator[tuple[str, list]]:
+    from miscomp.codecs import create_codec
+    from miscomp.detect.base import PairImages
+
+    rec = create_codec("jpeg:quality=85").apply(card_photo(True)).reconstruction
+    images = PairImages("cards|jpeg:quality=85", card_photo(False), rec, "sha-cards", "jpeg:quality=85")
+    yield images.pair_id, detect(images, detectors)
+
+
 def dq_pairs(n: int) -> Iterator[tuple[str, list]]:
     from miscomp.detect.base import PairImages
     from miscomp.detect.diff import DiffDetector
@@ -119,6 +152,7 @@ def collect(sets: tuple[str, ...], n_dq: int, cache_dir: Path | None = None) -> 
         "scenes": lambda: scene_pairs(detectors),
         "photos": lambda: photo_pairs(detectors),
         "large": lambda: large_pairs(detectors),
+        "cards": lambda: card_pairs(detectors),
         "dq": lambda: dq_pairs(n_dq),
     }
     for name in sets:

@@ -31,10 +31,11 @@ from typing import Any
 
 from miscomp import __version__
 from miscomp.codecs import create_codec
+from miscomp.config import to_dict
 from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
-from miscomp.detect.combine import combine
+from miscomp.detect.combine import COMBINE, CombineConfig, combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding
 from miscomp.io import (
@@ -53,7 +54,8 @@ from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
 from miscomp.registry import parse_spec
 from miscomp.settings import Settings, resolve_device
 from miscomp.store import ResultStore, RunLock
-from miscomp.tiles import DEFAULT_TILE, detect_tiled_counted
+from miscomp.threads import apply_threads
+from miscomp.tiles import TILES, TilesConfig, detect_tiled_counted
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ class ScanConfig:
     workers: int = 1  # local worker processes (0: one per usable core); see miscomp.executors
     executor: str = "local"  # local | ray
     address: str | None = None  # Ray cluster address (auto, ray://host:10001); None: a private one
-    tile: int = DEFAULT_TILE  # detectors see larger images in overlapping tiles of this side (0: never)
+    tile: int = TILES.tile  # detectors see larger images in overlapping tiles of this side (0: never)
 
 
 @dataclass
@@ -135,7 +137,10 @@ class ScanPlan:
     notes: tuple[str, ...]  # what was skipped and why (one line each)
     names: dict[str, str] = field(default_factory=dict)  # image id → path relative to the folder
     detector_key: str = "[]"  # the detector settings that run (JSON), part of the resume key
-    tile: int = DEFAULT_TILE  # see miscomp.tiles
+    # The configs of the stages around the detectors (each detector carries its own): passed down to
+    # every pair, recorded whole in run.json.
+    tiles: TilesConfig = TILES
+    combine: CombineConfig = COMBINE
 
     @property
     def total(self) -> int:
@@ -149,6 +154,7 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
     # and detector that runs a model; run.json records the resolved device.
     device = resolve_device(cfg.device or settings.device)
     settings = replace(settings, device=device)
+    apply_threads(settings.threads)  # before any model loads; codecs and detectors keep this count
     notes: list[str] = []
     bundled = cfg.originals is None
     originals_dir = cfg.originals
@@ -195,14 +201,14 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
         raise MiscompError(f"the same codec settings are given twice: {', '.join(sorted(dupes))}")
     specs = default_detectors() if cfg.detectors is None else cfg.detectors
     specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
-    detectors, skipped = build_detectors(specs, settings.cache_dir, device=device)
+    detectors, skipped = build_detectors(specs, settings.cache_dir, device=device, settings=settings)
     notes.extend(skipped)
     found = find_originals(originals_dir, recursive=cfg.recursive)
     notes.extend(found.skipped)
     return ScanPlan(
         cfg.out, [(i, p) for i, p, _ in found.images], sources, detectors, settings, tuple(notes),
         names={i: rel for i, _, rel in found.images}, detector_key=detector_key(specs, detectors),
-        tile=cfg.tile,
+        tiles=replace(TILES, tile=cfg.tile),
     )  # fmt: skip
 
 
@@ -244,7 +250,8 @@ def run_pair(
     source: PairSource,
     detectors: list[Detector],
     detector_key: str = "",
-    tile: int = DEFAULT_TILE,
+    tiles: TilesConfig = TILES,
+    combine_config: CombineConfig = COMBINE,
 ) -> tuple[PairRecord, list[Finding]]:
     """Reconstruct, measure and check one pair; writes its reconstruction, bitstream and crops."""
     out = source.reconstruct(image.rgb, image.path)
@@ -261,7 +268,7 @@ def run_pair(
     t0 = time.perf_counter()
     images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
     findings, counts, problems = detect_pair(
-        images, detectors, tile, on_error=lambda err: _log_internal(run_dir, pair, err)
+        images, detectors, tiles, combine_config, on_error=lambda err: _log_internal(run_dir, pair, err)
     )
     detect_s = time.perf_counter() - t0
     with_crops = []
@@ -285,7 +292,8 @@ def run_pair(
 def detect_pair(
     images: PairImages,
     detectors: list[Detector],
-    tile: int = DEFAULT_TILE,
+    tiles: TilesConfig = TILES,
+    combine_config: CombineConfig = COMBINE,
     on_error: Callable[[Exception], None] | None = None,
 ) -> tuple[list[Finding], dict[str, int], list[str]]:
     """Every detector on one pair, in run order (each sees the findings of those before it), tiled,
@@ -296,7 +304,9 @@ def detect_pair(
     counts: dict[str, int] = {}
     for det in detectors:
         try:
-            found, found_counts = detect_tiled_counted(det, replace(images, prior=tuple(findings)), tile)
+            found, found_counts = detect_tiled_counted(
+                det, replace(images, prior=tuple(findings)), config=tiles
+            )
             findings = merge_by_box(findings, found)
             counts |= found_counts
         except MiscompError as err:
@@ -305,7 +315,7 @@ def detect_pair(
             if on_error is not None:
                 on_error(err)
             problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
-    return combine(findings), counts, problems  # combine: findings over changed text get the flag
+    return combine(findings, combine_config), counts, problems  # findings over changed text: flagged
 
 
 def _run_original(
@@ -342,7 +352,14 @@ def _run_original(
         else:
             try:
                 record, found = run_pair(
-                    plan.run_dir, pair, image, source, plan.detectors, plan.detector_key, plan.tile
+                    plan.run_dir,
+                    pair,
+                    image,
+                    source,
+                    plan.detectors,
+                    plan.detector_key,
+                    plan.tiles,
+                    plan.combine,
                 )
                 store.commit(record, found)
             except MiscompError as err:
@@ -513,6 +530,7 @@ def _write_run_json(
         "settings": plan.settings.to_json(),
         "codecs": _source_records(plan.sources),
         "detectors": [{"name": d.name, **d.info()} for d in plan.detectors],
+        "configs": {"tiles": to_dict(plan.tiles), "combine": to_dict(plan.combine)},
         "skipped": list(plan.notes),
         "versions": _versions(),
     }

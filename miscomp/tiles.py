@@ -11,7 +11,7 @@ merged finding has the union box and the evidence and details of the higher-scor
 
 Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
 detector's view (the diff detector fits its noise model per tile), so it is used only where the
-whole image would not fit. The OCR detector gets 768-pixel tiles (``DETECTOR_TILE``): its text
+whole image would not fit. The OCR detector gets 768-pixel tiles (``TilesConfig.ocr_tile``): its text
 detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs. It uses them
 itself (``detect_in_tiles``): text is found tile by tile, the parts of a line that crosses a tile edge
 are joined, and every line is read and compared whole on the full pair. (Cut into tile views, a line
@@ -24,34 +24,45 @@ everything a later stage reads (the changed line's box) and the boxes inside ``d
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from miscomp.config import defined, measured
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
-# Tile side and overlap in pixels. The overlap holds a text line or a diff region of a few hundred
-# pixels whole in at least one tile.
-DEFAULT_TILE = 2048
-DEFAULT_OVERLAP = 256
-# Detectors whose working memory grows faster than the image get smaller tiles. Measured here (peak RSS
-# over the process after the model is loaded): EasyOCR's text detection took +0.4 GB on a 1024² tile
-# and +2.8 GB on a 2048² one (on top of ~1.0 GB for the loaded reader); the diff detector +0.28 GB on
-# 2048², i.e. ~70 MB per megapixel. A 24 MP scan with 1024-px OCR tiles still peaked at 2.05 GB, so
-# OCR gets 768 px.
-DETECTOR_TILE = {"ocr": 768}
+
+@dataclass(frozen=True)
+class TilesConfig:
+    """How large images are cut for the detectors (pixels)."""
+
+    tile: int = measured(
+        2048, "peak RSS of a scan here (notes/measured.md): the diff detector holds ~70 MB per megapixel",
+        "+0.28 GB on a 2048² tile; a 12 MP photo analysed whole peaked at 5.0 GB",
+    )  # fmt: skip
+    overlap: int = defined(
+        256, "holds a text line or a diff region of a few hundred pixels whole in one tile"
+    )
+    # Detectors whose working memory grows faster than the image get smaller tiles.
+    ocr_tile: int = measured(
+        768, "peak RSS over the process after the model is loaded, 24 MP scan",
+        "EasyOCR text detection +0.4 GB on 1024², +2.8 GB on 2048²; 1024-px OCR tiles still peaked at "
+        "2.05 GB on 24 MP, so 768",
+    )  # fmt: skip
+
+    def tile_for(self, detector: Detector, tile: int | None = None) -> int:
+        """The tile side ``detector`` gets when the run's is ``tile`` (default: this config's; 0: no
+        tiling at all)."""
+        tile = self.tile if tile is None else tile
+        if tile <= 0:
+            return 0
+        return min(tile, self.ocr_tile) if detector.name == "ocr" else tile
 
 
-def tile_for(detector: Detector, tile: int) -> int:
-    """The tile side ``detector`` gets when the run's is ``tile`` (0: no tiling at all)."""
-    if tile <= 0:
-        return 0
-    return min(tile, DETECTOR_TILE.get(detector.name, tile))
+TILES = TilesConfig()
 
 
-def tile_boxes(
-    height: int, width: int, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> list[Box]:
+def tile_boxes(height: int, width: int, tile: int = TILES.tile, overlap: int = TILES.overlap) -> list[Box]:
     """Overlapping tiles covering the image; one box (the whole image) when it fits in one tile."""
     if tile <= 0 or (height <= tile and width <= tile):
         return [Box(0, 0, width, height)]
@@ -72,19 +83,23 @@ def tile_boxes(
 
 
 def detect_tiled(
-    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> list[Finding]:
+    detector: Detector, images: PairImages, tile: int | None = None, overlap: int | None = None,
+    config: TilesConfig = TILES,
+) -> list[Finding]:  # fmt: skip
     """``detector.detect`` on the whole pair, or tile by tile with findings merged across tiles."""
-    return detect_tiled_counted(detector, images, tile, overlap)[0]
+    return detect_tiled_counted(detector, images, tile, overlap, config)[0]
 
 
 def detect_tiled_counted(
-    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> tuple[list[Finding], dict[str, int]]:
-    """:func:`detect_tiled` plus the detector's counts, summed over the tiles. Text in the overlap of
+    detector: Detector, images: PairImages, tile: int | None = None, overlap: int | None = None,
+    config: TilesConfig = TILES,
+) -> tuple[list[Finding], dict[str, int]]:  # fmt: skip
+    """:func:`detect_tiled` plus the detector's counts, summed over the tiles. ``tile`` and
+    ``overlap`` override the config's. Where a detector is cut into tile views, text in the overlap of
     two tiles is counted in both: a rate (errors / characters) barely moves, an absolute count does."""
     h, w = images.original.shape[:2]
-    tile = tile_for(detector, tile)
+    tile = config.tile_for(detector, tile)
+    overlap = config.overlap if overlap is None else overlap
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
     in_tiles = getattr(detector, "detect_in_tiles", None)
     if in_tiles is not None:

@@ -168,12 +168,12 @@ def _card_line(text: str, at: tuple[int, int]) -> Box:
 @pytest.mark.slow
 @pytest.mark.parametrize("card", [LOWER, ACROSS], ids=["lower-tile", "across-tile-edges"])
 def test_a_changed_line_on_a_large_photo_is_read_whole_in_image_coordinates(photo_scan, card):
-    from miscomp.tiles import DETECTOR_TILE
+    from miscomp.tiles import TILES
 
     images, _, found = photo_scan
     before, after, at = card
     text = _card_line(before, at)
-    tiles = tile_boxes(1600, 2400, DETECTOR_TILE["ocr"], DETECTOR_TILE["ocr"] // 4)
+    tiles = tile_boxes(1600, 2400, TILES.ocr_tile, TILES.ocr_tile // 4)
     assert len(tiles) > 1
     if card is ACROSS:  # no tile holds this line whole
         assert not any(t.x <= text.x and text.x1 <= t.x1 for t in tiles)

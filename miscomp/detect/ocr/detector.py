@@ -18,16 +18,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from miscomp.config import defined, to_dict, tuned
 from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, PairImages
 from miscomp.detect.ocr.compare import (
-    BLOCK_LINE_FLOOR,
-    LINE_FLOOR,
     CompareRules,
     compare,
     compare_reads,
@@ -40,10 +40,35 @@ from miscomp.detect.ocr.reading import _same_line as same_line  # the rule detec
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
+if TYPE_CHECKING:
+    from miscomp.settings import Settings
+
 _CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
-# Default engine, chosen by measurement (benchmarks/ocr_engines.py, results in README "OCR engines").
-DEFAULT_ENGINE = "rapidocr"
+
+@dataclass(frozen=True)
+class OCRConfig:
+    """How the OCR detector finds and reads text (the comparison's numbers are :class:`CompareRules`)."""
+
+    engine: str = tuned(
+        "rapidocr", "benchmarks/ocr_engines.py (rendered text and plates; README 'OCR engines')",
+        "rapidocr read more lines exactly than easyocr at a fraction of its time",
+    )  # fmt: skip
+    rescale: float = defined(
+        1.25, "the stability reread: every box is read again resampled by this factor; an edit must be "
+        "seen at both scales",
+    )  # fmt: skip
+    min_box_side: int = defined(8, "text boxes smaller than this (px, as the detector saw them) are not read")
+    easyocr_min_conf: float = defined(
+        0.1, "EasyOCR's confidences run lower than rapidocr's on the same text (CompareRules.min_conf is "
+        "rapidocr's)",
+    )  # fmt: skip
+    mode: str = defined("boxes", "the reconstruction is read in the original's boxes: comparable strings")
+
+
+OCR = OCRConfig()
+RULES = CompareRules()
+DEFAULT_ENGINE = OCR.engine
 # Engines are built once per process and shared by detectors: building one loads its models.
 _ENGINES: dict[tuple, OCREngine] = {}
 
@@ -72,37 +97,46 @@ class OCRDetector(Detector):
     def __init__(
         self,
         cache_dir: Path | None = None,
-        engine: str = DEFAULT_ENGINE,
+        engine: str = OCR.engine,
         device: str = "",
         model_dir: str | None = None,
         langs: str = "en",
         scales: str = "",
-        min_conf: float = -1.0,
-        legible_conf: float = -1.0,
-        rescale: float = 1.25,
-        mode: str = "boxes",
-        case_sensitive: bool = False,
+        min_conf: float = -1.0,  # -1: the engine's (RULES.min_conf, OCR.easyocr_min_conf)
+        legible_conf: float = -1.0,  # -1: the engine's
+        rescale: float = OCR.rescale,
+        mode: str = OCR.mode,
+        case_sensitive: bool = RULES.case_sensitive,
         download: bool = False,
-        min_box_side: int = 8,
+        min_box_side: int = OCR.min_box_side,
         allowlist: str = "",
-        alnum_only: bool = True,
-        glyph_check: bool = True,
-        glyph_ratio: float = glyphs.RATIO_THRESHOLD,
-        glyph_floor: float = glyphs.CHANGE_FLOOR,
-        confirm_ratio: float = glyphs.CONFIRM_RATIO,
-        line_floor: float = LINE_FLOOR,
-        block_line_floor: float = BLOCK_LINE_FLOOR,
+        alnum_only: bool = RULES.alnum_only,
+        glyph_check: bool = RULES.glyph_check,
+        glyph_ratio: float = RULES.glyph_ratio,
+        glyph_floor: float = RULES.glyph_floor,
+        confirm_ratio: float = RULES.confirm_ratio,
+        line_floor: float = RULES.line_floor,
+        block_line_floor: float = RULES.block_line_floor,
         confirm: str = "",
         skip_unchanged: bool = False,
+        settings: Settings | None = None,
     ) -> None:
+        """``settings``: the run's, resolved once: the device, rapidocr's threads and EasyOCR's model
+        folder come from them when not given (default: the engines read the environment)."""
         if mode not in {"boxes", "full"}:
             raise ValueError(f"ocr: mode must be 'boxes' or 'full', got {mode!r}")
         OCR_ENGINES.get(engine)  # an unknown engine is one line listing the known ones
+        if settings is not None:
+            device = device or settings.device
+            if engine == "easyocr" and not model_dir and settings.easyocr_dir:
+                model_dir = str(settings.easyocr_dir)
         params: dict = {"device": device, "allowlist": allowlist}
         if model_dir:
             params["model_dir"] = model_dir
         if engine == "easyocr":
             params |= {"langs": langs, "download": bool(download)}
+        elif settings is not None and engine == "rapidocr":
+            params["threads"] = settings.threads
         self.engine = _engine(engine, **params)
         self.second: OCREngine | None = None
         if confirm and confirm != engine:
@@ -112,13 +146,17 @@ class OCRDetector(Detector):
         self.scales = _floats(scales) if scales else self.engine.default_scales
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"ocr: scales must be positive numbers, got {scales!r}")
+        self.config = OCRConfig(
+            engine=engine, rescale=float(rescale), min_box_side=int(min_box_side), mode=mode
+        )
         self.rescale = float(rescale)
         self.mode = mode
         self.skip_unchanged = bool(skip_unchanged)
         self.min_box_side = int(min_box_side)
         # Engine-specific defaults: EasyOCR's confidences run lower than rapidocr's on the same text.
-        default_min = 0.1 if engine == "easyocr" else 0.5
-        self.rules = CompareRules(
+        default_min = OCR.easyocr_min_conf if engine == "easyocr" else RULES.min_conf
+        self.rules = dataclasses.replace(
+            RULES,
             min_conf=float(min_conf) if float(min_conf) >= 0 else default_min,
             legible_conf=float(legible_conf) if float(legible_conf) >= 0 else self.engine.legible_conf,
             case_sensitive=bool(case_sensitive), alnum_only=bool(alnum_only), glyph_check=bool(glyph_check),
@@ -129,11 +167,10 @@ class OCRDetector(Detector):
         self._memory: dict[str, list[TextLine]] = {}
 
     def info(self) -> dict:
+        """The engine and, whole, the reading config and comparison rules in force (run.json)."""
         return {
-            **self.engine.info(), "confirm": self.second.name if self.second else "",
-            "scales": list(self.scales), "rescale": self.rescale, "mode": self.mode,
-            "min_box_side": self.min_box_side, "skip_unchanged": self.skip_unchanged,
-            **dataclasses.asdict(self.rules),
+            **to_dict(self.config), **self.engine.info(), "confirm": self.second.name if self.second else "",
+            "scales": list(self.scales), "skip_unchanged": self.skip_unchanged, **to_dict(self.rules),
         }  # fmt: skip
 
     # The plates benchmark and older callers use these directly.
@@ -211,7 +248,7 @@ class OCRDetector(Detector):
 
     def _find_text(self, rgb: np.ndarray, tiles: list[Box] | None) -> list[tuple[Box, float]]:
         """Text boxes of ``rgb`` (with the scale that found each), tile by tile when ``tiles`` has
-        more than one: the text detector's memory grows with its input (tiles.DETECTOR_TILE)."""
+        more than one: the text detector's memory grows with its input (``TilesConfig.ocr_tile``)."""
         if tiles is None or len(tiles) <= 1:
             return detect_text(self.engine, rgb, self.scales, self.min_box_side)
         found = [
@@ -361,4 +398,4 @@ def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, f
     return sorted(out, key=lambda bsn: (bsn[0].y, bsn[0].x))
 
 
-__all__ = ["DEFAULT_ENGINE", "OCRDetector", "TextLine", "join_across_tiles"]
+__all__ = ["DEFAULT_ENGINE", "OCR", "RULES", "OCRConfig", "OCRDetector", "TextLine", "join_across_tiles"]
