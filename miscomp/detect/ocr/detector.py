@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -39,9 +39,7 @@ from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.detect.ocr.reading import _same_line as same_line  # the rule detect_text joins tiles by
 from miscomp.findings import Finding
 from miscomp.geometry import Box
-
-if TYPE_CHECKING:
-    from miscomp.settings import Settings
+from miscomp.settings import Settings  # at run time: the registry reads the parameters' types
 
 _CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
