@@ -256,18 +256,21 @@ class OCRDetector(Detector):
             for t in tiles
         ]  # fmt: skip
         h, w = rgb.shape[:2]
+        side_w, side_h = max(t.w for t in tiles), max(t.h for t in tiles)  # the text detector's memory
         out: list[tuple[Box, float]] = []
         for box, scale, parts in join_across_tiles(found):
-            if parts == 1:
-                out.append((box, scale))
-                continue
-            # Parts of one line from several tiles: their union is the line, but a part cut by a tile
-            # edge gets a looser box from the detector (a 998×102 union for a 948×59 line here). The
-            # text detector looks once more at the line alone, which a tile never held whole.
+            # A line one tile held whole (its part is the union, or nearly) keeps that box. Parts of a
+            # line no tile held: their union is the line, but a part cut by a tile edge gets a looser
+            # box from the detector (a 998×102 union for a 948×59 line here), so the text detector
+            # looks once more at the line alone. Never at more than a tile's worth of pixels: a large
+            # box over texture found in two tiles (1311×767 on the coffee photo) cost 30 s CPU there.
             pad = max(8, box.h // 2)
             win = Box.from_xyxy(
                 max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
             )
+            if max(p.area for p in parts) >= 0.9 * box.area or win.area > side_w * side_h:
+                out.append((box, scale))
+                continue
             crop = np.ascontiguousarray(rgb[win.y : win.y1, win.x : win.x1])
             again = [
                 (Box(b.x + win.x, b.y + win.y, b.w, b.h), s)
@@ -367,9 +370,9 @@ class OCRDetector(Detector):
         return dataclasses.replace(finding, evidence=evidence, details=details, finding_id="")
 
 
-def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, float, int]]:
+def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, float, list[Box]]]:
     """Text boxes found in overlapping tiles (one list per tile, image pixels) as one list of (box,
-    scale, parts): boxes of different tiles that are parts of one line (touching, most of both
+    scale, the parts' boxes): boxes of different tiles that are parts of one line (touching, most of both
     heights shared: the rule ``detect_text`` joins its own tiles by) or where one lies mostly inside
     the other (a line the tile's edge cut through its height) become their union, with the scale of
     the largest part. Boxes of one tile stay as the detector made them, as within one image."""
@@ -391,7 +394,8 @@ def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, f
     for k, (_, b, s) in enumerate(items):
         groups.setdefault(root(k), []).append((b, s))
     out = [
-        (Box.union_of(b for b, _ in g), max(g, key=lambda bs: bs[0].area)[1], len(g)) for g in groups.values()
+        (Box.union_of(b for b, _ in g), max(g, key=lambda bs: bs[0].area)[1], [b for b, _ in g])
+        for g in groups.values()
     ]
     return sorted(out, key=lambda bsn: (bsn[0].y, bsn[0].x))
 
