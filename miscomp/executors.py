@@ -87,16 +87,10 @@ def _collect(work: Work, payload: Any, unit: Unit) -> list[str]:
 
 
 def limit_threads(n: int) -> None:
-    """Threads per worker for OpenMP, OpenCV and torch (torch only if something imported it)."""
-    import sys
+    """Threads per worker for OpenMP, OpenCV and torch: the one place that sets them (miscomp.threads)."""
+    from miscomp.threads import apply_threads
 
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(n))
-    import cv2
-
-    cv2.setNumThreads(n)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
+    apply_threads(n)
 
 
 # ---- local process pool ---------------------------------------------------------------------------

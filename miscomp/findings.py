@@ -71,6 +71,19 @@ class Finding:
     crop_y: int = 0
     crop_w: int = 0
     crop_h: int = 0
+    # What one stage reads from another, typed (moved by ``translated``; ``details`` is for people).
+    # The changed text line a text detector established (original-image pixels; line_w 0: none) and
+    # the line's two reads: ``combine`` flags the findings over it, the second OCR engine rereads it.
+    line_x: int = 0
+    line_y: int = 0
+    line_w: int = 0
+    line_h: int = 0
+    original_text: str = ""
+    reconstruction_text: str = ""
+    # Region detectors: the codec family of the pair's artefact model and the difference maps that saw
+    # the region (``combine`` scores a learned codec's colour-only regions as colour drift).
+    artefact_family: str = ""
+    maps: tuple[str, ...] = ()
     # Machine-readable details for tools that want more than the evidence line. A dict here; the
     # store writes it as JSON text (``details`` column) and ``from_row`` turns it back into a dict.
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -99,6 +112,32 @@ class Finding:
         return Box(self.x, self.y, self.w, self.h)
 
     @property
+    def line_box(self) -> Box | None:
+        """The changed text line this finding is about, or None."""
+        return Box(self.line_x, self.line_y, self.line_w, self.line_h) if self.line_w > 0 else None
+
+    def with_line(self, box: Box, original_text: str, reconstruction_text: str) -> Finding:
+        x, y, w, h = box
+        return replace(
+            self, line_x=int(x), line_y=int(y), line_w=int(w), line_h=int(h), original_text=original_text,
+            reconstruction_text=reconstruction_text,
+        )  # fmt: skip
+
+    def translated(self, dx: int, dy: int) -> Finding:
+        """The same finding moved by (dx, dy): its box, its line, its crop window and every box inside
+        ``details`` (keys ``box``, ``window``, ``*_box``, ``*_window``, ``*_boxes``, at any depth).
+        The id follows the new box."""
+        if dx == dy == 0:
+            return self
+        moved = {"x": self.x + dx, "y": self.y + dy}
+        if self.line_w > 0:
+            moved |= {"line_x": self.line_x + dx, "line_y": self.line_y + dy}
+        if self.crop_w > 0:
+            moved |= {"crop_x": self.crop_x + dx, "crop_y": self.crop_y + dy}
+        details = _moved_boxes(self.details, dx, dy)
+        return replace(self, **moved, details=details, finding_id="")
+
+    @property
     def crop_window(self) -> Box:
         return Box(self.crop_x, self.crop_y, self.crop_w, self.crop_h)
 
@@ -112,6 +151,7 @@ class Finding:
         """The findings-table row: ``details`` as JSON text, every other field as is."""
         row = asdict(self)
         row["details"] = json.dumps(self.details, sort_keys=True, default=str) if self.details else ""
+        row["maps"] = ",".join(self.maps)
         return row
 
     @classmethod
@@ -119,7 +159,27 @@ class Finding:
         kw = {f: row[f] for f in FINDING_COLUMNS if f in row}
         text = kw.get("details") or ""
         kw["details"] = json.loads(text) if isinstance(text, str) and text else dict(text or {})
+        maps = kw.get("maps") or ""
+        kw["maps"] = tuple(m for m in maps.split(",") if m) if isinstance(maps, str) else tuple(maps)
         return cls(**kw)
+
+
+def _is_box(value: Any) -> bool:
+    numbers = isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value)
+    return numbers and len(value) == 4
+
+
+def _moved_boxes(value: Any, dx: int, dy: int, key: str = "") -> Any:
+    """``value`` (a details record) with every box under a box-named key moved by (dx, dy)."""
+    if isinstance(value, dict):
+        return {k: _moved_boxes(v, dx, dy, k) for k, v in value.items()}
+    if key in ("box", "window") or key.endswith(("_box", "_window")):
+        return [value[0] + dx, value[1] + dy, *value[2:]] if _is_box(value) else value
+    if key.endswith("_boxes") and isinstance(value, list | tuple):
+        return [[b[0] + dx, b[1] + dy, *b[2:]] if _is_box(b) else b for b in value]
+    if isinstance(value, list | tuple):
+        return [_moved_boxes(v, dx, dy, key) for v in value]
+    return value
 
 
 # The public column order of findings.parquet: the id first, then the Finding's fields in order.

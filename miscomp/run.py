@@ -32,10 +32,11 @@ from typing import Any
 
 from miscomp import __version__
 from miscomp.codecs import create_codec
+from miscomp.config import to_dict
 from miscomp.crops import write_crops
 from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
-from miscomp.detect.combine import combine
+from miscomp.detect.combine import COMBINE, CombineConfig, combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.executors import Unit, execute, limit_threads
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding
@@ -56,7 +57,8 @@ from miscomp.pairs.sources import CodecSource, ExistingOutputs, PairSource
 from miscomp.registry import parse_spec
 from miscomp.settings import Settings, resolve_device
 from miscomp.store import ResultStore, RunLock
-from miscomp.tiles import DEFAULT_TILE, detect_tiled_counted
+from miscomp.threads import apply_threads
+from miscomp.tiles import TILES, TilesConfig, detect_tiled_counted
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ class ScanConfig:
     workers: int = 1  # local worker processes (0: one per usable core); see miscomp.executors
     executor: str = "local"  # local | ray
     address: str | None = None  # Ray cluster address (auto, ray://host:10001); None: a private one
-    tile: int = DEFAULT_TILE  # detectors see larger images in overlapping tiles of this side (0: never)
+    tile: int = TILES.tile  # detectors see larger images in overlapping tiles of this side (0: never)
 
 
 @dataclass
@@ -138,7 +140,10 @@ class ScanPlan:
     notes: tuple[str, ...]  # what was skipped and why (one line each)
     names: dict[str, str] = field(default_factory=dict)  # image id → path relative to the folder
     detector_key: str = "[]"  # the detector settings that run (JSON), part of the resume key
-    tile: int = DEFAULT_TILE  # see miscomp.tiles
+    # The configs of the stages around the detectors (each detector carries its own): passed down to
+    # every pair, recorded whole in run.json.
+    tiles: TilesConfig = TILES
+    combine: CombineConfig = COMBINE
 
     @property
     def total(self) -> int:
@@ -152,6 +157,7 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
     # and detector that runs a model; run.json records the resolved device.
     device = resolve_device(cfg.device or settings.device)
     settings = replace(settings, device=device)
+    apply_threads(settings.threads)  # before any model loads; codecs and detectors keep this count
     notes: list[str] = []
     bundled = cfg.originals is None
     originals_dir = cfg.originals
@@ -198,14 +204,14 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
         raise MiscompError(f"the same codec settings are given twice: {', '.join(sorted(dupes))}")
     specs = default_detectors() if cfg.detectors is None else cfg.detectors
     specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
-    detectors, skipped = build_detectors(specs, settings.cache_dir, device=device)
+    detectors, skipped = build_detectors(specs, settings.cache_dir, device=device, settings=settings)
     notes.extend(skipped)
     found = find_originals(originals_dir, recursive=cfg.recursive)
     notes.extend(found.skipped)
     return ScanPlan(
         cfg.out, [(i, p) for i, p, _ in found.images], sources, detectors, settings, tuple(notes),
         names={i: rel for i, _, rel in found.images}, detector_key=detector_key(specs, detectors),
-        tile=cfg.tile,
+        tiles=replace(TILES, tile=cfg.tile),
     )  # fmt: skip
 
 
@@ -247,7 +253,8 @@ def run_pair(
     source: PairSource,
     detectors: list[Detector],
     detector_key: str = "",
-    tile: int = DEFAULT_TILE,
+    tiles: TilesConfig = TILES,
+    combine_config: CombineConfig = COMBINE,
 ) -> tuple[PairRecord, list[Finding]]:
     """Reconstruct, measure and check one pair; writes its reconstruction, bitstream and crops."""
     out = source.reconstruct(image.rgb, image.path)
@@ -262,20 +269,9 @@ def run_pair(
     bpp = out.n_bytes * 8 / (h * w) if out.n_bytes is not None else None
     t0 = time.perf_counter()
     images = PairImages(pair.pair_id, image.rgb, out.reconstruction, image.sha256, pair.codec_tag, bpp)
-    findings: list[Finding] = []
-    problems: list[str] = []
-    counts: dict[str, int] = {}
-    for det in detectors:  # in run order: each sees the findings of those before it
-        try:
-            found, found_counts = detect_tiled_counted(det, replace(images, prior=tuple(findings)), tile)
-            findings = merge_by_box(findings, found)
-            counts |= found_counts
-        except MiscompError as err:
-            problems.append(f"detector {det.name}: {err}")
-        except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
-            _log_internal(run_dir, pair, err)
-            problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
-    findings = combine(findings)  # one symbol rule across detectors: findings over changed text
+    findings, counts, problems = detect_pair(
+        images, detectors, tiles, combine_config, on_error=lambda err: _log_internal(run_dir, pair, err)
+    )
     detect_s = time.perf_counter() - t0
     with_crops = []
     for f in findings:
@@ -293,6 +289,35 @@ def run_pair(
         **{k: v for k, v in counts.items() if k in READ_COUNT_FIELDS},
     )  # fmt: skip
     return record, with_crops
+
+
+def detect_pair(
+    images: PairImages,
+    detectors: list[Detector],
+    tiles: TilesConfig = TILES,
+    combine_config: CombineConfig = COMBINE,
+    on_error: Callable[[Exception], None] | None = None,
+) -> tuple[list[Finding], dict[str, int], list[str]]:
+    """Every detector on one pair, in run order (each sees the findings of those before it), tiled,
+    then one symbol rule across detectors (:func:`combine`). Returns (findings, the detectors' counts,
+    one line per detector that failed); ``on_error`` gets the unexpected exceptions."""
+    findings: list[Finding] = []
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    for det in detectors:
+        try:
+            found, found_counts = detect_tiled_counted(
+                det, replace(images, prior=tuple(findings)), config=tiles
+            )
+            findings = merge_by_box(findings, found)
+            counts |= found_counts
+        except MiscompError as err:
+            problems.append(f"detector {det.name}: {err}")
+        except Exception as err:  # noqa: BLE001 - one broken detector must not void the others
+            if on_error is not None:
+                on_error(err)
+            problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+    return combine(findings, combine_config), counts, problems  # findings over changed text: flagged
 
 
 def _run_original(
@@ -329,7 +354,14 @@ def _run_original(
         else:
             try:
                 record, found = run_pair(
-                    plan.run_dir, pair, image, source, plan.detectors, plan.detector_key, plan.tile
+                    plan.run_dir,
+                    pair,
+                    image,
+                    source,
+                    plan.detectors,
+                    plan.detector_key,
+                    plan.tiles,
+                    plan.combine,
                 )
                 store.commit(record, found)
             except MiscompError as err:
@@ -431,7 +463,7 @@ _PLAN: list[tuple[ScanConfig, ScanPlan]] = []
 def _worker_plan(cfg: ScanConfig, plan: ScanPlan | None = None) -> ScanPlan:
     """This process's plan for ``cfg``: ``plan`` when given (the driver's), else the one built before."""
     if plan is None and (not _PLAN or _PLAN[0][0] != cfg):
-        limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))
+        limit_threads(int(os.environ.get("MISCOMP_THREADS") or 1))  # the worker's own setting
         plan = plan_scan(cfg)
     if plan is not None:
         _PLAN[:] = [(cfg, plan)]
@@ -536,6 +568,7 @@ def _write_run_json(
         "settings": plan.settings.to_json(),
         "codecs": _source_records(plan.sources),
         "detectors": [{"name": d.name, **d.info()} for d in plan.detectors],
+        "configs": {"tiles": to_dict(plan.tiles), "combine": to_dict(plan.combine)},
         "skipped": list(plan.notes),
         "versions": _versions(),
     }

@@ -31,7 +31,11 @@ from miscomp.findings import FINDING_COLUMNS, Finding
 from miscomp.io import atomic_path, atomic_write_text
 from miscomp.pairs import PairRecord
 
-_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string()}
+# dicts are JSON text, tuples of names comma-separated text (``Finding.to_row``).
+_ARROW = {
+    str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string(),
+    tuple: pa.string(),
+}  # fmt: skip
 
 
 def _arrow_schema(cls: type, order: list[str] | None = None) -> pa.Schema:

@@ -11,42 +11,58 @@ merged finding has the union box and the evidence and details of the higher-scor
 
 Images at most ``tile`` pixels on each side are analysed whole, as before: tiling changes a
 detector's view (the diff detector fits its noise model per tile), so it is used only where the
-whole image would not fit. The OCR detector gets 768-pixel tiles (``DETECTOR_TILE``): its text
-detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs.
+whole image would not fit. The OCR detector gets 768-pixel tiles (``TilesConfig.ocr_tile``): its text
+detection needs ~0.4 GB per megapixel of input, and more than that on larger inputs. It uses them
+itself (``detect_in_tiles``): text is found tile by tile, the parts of a line that crosses a tile edge
+are joined, and every line is read and compared whole on the full pair. (Cut into tile views, a line
+across an edge was read in parts, 'PRICE 4.5' for 'PRICE 4.50 EUR'.)
+
+Findings move between tile and image coordinates with :meth:`Finding.translated`, which moves
+everything a later stage reads (the changed line's box) and the boxes inside ``details``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
+from miscomp.config import defined, measured
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
-# Tile side and overlap in pixels. The overlap holds a text line or a diff region of a few hundred
-# pixels whole in at least one tile.
-DEFAULT_TILE = 2048
-DEFAULT_OVERLAP = 256
-# Detectors whose working memory grows faster than the image get smaller tiles. Measured here (peak RSS
-# over the process after the model is loaded): EasyOCR's text detection took +0.4 GB on a 1024² tile
-# and +2.8 GB on a 2048² one (on top of ~1.0 GB for the loaded reader); the diff detector +0.28 GB on
-# 2048², i.e. ~70 MB per megapixel. A 24 MP scan with 1024-px OCR tiles still peaked at 2.05 GB, so
-# OCR gets 768 px.
-DETECTOR_TILE = {"ocr": 768}
+
+@dataclass(frozen=True)
+class TilesConfig:
+    """How large images are cut for the detectors (pixels)."""
+
+    tile: int = measured(
+        2048, "peak RSS of a scan here (notes/measured.md): the diff detector holds ~70 MB per megapixel",
+        "+0.28 GB on a 2048² tile; a 12 MP photo analysed whole peaked at 5.0 GB",
+    )  # fmt: skip
+    overlap: int = defined(
+        256, "holds a text line or a diff region of a few hundred pixels whole in one tile"
+    )
+    # Detectors whose working memory grows faster than the image get smaller tiles.
+    ocr_tile: int = measured(
+        768, "peak RSS over the process after the model is loaded, 24 MP scan",
+        "EasyOCR text detection +0.4 GB on 1024², +2.8 GB on 2048²; 1024-px OCR tiles still peaked at "
+        "2.05 GB on 24 MP, so 768",
+    )  # fmt: skip
+
+    def tile_for(self, detector: Detector, tile: int | None = None) -> int:
+        """The tile side ``detector`` gets when the run's is ``tile`` (default: this config's; 0: no
+        tiling at all)."""
+        tile = self.tile if tile is None else tile
+        if tile <= 0:
+            return 0
+        return min(tile, self.ocr_tile) if detector.name == "ocr" else tile
 
 
-def tile_for(detector: Detector, tile: int) -> int:
-    """The tile side ``detector`` gets when the run's is ``tile`` (0: no tiling at all)."""
-    if tile <= 0:
-        return 0
-    return min(tile, DETECTOR_TILE.get(detector.name, tile))
+TILES = TilesConfig()
 
 
-def tile_boxes(
-    height: int, width: int, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> list[Box]:
+def tile_boxes(height: int, width: int, tile: int = TILES.tile, overlap: int = TILES.overlap) -> list[Box]:
     """Overlapping tiles covering the image; one box (the whole image) when it fits in one tile."""
     if tile <= 0 or (height <= tile and width <= tile):
         return [Box(0, 0, width, height)]
@@ -67,20 +83,29 @@ def tile_boxes(
 
 
 def detect_tiled(
-    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> list[Finding]:
+    detector: Detector, images: PairImages, tile: int | None = None, overlap: int | None = None,
+    config: TilesConfig = TILES,
+) -> list[Finding]:  # fmt: skip
     """``detector.detect`` on the whole pair, or tile by tile with findings merged across tiles."""
-    return detect_tiled_counted(detector, images, tile, overlap)[0]
+    return detect_tiled_counted(detector, images, tile, overlap, config)[0]
 
 
 def detect_tiled_counted(
-    detector: Detector, images: PairImages, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
-) -> tuple[list[Finding], dict[str, int]]:
-    """:func:`detect_tiled` plus the detector's counts, summed over the tiles. Text in the overlap of
+    detector: Detector, images: PairImages, tile: int | None = None, overlap: int | None = None,
+    config: TilesConfig = TILES,
+) -> tuple[list[Finding], dict[str, int]]:  # fmt: skip
+    """:func:`detect_tiled` plus the detector's counts, summed over the tiles. ``tile`` and
+    ``overlap`` override the config's. Where a detector is cut into tile views, text in the overlap of
     two tiles is counted in both: a rate (errors / characters) barely moves, an absolute count does."""
     h, w = images.original.shape[:2]
-    tile = tile_for(detector, tile)
+    tile = config.tile_for(detector, tile)
+    overlap = config.overlap if overlap is None else overlap
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
+    in_tiles = getattr(detector, "detect_in_tiles", None)
+    if in_tiles is not None:
+        # The detector uses the tiles itself: the OCR detector finds text tile by tile and reads each
+        # line whole on the full pair, so no tile edge cuts a line.
+        return in_tiles(images, boxes)
     if len(boxes) == 1:
         return detector.detect_counted(images)
     found: list[tuple[int, Finding]] = []
@@ -88,7 +113,7 @@ def detect_tiled_counted(
     for i, b in enumerate(boxes):
         # Earlier detectors' findings that lie wholly in this tile, in tile coordinates: a detector
         # that reports on them (caption) returns their exact boxes, which merge_by_box then folds in.
-        prior = tuple(_shift(f, -b.x, -b.y) for f in images.prior if _inside(f.box, b))
+        prior = tuple(f.translated(-b.x, -b.y) for f in images.prior if _inside(f.box, b))
         sub = PairImages(
             images.pair_id,
             images.original[b.y : b.y1, b.x : b.x1],
@@ -99,34 +124,13 @@ def detect_tiled_counted(
             prior,
         )
         tile_findings, tile_counts = detector.detect_counted(sub)
-        found.extend((i, _shift(f, b.x, b.y)) for f in tile_findings)
+        found.extend((i, f.translated(b.x, b.y)) for f in tile_findings)
         counts.update(tile_counts)
     return merge_across_tiles(found), dict(counts)
 
 
 def _inside(box: Box, tile: Box) -> bool:
     return tile.x <= box.x and tile.y <= box.y and box.x1 <= tile.x1 and box.y1 <= tile.y1
-
-
-def _shift_value(key: str, value: Any, dx: int, dy: int) -> Any:
-    """Coordinates inside ``details`` (OCR edit boxes, glyph cells) move with the finding."""
-    if key.endswith("_boxes") and isinstance(value, list):
-        return [[b[0] + dx, b[1] + dy, *b[2:]] if isinstance(b, list | tuple) else b for b in value]
-    if key == "glyph_cells" and isinstance(value, list):
-        return [
-            {**c, "box": [c["box"][0] + dx, c["box"][1] + dy, *c["box"][2:]]}
-            if isinstance(c, dict) and isinstance(c.get("box"), list | tuple)
-            else c
-            for c in value
-        ]
-    return value
-
-
-def _shift(f: Finding, dx: int, dy: int) -> Finding:
-    if dx == dy == 0:
-        return f
-    details = {k: _shift_value(k, v, dx, dy) for k, v in f.details.items()}
-    return replace(f, x=f.x + dx, y=f.y + dy, details=details, finding_id="")  # id: from the new box
 
 
 def merge_across_tiles(findings: list[tuple[int, Finding]]) -> list[Finding]:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pandas as pd
@@ -52,3 +53,35 @@ def test_stale_temporaries_of_a_killed_scan_are_removed(tmp_path):
     assert store.remove_stale_temporaries() == 1
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["a__jpeg.json"]
     assert list(store.committed()) == ["a__jpeg"]
+
+
+def test_typed_stage_fields_round_trip_and_older_tables_read_with_defaults(tmp_path):
+    from miscomp.geometry import Box
+
+    text = Finding("a__jpeg", "ocr", 5, 6, 7, 8, "shape", True, 0.9, "5→8").with_line(
+        Box(1, 6, 90, 8), "PRICE 4.50", "PRICE 4.80"
+    )
+    region = dataclasses.replace(
+        _finding("a__jpeg"), artefact_family="learned", maps=("chroma", "lightness"), finding_id=""
+    )
+    store = ResultStore(tmp_path)
+    store.commit(_row("a__jpeg"), [text, region])
+    store.consolidate()
+    back = {f.detector: f for f in _records(tmp_path)}
+    assert back["ocr"] == text and back["ocr"].line_box == Box(1, 6, 90, 8)
+    assert back["ocr"].reconstruction_text == "PRICE 4.80"
+    assert back["diff"].maps == ("chroma", "lightness") and back["diff"].artefact_family == "learned"
+    # a findings table written before these columns existed
+    old = pd.read_parquet(tmp_path / "findings.parquet").drop(
+        columns=["line_x", "line_y", "line_w", "line_h", "original_text", "reconstruction_text",
+                 "artefact_family", "maps"]
+    )  # fmt: skip
+    old.to_parquet(tmp_path / "findings.parquet")
+    back = {f.detector: f for f in _records(tmp_path)}
+    assert back["ocr"].line_box is None and back["diff"].maps == () and back["ocr"].box == text.box
+
+
+def _records(run_dir):
+    from miscomp.store import load_run
+
+    return [Finding.from_row(r) for r in load_run(run_dir).findings.to_dict("records")]

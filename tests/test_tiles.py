@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
@@ -112,3 +113,122 @@ def test_counts_add_up_over_tiles():
     found, counts = detect_tiled_counted(det, PairImages("p", orig, rec), tile=1024, overlap=128)
     assert len(found) == 2 and counts == {"regions": 2, "tiles": len(det.seen)} and len(det.seen) == 4
     assert detect_tiled_counted(ChangedBlobs(), PairImages("p", orig, rec), tile=0)[1] == {}
+
+
+# ---- text on a full-size photo: the OCR detector finds text tile by tile and reads each line whole ----
+
+LOWER = ("PRICE 4.50 EUR", "PRICE 4.80 EUR", (1850, 1400))  # in the lower-right OCR tile only
+ACROSS = ("TOTAL PRICE 4.50 EUR TODAY", "TOTAL PRICE 4.80 EUR TODAY", (650, 1000))  # cut by every tile
+
+
+def _photo_with_cards(w: int, h: int, lines: tuple, changed: bool) -> np.ndarray:
+    from PIL import Image, ImageDraw
+    from skimage import data
+
+    from miscomp.synth.scenes import font
+
+    im = Image.fromarray(cv2.resize(data.coffee(), (w, h), interpolation=cv2.INTER_CUBIC))
+    draw = ImageDraw.Draw(im)
+    for before, after, (x, y) in lines:
+        left, top, right, bottom = draw.textbbox((x, y), before, font=font(56))
+        draw.rectangle((left - 20, top - 16, right + 20, bottom + 16), fill=(245, 245, 240))
+        draw.text((x, y), after if changed else before, font=font(56), fill=(20, 20, 20))
+    return np.asarray(im)
+
+
+@pytest.fixture(scope="module")
+def photo_scan():
+    """A 2400×1600 photo with two price cards whose digit a codec changed (then JPEG q85), scanned
+    as the scan does (diff + OCR, default tiles; OCR at scale 1 to keep the test short)."""
+    pytest.importorskip("rapidocr")
+    pytest.importorskip("onnxruntime")
+    from miscomp.codecs import create_codec
+    from miscomp.detect.diff import DiffDetector
+    from miscomp.detect.ocr.detector import OCRDetector
+    from miscomp.run import detect_pair
+
+    orig = _photo_with_cards(2400, 1600, (LOWER, ACROSS), changed=False)
+    rec = create_codec("jpeg:quality=85").apply(_photo_with_cards(2400, 1600, (LOWER, ACROSS), True))
+    detectors = [DiffDetector(), OCRDetector(scales="1")]
+    images = PairImages("photo", orig, rec.reconstruction, "sha-photo", "jpeg:quality=85")
+    found, _counts, problems = detect_pair(images, detectors)
+    assert not problems
+    return images, detectors, found
+
+
+def _card_line(text: str, at: tuple[int, int]) -> Box:
+    from PIL import Image, ImageDraw
+
+    from miscomp.synth.scenes import font
+
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (8, 8))).textbbox(at, text, font=font(56))
+    return Box(left, top, right - left, bottom - top)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("card", [LOWER, ACROSS], ids=["lower-tile", "across-tile-edges"])
+def test_a_changed_line_on_a_large_photo_is_read_whole_in_image_coordinates(photo_scan, card):
+    from miscomp.tiles import TILES
+
+    images, _, found = photo_scan
+    before, after, at = card
+    text = _card_line(before, at)
+    tiles = tile_boxes(1600, 2400, TILES.ocr_tile, TILES.ocr_tile // 4)
+    assert len(tiles) > 1
+    if card is ACROSS:  # no tile holds this line whole
+        assert not any(t.x <= text.x and text.x1 <= t.x1 for t in tiles)
+    else:
+        assert text.y >= max(t.y for t in tiles)  # only the lowest row of tiles holds it
+    ocr = [f for f in found if f.detector == "ocr" and f.line_box is not None and f.line_box.overlaps(text)]
+    assert ocr and all(f.symbol for f in ocr)
+    for f in ocr:
+        assert f.original_text == before and f.reconstruction_text == after  # read whole, both sides
+        assert f.line_box.intersection(text) >= 0.9 * text.area  # the line box is in image pixels
+        assert f.line_box.intersection(f.box) == f.box.area  # and holds the finding
+    # every finding mostly over the changed line carries the symbol flag, diff's included
+    over = [f for f in found if f.box.intersection(ocr[0].line_box) >= 0.5 * f.box.area]
+    assert {f.detector for f in over} == {"diff", "ocr"} and all(f.symbol for f in over)
+
+
+def _kind(f: Finding) -> tuple:
+    return (f.detector, f.category, f.symbol)
+
+
+@pytest.mark.slow
+def test_findings_on_the_full_photo_match_those_on_its_crops(photo_scan):
+    """Each crop around a card, analysed whole, finds what the full-size scan found there: the same
+    OCR findings (in image pixels once moved by the crop's offset), within the merge rule (same
+    detector, category and symbol flag, overlapping boxes)."""
+    from miscomp.run import detect_pair
+
+    images, detectors, found = photo_scan
+    for before, _after, at in (LOWER, ACROSS):
+        line = _card_line(before, at)
+        win = Box(max(0, line.x - 150), max(0, line.y - 150), line.w + 300, line.h + 300)
+        sub = PairImages(
+            "photo", images.original[win.y : win.y1, win.x : win.x1],
+            images.reconstruction[win.y : win.y1, win.x : win.x1], "", images.codec,
+        )  # fmt: skip
+        on_crop = [f.translated(win.x, win.y) for f in detect_pair(sub, detectors)[0] if f.detector == "ocr"]
+        on_full = [f for f in found if f.detector == "ocr" and f.box.intersection(win) == f.box.area]
+        assert on_crop and len(on_crop) == len(on_full)
+        for a in on_crop:
+            assert any(_kind(a) == _kind(b) and a.box.overlaps(b.box) for b in on_full)
+            # the same line, read the same (its box may differ by the detector's pixel or two)
+            same = [b for b in on_full if a.line_box.iou(b.line_box) >= 0.8]
+            assert any(a.original_text == b.original_text for b in same)
+
+
+def test_translated_moves_the_box_the_line_and_the_boxes_in_details():
+    f = Finding(
+        "p", "ocr", 10, 20, 5, 6, category="shape", symbol=True, score=0.9, evidence="e",
+        details={"edit_boxes": [[10, 20, 5, 6]], "glyph_cells": [{"box": [11, 20, 3, 6], "ratio": 4.0}],
+                 "symbol_from": {"line_box": [0, 18, 90, 10]}, "peak_z": 3.2},
+    ).with_line(Box(0, 18, 90, 10), "KX7", "KXZ")  # fmt: skip
+    g = f.translated(100, 1000)
+    assert g.box == Box(110, 1020, 5, 6) and g.line_box == Box(100, 1018, 90, 10)
+    assert g.details["edit_boxes"] == [[110, 1020, 5, 6]] and g.details["peak_z"] == 3.2
+    assert g.details["glyph_cells"][0]["box"] == [111, 1020, 3, 6]
+    assert g.details["symbol_from"]["line_box"] == [100, 1018, 90, 10]
+    assert g.finding_id != f.finding_id and g.translated(-100, -1000).box == f.box
+    assert (g.original_text, g.reconstruction_text) == ("KX7", "KXZ")

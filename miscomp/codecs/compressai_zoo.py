@@ -237,8 +237,10 @@ def _torch_hub_checkpoints() -> Path:
 
 
 def _torch():
+    from miscomp.threads import apply_threads
+
     torch = require("torch", "neural")
-    torch.set_num_threads(1)  # on these machines more threads were slower, see notes/measured.md
+    apply_threads()  # the run's thread count (MISCOMP_THREADS, 1 by default: see miscomp.threads)
     return torch
 
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from miscomp.errors import MiscompError
 from miscomp.findings import Finding
 from miscomp.registry import Registry
+
+if TYPE_CHECKING:
+    from miscomp.settings import Settings
 
 
 class DetectorUnavailable(MiscompError):
@@ -72,10 +75,11 @@ DETECTORS: Registry[Detector] = Registry("detector")
 
 
 def build_detectors(
-    specs: list[str], cache_dir: Path | None, device: str | None = None
+    specs: list[str], cache_dir: Path | None, device: str | None = None, settings: Settings | None = None
 ) -> tuple[list[Detector], list[str]]:
     """Build detectors from ``name:k=v`` specs; returns (detectors, one-line skip messages).
-    ``device`` reaches the detectors whose factory takes one (model-backed ones)."""
+    ``device`` and the run's resolved ``settings`` reach the detectors whose factory takes them
+    (model-backed ones), so that they do not read the environment again."""
     from miscomp.registry import accepts, parse_spec
 
     built: list[Detector] = []
@@ -86,6 +90,8 @@ def build_detectors(
         params = entry.check_params("detector", params)
         if device is not None and "device" not in params and accepts(entry.factory, "device"):
             params["device"] = device
+        if settings is not None and accepts(entry.factory, "settings"):
+            params["settings"] = settings
         try:
             built.append(entry.factory(cache_dir=cache_dir, **params))
         except DetectorUnavailable as err:

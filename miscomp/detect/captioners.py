@@ -62,13 +62,15 @@ class Captioner:
         """``device``: auto | cpu | cuda[:N] (:func:`miscomp.settings.resolve_device`; a CUDA device
         on a machine without one is a one-line error, not a silent fallback)."""
         try:
-            import torch
+            import torch  # noqa: F401 - loaded here, so that apply_threads sets its threads
             import transformers
         except ImportError:
             raise DetectorUnavailable(
                 "transformers is not installed: pip install 'miscomp[caption]'"
             ) from None
-        torch.set_num_threads(1)  # shared 2-core machines: torch's default threads were 4x slower
+        from miscomp.threads import apply_threads
+
+        apply_threads()  # the run's thread count (1 by default: torch's default was 4x slower here)
         self.source = source
         self.device = resolve_device(device)
         self.max_new_tokens = int(max_new_tokens)

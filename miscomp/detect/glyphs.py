@@ -20,19 +20,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from miscomp.config import defined, tuned
 from miscomp.findings import Category, Finding
 from miscomp.geometry import Box
 
-# Defaults tuned on the 50 even-indexed plates of ../shared/data/plates with benchmarks/ocr_glyph_tune.py
-# and reported on the odd-indexed ones only. On the tuning plates, unchanged JPEG q50/75/90 cells
-# reached at most ratio 1.9 (typically 1.0-1.3), swapped glyphs 2.8-50 (typically > 10).
-RATIO_THRESHOLD = 3.0  # change vs the median of the box's other cells; 2.0 gained one swap, too close to 1.9
-CHANGE_FLOOR = 0.15  # absolute change, in units of the box's typical glyph gradient energy
-CONFIRM_RATIO = 2.0  # an OCR substitution needs at least this ratio at its cell (above the noise seen)
-MIN_CELLS = 3  # fewer cells give no noise estimate: no glyph check on that box
+_PLATES = (
+    "benchmarks/ocr_glyph_tune.py on the 50 even-indexed plates of ../shared/data/plates (odd-indexed "
+    "ones reported only)"
+)
 
-_HEIGHT = 48  # text height the crops are resampled to, so thresholds are resolution-free
-_NOISE_MIN = 0.02  # noise floor, so an unchanged box (change 0 everywhere) divides safely
+
+@dataclass(frozen=True)
+class GlyphConfig:
+    """The glyph check's numbers. On the tuning plates, unchanged JPEG q50/75/90 cells reached at most
+    ratio 1.9 (typically 1.0-1.3), swapped glyphs 2.8-50 (typically > 10)."""
+
+    ratio_threshold: float = tuned(
+        3.0, _PLATES, "a cell's change vs the median of the box's other cells; 2.0 gained one swap, too "
+        "close to the 1.9 of unchanged cells",
+    )  # fmt: skip
+    change_floor: float = tuned(0.15, _PLATES, "absolute change, in units of the box's glyph gradient energy")
+    confirm_ratio: float = tuned(
+        2.0, _PLATES, "an OCR substitution needs this ratio at its cell: above the 1.9 of unchanged cells"
+    )  # fmt: skip
+    min_cells: int = defined(3, "fewer cells give no noise estimate (median of the other cells): no check")
+    height: int = defined(48, "text height the crops are resampled to, so the thresholds are resolution-free")
+    noise_min: float = defined(0.02, "noise floor, so an unchanged box (change 0 everywhere) divides safely")
+
+
+GLYPHS = GlyphConfig()
+RATIO_THRESHOLD = GLYPHS.ratio_threshold  # the names callers and benchmarks use
+CHANGE_FLOOR = GLYPHS.change_floor
+CONFIRM_RATIO = GLYPHS.confirm_ratio
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,7 @@ def _cells(grey: np.ndarray, n_hint: int, coarse: bool = False) -> tuple[list[tu
     give equal cells (see :func:`glyph_cells`)."""
     h, w = grey.shape
     spans = _components(grey)
-    if len(spans) >= (MIN_CELLS if coarse else 2):
+    if len(spans) >= (GLYPHS.min_cells if coarse else 2):
         return spans, max(1, round(0.08 * h))  # a margin for the anti-aliased edges
     n = n_hint if 2 <= n_hint <= 3 * w / max(h, 1) else round(w / (0.6 * max(h, 1)))
     n = max(1, n)
@@ -110,8 +129,8 @@ def glyph_cells(
     cx0, cy0, cx1, cy1 = max(0, x - pad), max(0, y - pad), min(iw, x + w + pad), min(ih, y + h + pad)
     if cx1 - cx0 < 4 or cy1 - cy0 < 4 or reconstruction.shape[:2] != original.shape[:2]:
         return []
-    s = _HEIGHT / (cy1 - cy0)
-    size = (max(4, round((cx1 - cx0) * s)), _HEIGHT)
+    s = GLYPHS.height / (cy1 - cy0)
+    size = (max(4, round((cx1 - cx0) * s)), GLYPHS.height)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     crops = [
         cv2.resize(_grey(im[cy0:cy1, cx0:cx1]), size, interpolation=interp).astype(np.float32)
@@ -122,7 +141,7 @@ def glyph_cells(
     by0, by1 = round((y - cy0) * s), round((y + h - cy0) * s)
     found, margin = _cells(crops[0][by0:by1, bx0:bx1].astype(np.uint8), n_hint, coarse)
     spans = [(bx0 + a, bx0 + b) for a, b in found]
-    if len(spans) < MIN_CELLS:
+    if len(spans) < GLYPHS.min_cells:
         return []
     # Blur first: JPEG's 8x8 block edges and ringing are fine-scale; glyph strokes are not.
     grads = []
@@ -143,7 +162,7 @@ def glyph_cells(
     first_char = np.concatenate([[0], np.cumsum(per_cell)[:-1]])
     cells = []
     for i, (a, b) in enumerate(wide):  # the box is where it was measured
-        noise = max(float(np.median(np.delete(change, i))), _NOISE_MIN)
+        noise = max(float(np.median(np.delete(change, i))), GLYPHS.noise_min)
         x0, x1 = cx0 + a / s, cx0 + b / s
         cbox = (int(round(x0)), int(y), max(1, int(round(x1 - x0))), int(h))
         char = int(first_char[i]) if n_hint <= 0 else min(n_hint - 1, int(first_char[i]))
@@ -215,10 +234,10 @@ def glyph_finding(
         score=glyph_score(ratio, threshold), details=details,
         evidence=(f"glyph changed in text {texts[0]!r} at char {', '.join(str(i + 1) for i in idx)} "
                   f"({ocr}; {ratio:.1f}× the box's noise)"),
-    )  # fmt: skip
+    ).with_line(line_box, *texts)  # fmt: skip
 
 
 __all__ = [
-    "CHANGE_FLOOR", "CONFIRM_RATIO", "RATIO_THRESHOLD", "GlyphCell", "flagged", "glyph_cells",
-    "glyph_finding", "refine",
+    "CHANGE_FLOOR", "CONFIRM_RATIO", "GLYPHS", "RATIO_THRESHOLD", "GlyphCell", "GlyphConfig", "flagged",
+    "glyph_cells", "glyph_finding", "refine",
 ]  # fmt: skip

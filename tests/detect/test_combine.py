@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from miscomp.detect.combine import combine
 from miscomp.findings import Finding
+from miscomp.geometry import Box
 
 
-def finding(detector: str, box: tuple, symbol: bool = False, **details) -> Finding:
+def finding(detector: str, box: tuple, symbol: bool = False, **typed) -> Finding:
     x, y, w, h = box
     return Finding(pair_id="p", detector=detector, x=x, y=y, w=w, h=h, category="shape", symbol=symbol,
-                   score=0.7, evidence=f"{detector} change", details=details)  # fmt: skip
+                   score=0.7, evidence=f"{detector} change", **typed)  # fmt: skip
 
 
-OCR = finding("ocr", (120, 40, 30, 40), True, original_text="KX7 4821", reconstruction_text="KXZ 4821",
-              line_box=[20, 40, 300, 40])  # fmt: skip
+OCR = finding("ocr", (120, 40, 30, 40), True).with_line(Box(20, 40, 300, 40), "KX7 4821", "KXZ 4821")
 
 
 def test_a_diff_finding_over_changed_text_becomes_a_symbol_finding():
@@ -30,9 +30,7 @@ def test_findings_away_from_changed_text_and_pairs_without_text_changes_are_unto
     far = finding("diff", (10, 200, 50, 50))
     grazing = finding("diff", (100, 0, 200, 42))  # touches the line's top edge by 2 px only
     assert combine([OCR, far, grazing])[1:] == [far, grazing]
-    unchanged_text = finding(
-        "ocr", (20, 40, 300, 40), False, original_text="EXIT", line_box=[20, 40, 300, 40]
-    )
+    unchanged_text = finding("ocr", (20, 40, 300, 40), False).with_line(Box(20, 40, 300, 40), "EXIT", "EXIT")
     diff = finding("diff", (30, 45, 60, 30))
     assert combine([unchanged_text, diff]) == [unchanged_text, diff]
     assert combine([]) == []
@@ -47,7 +45,7 @@ def test_a_region_holding_the_line_or_mostly_beside_it_gets_no_symbol_flag():
 
 
 def colour_region(family: str, symbol: bool = False, maps: tuple = ("chroma",)) -> Finding:
-    return finding("diff", (10, 200, 40, 30), symbol, maps=list(maps), artefacts={"family": family})
+    return finding("diff", (10, 200, 40, 30), symbol, maps=maps, artefact_family=family)
 
 
 def test_colour_drift_of_a_learned_codec_scores_as_an_ordinary_artefact():
@@ -64,7 +62,7 @@ def test_colour_drift_of_a_learned_codec_scores_as_an_ordinary_artefact():
         colour_region("estimated-smooth"),
         colour_region("learned", maps=("chroma", "structure")),
         colour_region("learned", symbol=True),
-        finding("ocr", (10, 200, 40, 30), maps=["chroma"], artefacts={"family": "learned"}),
+        finding("ocr", (10, 200, 40, 30), maps=("chroma",), artefact_family="learned"),
     ]
     assert combine(kept) == kept
 

@@ -14,14 +14,17 @@ push what the artefact model explains below :data:`miscomp.findings.DEFAULT_MIN_
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from miscomp.config import to_dict
 from miscomp.detect.base import DETECTORS, Detector, PairImages
 from miscomp.detect.diff.artefacts import ArtefactModel, codec_family, fit_artefacts, null_reconstruction
+from miscomp.detect.diff.config import ARTEFACTS, DIFF, MAPS, SCORE, STRUCTURE
 from miscomp.detect.diff.maps import (
     FLOORS,
     Candidate,
@@ -49,13 +52,6 @@ from miscomp.geometry import Box
 # The null model of Tsereh et al. (JPEG at the pair's rate) as a further explanation: off; "block"
 # for JPEG-family and unnamed codecs; "jpeg" for every pair whose rate is known.
 NULL_MODES = ("off", "block", "jpeg")
-# Originals up to this size keep their maps between codecs (10 float32 planes: ~80 MB at 2 MP).
-# Larger ones are cut into tiles whose maps are not kept: 24 MP scans must stay under 2 GB RSS.
-CACHE_MAX_PIXELS = 2_000_000
-# Texture energy change (either way) that codecs make as smoothing or hallucination; the injected
-# texture changes of benchmarks/detection_quality.py (high-pass ×0 or ×2.4–2.9) change it ×0–0.01 or ×5–8.
-TEXTURE_RATIO = 2.0
-MAX_ARTEFACTS = 10  # low-score artefact findings kept per pair (the largest first)
 
 __all__ = [
     "FLOORS", "ArtefactModel", "Candidate", "DiffDetector", "PairMaps", "StructureChange", "_patch",
@@ -91,16 +87,16 @@ class DiffDetector(Detector):
     def __init__(
         self,
         cache_dir: Path | None = None,
-        threshold: float = 3.0,
-        null_threshold: float = 2.7,
-        low: float = 1.2,
-        min_area_fraction: float = 0.0002,
-        colour_threshold: float = 3.0,
-        colour_min_area_fraction: float = 0.0003,
-        max_regions: int = 20,
-        structures: bool = True,
-        explain: bool = True,
-        null: str = "block",
+        threshold: float = DIFF.threshold,
+        null_threshold: float = DIFF.null_threshold,
+        low: float = DIFF.low,
+        min_area_fraction: float = DIFF.min_area_fraction,
+        colour_threshold: float = DIFF.colour_threshold,
+        colour_min_area_fraction: float = DIFF.colour_min_area_fraction,
+        max_regions: int = DIFF.max_regions,
+        structures: bool = DIFF.structures,
+        explain: bool = DIFF.explain,
+        null: str = DIFF.null,
     ) -> None:
         from miscomp.taxonomy import create_classifier
 
@@ -117,6 +113,13 @@ class DiffDetector(Detector):
         if null not in NULL_MODES:
             raise ValueError(f"diff: null must be one of {', '.join(NULL_MODES)}, got {null!r}")
         self.null = null
+        # The config in force, whole (run.json): the defaults with this detector's parameters.
+        self.config = dataclasses.replace(
+            DIFF, threshold=self.threshold, null_threshold=self.null_threshold, low=self.low,
+            min_area_fraction=self.min_area_fraction, colour_threshold=self.colour_gate[0],
+            colour_min_area_fraction=self.colour_gate[1], max_regions=self.max_regions,
+            structures=self.structures, explain=self.explain, null=null,
+        )  # fmt: skip
         # The original's maps of the last original seen (key: content hash and shape). A scan's unit of
         # work is one original with all its codecs, so one entry is enough.
         self._original: tuple[tuple, OriginalMaps] | None = None
@@ -127,7 +130,7 @@ class DiffDetector(Detector):
 
     def _original_maps(self, images: PairImages) -> OriginalMaps:
         orig = images.original
-        if not images.original_sha256 or orig.shape[0] * orig.shape[1] > CACHE_MAX_PIXELS:
+        if not images.original_sha256 or orig.shape[0] * orig.shape[1] > self.config.cache_max_pixels:
             return original_maps(orig)
         key = (images.original_sha256, orig.shape)
         if self._original is None or self._original[0] != key:
@@ -135,16 +138,14 @@ class DiffDetector(Detector):
         return self._original[1]
 
     def info(self) -> dict:
+        """The configs in force, whole (run.json), and the taxonomy's."""
         return {
-            "threshold": self.threshold,
-            "null_threshold": self.null_threshold,
-            "low": self.low,
-            "min_area_fraction": self.min_area_fraction,
-            "colour_threshold": self.colour_gate[0],
-            "colour_min_area_fraction": self.colour_gate[1],
-            "max_regions": self.max_regions,
+            **to_dict(self.config),
+            "maps": to_dict(MAPS),
+            "artefact_model": to_dict(ARTEFACTS),
+            "structure": to_dict(STRUCTURE),
+            "score": to_dict(SCORE),
             "floors": FLOORS,
-            "structures": self.structures,
             "explain_artefacts": self.explain,
             "null_model": self.null,
             "taxonomy": self.classifier.info(),
@@ -220,21 +221,24 @@ class DiffDetector(Detector):
                 # texture are what codecs do; only a texture wiped out or more than doubled counts.
                 ratio = texture_energy_ratio(pm, cand)
                 details["texture_energy_ratio"] = round(ratio, 3)
-                if 1 / TEXTURE_RATIO < ratio < TEXTURE_RATIO:
+                if 1 / self.config.texture_ratio < ratio < self.config.texture_ratio:
                     kind = "texture smoothing" if ratio < 1 else "texture hallucination"
                     score = artefact_score(0.5)
                     details.update(artefact=kind, score_reason="ordinary artefact")
                     evidence = f"ordinary codec artefact ({kind}, texture energy ×{ratio:.2f}); {evidence}"
-            findings.append(self._finding(images, reg, category.value, score, evidence, details))
+            kind_ = category.value
+            findings.append(self._finding(images, reg, kind_, score, evidence, details, pm, cand.maps))
         return findings
 
     def _finding(
-        self, images: PairImages, box: Region | Box, category: str, score: float, evidence: str, details: dict
-    ) -> Finding:
+        self, images: PairImages, box: Region | Box, category: str, score: float, evidence: str,
+        details: dict, pm: PairMaps, maps: tuple[str, ...] = (),
+    ) -> Finding:  # fmt: skip
         """A finding of this detector on ``box`` (the symbol flag is the OCR/combine step's to set)."""
         return Finding(
             pair_id=images.pair_id, detector=self.name, x=box.x, y=box.y, w=box.w, h=box.h,
             category=category, symbol=False, score=score, evidence=evidence, details=details,
+            artefact_family=pm.model.family, maps=tuple(maps),
         )  # fmt: skip
 
     def _artefacts(
@@ -252,7 +256,7 @@ class DiffDetector(Detector):
         orig = images.original
         thr = self.threshold if threshold is None else threshold
         cands = _components(
-            raw_zs, orig.shape[:2], thr, self.low, self.min_area_fraction, MAX_ARTEFACTS,
+            raw_zs, orig.shape[:2], thr, self.low, self.min_area_fraction, self.config.max_artefacts,
             self.colour_gate,
         )  # fmt: skip
         out, unexplained = [], []
@@ -280,7 +284,7 @@ class DiffDetector(Detector):
             details = {"peak_z": round(cand.peak_z, 2), "maps": list(cand.maps), "artefact": kind,
                        "explained": round(explained, 3), "score_reason": "ordinary artefact",
                        "artefacts": pm.model.info()}  # fmt: skip
-            out.append(self._finding(images, reg, "amplitude", score, evidence, details))
+            out.append(self._finding(images, reg, "amplitude", score, evidence, details, pm, cand.maps))
         return out
 
     def _add_structures(self, images: PairImages, pm: PairMaps, findings: list[Finding]) -> list[Finding]:
@@ -308,7 +312,7 @@ class DiffDetector(Detector):
                 "score_reason": "dissolved structure",
                 "artefacts": pm.model.info(),
             }
-            out.append(self._finding(images, box, "geometry", score, text, details))
+            out.append(self._finding(images, box, "geometry", score, text, details, pm))
         return out
 
 

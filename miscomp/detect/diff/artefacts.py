@@ -26,12 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Tried σ values. Chroma needs the wider range: at JPEG q10 / WebP q5 the fitted chroma σ is 2–4 px.
-_SIGMAS_L = (0.0, 0.7, 1.0, 1.4, 2.0, 2.8)
-_SIGMAS_C = (0.0, 1.0, 2.0, 3.0, 4.5, 6.5)
-# Error at grid lines this much above the error between them means the codec works in blocks
-# (JPEG q10: 1.5-2.5 on Kodak; learned codecs and JPEG 2000: 0.95-1.1).
-_GRID_RATIO = 1.25
+from miscomp.detect.diff.config import ARTEFACTS
 
 _FAMILIES = (
     ("jpeg2000", ("jpeg2000", "jp2", "j2k", "openjpeg")),
@@ -100,11 +95,11 @@ def fit_artefacts(lab_o: np.ndarray, lab_r: np.ndarray, codec: str = "") -> Arte
     # Fitting on every second pixel costs a quarter and gives the same σ on Kodak.
     # (Contiguous copies: OpenCV would copy the strided views again for every σ tried.)
     lo, lr = np.ascontiguousarray(lab_o[::2, ::2, 0]), np.ascontiguousarray(lab_r[::2, ::2, 0])
-    sigma_l = min(_SIGMAS_L, key=lambda s: float(np.mean((lr - _blur(lo, s / 2)) ** 2)))
+    sigma_l = min(ARTEFACTS.sigmas_l, key=lambda s: float(np.mean((lr - _blur(lo, s / 2)) ** 2)))
     best = (np.inf, 0.0, 1.0)
     # Chroma blurs are wide (σ 1–6.5 px): every fourth pixel is enough to tell them apart.
     ab_o, ab_r = np.ascontiguousarray(lab_o[::4, ::4, 1:]), np.ascontiguousarray(lab_r[::4, ::4, 1:])
-    for s in _SIGMAS_C:
+    for s in ARTEFACTS.sigmas_c:
         pred = _blur(ab_o, s / 4)
         gain = float(np.sum(pred * ab_r) / max(np.sum(pred * pred), 1e-6))
         gain = float(np.clip(gain, 0.5, 1.2))
@@ -117,7 +112,7 @@ def fit_artefacts(lab_o: np.ndarray, lab_r: np.ndarray, codec: str = "") -> Arte
     steps = (np.abs(np.diff(err, axis=1)), np.abs(np.diff(err, axis=0)))  # once for every grid size
     ratios = {s: _grid_ratio(steps, s) for s in sizes}
     grid, ratio = max(ratios.items(), key=lambda kv: kv[1]) if ratios else (0, 1.0)
-    if ratio < _GRID_RATIO:
+    if ratio < ARTEFACTS.grid_ratio:
         grid = 0
     if not family:
         family = "estimated-block" if grid else "estimated-smooth"
@@ -145,7 +140,6 @@ def grid_mask(shape: tuple[int, int], grid: int, width: int = 1) -> np.ndarray:
 
 
 _QUALITY = re.compile(r"quality\D{0,2}(\d{1,3})")
-_JPEG_QUALITIES = (2, 5, 10, 20, 35, 50, 70, 85, 95)
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
@@ -171,6 +165,8 @@ def null_reconstruction(original: np.ndarray, codec: str = "", bpp: float | None
     small = cv2.resize(original, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     # A half-size image costs 1.0–1.3× the bits per pixel of the full one at the same quality
     # (measured on kodim02/09/13 at q 2–70), so the ladder is matched against bpp × 1.15.
-    rates = [_jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1] for q in _JPEG_QUALITIES]
-    q = min(zip(_JPEG_QUALITIES, rates, strict=True), key=lambda qr: abs(np.log(qr[1] / (1.15 * bpp))))[0]
+    rates = [_jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities]
+    q = min(
+        zip(ARTEFACTS.jpeg_qualities, rates, strict=True), key=lambda qr: abs(np.log(qr[1] / (1.15 * bpp)))
+    )[0]
     return _jpeg(original, q)[0]

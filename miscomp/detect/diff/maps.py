@@ -34,15 +34,11 @@ import cv2
 import numpy as np
 
 from miscomp.detect.diff.artefacts import ArtefactModel, fit_artefacts, grid_mask, predicted
+from miscomp.detect.diff.config import DIFF, MAPS
 from miscomp.findings import Region
 
-# Smallest deviation worth a finding, per map, whatever the noise level: ΔE units, 1−SSIM, L*/px.
-FLOORS = {"lightness": 2.0, "chroma": 2.0, "structure": 0.08, "edges": 2.5}
-_BINS = 12
-# The spread quantile: low enough that a change filling a quarter of one activity bin cannot inflate it.
-_SPREAD_Q = 0.9
-_SPREAD_CAP = 4.0
-_LUT = 1024
+# Smallest deviation worth a finding, per map, whatever the noise level (MapsConfig).
+FLOORS = MAPS.floors()
 COLOUR_MAPS = frozenset({"chroma", "lightness"})
 
 
@@ -262,10 +258,10 @@ class ActivityBins:
 def activity_bins(activity: np.ndarray, step: int = 4) -> ActivityBins:
     """Bins of equal pixel count over the original's activity (subsampled every ``step`` px)."""
     sub_a = activity[::step, ::step].ravel()
-    edges = np.quantile(sub_a, np.linspace(0, 1, _BINS + 1))
-    which = np.clip(np.searchsorted(edges, sub_a, side="right") - 1, 0, _BINS - 1)
+    edges = np.quantile(sub_a, np.linspace(0, 1, MAPS.bins + 1))
+    which = np.clip(np.searchsorted(edges, sub_a, side="right") - 1, 0, MAPS.bins - 1)
     members, centres = [], []
-    for b in range(_BINS):
+    for b in range(MAPS.bins):
         idx = np.flatnonzero(which == b)
         if idx.size < 20:
             continue
@@ -278,12 +274,12 @@ def activity_bins(activity: np.ndarray, step: int = 4) -> ActivityBins:
     # Interpolate the curves on a fine activity grid and look pixels up: np.interp per pixel cost
     # more than everything else here together.
     top = float(activity.max()) or 1.0
-    grid = np.linspace(0.0, top, _LUT)
-    lut_index = (activity * ((_LUT - 1) / top)).astype(np.intp)
+    grid = np.linspace(0.0, top, MAPS.lut)
+    lut_index = (activity * ((MAPS.lut - 1) / top)).astype(np.intp)
     return ActivityBins(step, table, counts, np.array(centres), lut_index, grid)
 
 
-_QS = np.array([0.5, _SPREAD_Q])
+_QS = np.array([0.5, MAPS.spread_q])
 
 
 def _bin_quantiles(values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -324,8 +320,8 @@ def noise_curves(
     # Noise only grows with activity: a monotone envelope stops one lucky bin from hiding a change.
     # A large change can fill most of one activity bin (a flat object, a striped field) and inflate
     # that bin's spread; capping the spread at a multiple of the whole image's keeps it visible.
-    glob_med, glob_q = np.quantile(sub_v, [0.5, _SPREAD_Q])
-    cap = max(_SPREAD_CAP * (glob_q - glob_med), floor)
+    glob_med, glob_q = np.quantile(sub_v, [0.5, MAPS.spread_q])
+    cap = max(MAPS.spread_cap * (glob_q - glob_med), floor)
     med_curve = np.maximum.accumulate(np.minimum(med, glob_med + cap))
     spread = np.minimum(np.maximum.accumulate(p90) - med_curve, cap)
     scale = np.maximum(spread, floor)
@@ -339,10 +335,10 @@ def noise_curves(
 def find_candidates(
     original: np.ndarray,
     reconstruction: np.ndarray,
-    threshold: float = 3.0,
-    low: float = 1.5,
-    min_area_fraction: float = 0.0003,
-    max_regions: int = 20,
+    threshold: float = DIFF.threshold,
+    low: float = DIFF.low,
+    min_area_fraction: float = DIFF.min_area_fraction,
+    max_regions: int = DIFF.max_regions,
     codec: str = "",
     pm: PairMaps | None = None,
     raw: bool = False,

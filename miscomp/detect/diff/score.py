@@ -24,12 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from miscomp.detect.diff.artefacts import ArtefactModel
+from miscomp.detect.diff.config import SCORE
 from miscomp.detect.diff.maps import COLOUR_MAPS, Candidate
 from miscomp.detect.diff.structure import StructureChange
 
-BANDS = {"structure": (0.55, 0.95), "shape": (0.5, 0.9), "geometry": (0.5, 0.9), "amplitude": (0.5, 0.8)}
-# z at which strength saturates, in multiples of the detection threshold.
-_FULL = {"amplitude": 2.0, "shape": 3.0, "geometry": 3.0}
+BANDS = SCORE.bands()
+_FULL = SCORE.full()  # z at which strength saturates, in multiples of the detection threshold
 
 
 def _band(kind: str, strength: float) -> float:

@@ -20,18 +20,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from miscomp.detect.diff.config import STRUCTURE
+
 if TYPE_CHECKING:  # maps imports this module (lazily) for salient_structure
     from miscomp.detect.diff.maps import PairMaps
-
-MIN_CONTRAST = 5.0  # L* per px of the original's edge: fainter edges are texture, not structure
-MIN_COHERENCE = 0.55  # structure-tensor coherence: 1 for a straight edge, 0 for isotropic texture
-MIN_LENGTH = 30  # px of connected edge that make a structure
-KEEP_BELOW = 0.35  # a structure pixel is dissolved when it keeps less than this share of the expected
-RELATIVE_TO_PAIR = 0.5  # ... and less than this share of what the pair's structures keep (median)
-PAIR_STRUCTURE_PX = 1000  # structure pixels needed before the pair's median is trusted
-MIN_DISSOLVED = 24  # px of dissolved structure that make a finding
-_ALONG_SIGMA = 4.0  # support is averaged along the structure over this scale (px)
-_COH_SIGMA = 2.0  # structure-tensor integration scale (px)
 
 
 @dataclass(frozen=True)
@@ -76,20 +68,20 @@ def salient_structure(lum: np.ndarray, grad: tuple[np.ndarray, np.ndarray] | Non
     """Mask of the salient edge pixels of the original's L*: long, coherent, contrasted edges."""
     gx, gy = grad if grad is not None else _gradients(lum)
     # cv2.magnitude: 15× faster than np.hypot on float32; they differ in the last bit, which only a
-    # contrast of exactly MIN_CONTRAST could notice (same findings on the 60 check pairs).
+    # contrast of exactly STRUCTURE.min_contrast could notice (same findings on the 60 check pairs).
     mag = cv2.magnitude(gx, gy)
-    j11 = cv2.GaussianBlur(gx * gx, (0, 0), _COH_SIGMA)
-    j22 = cv2.GaussianBlur(gy * gy, (0, 0), _COH_SIGMA)
-    j12 = cv2.GaussianBlur(gx * gy, (0, 0), _COH_SIGMA)
+    j11 = cv2.GaussianBlur(gx * gx, (0, 0), STRUCTURE.coh_sigma)
+    j22 = cv2.GaussianBlur(gy * gy, (0, 0), STRUCTURE.coh_sigma)
+    j12 = cv2.GaussianBlur(gx * gy, (0, 0), STRUCTURE.coh_sigma)
     coherence = np.sqrt((j11 - j22) ** 2 + 4 * j12**2) / (j11 + j22 + 1e-3)
     edges = cv2.Canny(np.clip(lum * 2.55, 0, 255).astype(np.uint8), 30, 80) > 0
-    cand = edges & (coherence >= MIN_COHERENCE) & (mag >= MIN_CONTRAST)
+    cand = edges & (coherence >= STRUCTURE.min_coherence) & (mag >= STRUCTURE.min_contrast)
     # Canny breaks thin anti-aliased diagonals (a clock hand) into 1–4 px pieces: link pieces a pixel
     # apart before measuring length, then keep only the edge pixels themselves.
     linked = cv2.dilate(cand.astype(np.uint8), np.ones((3, 3), np.uint8))
     n, labels = cv2.connectedComponents(linked, connectivity=8)
     length = np.bincount(labels[cand], minlength=n)
-    long = length >= MIN_LENGTH
+    long = length >= STRUCTURE.min_length
     long[0] = False
     return cand & long[labels]
 
@@ -100,7 +92,7 @@ def dissolved_structures(pm: PairMaps) -> list[StructureChange]:
     gx, gy = pm.grads["o"]
     mask = pm.orig.salient if pm.orig is not None else salient_structure(lum_o, pm.grads["o"])
     ys, xs = np.nonzero(mask)
-    if ys.size < MIN_DISSOLVED:
+    if ys.size < STRUCTURE.min_dissolved:
         return []
     mag = np.hypot(gx[ys, xs], gy[ys, xs])
     nx, ny = gx[ys, xs] / mag, gy[ys, xs] / mag
@@ -111,14 +103,18 @@ def dissolved_structures(pm: PairMaps) -> list[StructureChange]:
     ratio[ys, xs] = np.clip(got / np.maximum(expected, 0.25 * mag), -1, 2)
     # Averaged along the structure: one noisy pixel is not a dissolved line.
     m = mask.astype(np.float32)
-    den = cv2.GaussianBlur(m, (0, 0), _ALONG_SIGMA)
-    local = (cv2.GaussianBlur(ratio, (0, 0), _ALONG_SIGMA) / np.maximum(den, 1e-6))[ys, xs]
+    den = cv2.GaussianBlur(m, (0, 0), STRUCTURE.along_sigma)
+    local = (cv2.GaussianBlur(ratio, (0, 0), STRUCTURE.along_sigma) / np.maximum(den, 1e-6))[ys, xs]
     kept_pair = float(np.median(local))
     # The pair's median speaks for "what this codec does to structure" only when there is enough
     # other structure; a picture with one line that dissolves has a median of that line alone.
-    limit = KEEP_BELOW if ys.size < PAIR_STRUCTURE_PX else min(KEEP_BELOW, RELATIVE_TO_PAIR * kept_pair)
+    limit = (
+        STRUCTURE.keep_below
+        if ys.size < STRUCTURE.pair_structure_px
+        else min(STRUCTURE.keep_below, STRUCTURE.relative_to_pair * kept_pair)
+    )
     bad = local < limit
-    if bad.sum() < MIN_DISSOLVED:
+    if bad.sum() < STRUCTURE.min_dissolved:
         return []
     gone = np.zeros(lum_o.shape, np.uint8)
     gone[ys[bad], xs[bad]] = 1
@@ -129,7 +125,7 @@ def dissolved_structures(pm: PairMaps) -> list[StructureChange]:
     out = []
     for i in range(1, n):
         sel = which == i
-        if sel.sum() < MIN_DISSOLVED:
+        if sel.sum() < STRUCTURE.min_dissolved:
             continue
         by, bx = ys[bad][sel], xs[bad][sel]
         x0, y0 = max(0, int(bx.min()) - 3), max(0, int(by.min()) - 3)

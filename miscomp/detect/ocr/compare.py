@@ -24,48 +24,82 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from miscomp.config import defined, measured, tuned
 from miscomp.detect import glyphs
 from miscomp.detect.base import PairImages
+from miscomp.detect.glyphs import GLYPHS
 from miscomp.detect.ocr.reading import TextLine
 from miscomp.detect.textdiff import CharEdit, char_edits, describe_edits, normalise_text, span_box
 from miscomp.findings import Category, Finding
 from miscomp.geometry import Box
 from miscomp.pairs.records import READ_COUNT_FIELDS
 
-# Structure change of a whole line (gradient difference / the line's gradient energy, blurred, at a
-# fixed 48 px text height: the glyph check's measure over the whole box). Unchanged plates and rendered
-# text at JPEG q50-q90 stay below ~0.3; see benchmarks/results/ocr_engines.json for the measurement.
-LINE_FLOOR = 0.35
-# Block-transform codecs (JPEG, WebP) add stroke change to every text line: at JPEG q10 on the test
-# bed's tune split, text that still reads scored line change 0.41-0.79 (11 findings, all labelled
-# artefacts) and text that no longer reads 0.89-1.12. Their lines need this much before OCR noise on
-# blocked glyphs counts as legible -> illegible or a misread.
-BLOCK_LINE_FLOOR = 0.85
-BLOCK_FAMILIES = frozenset({"jpeg", "webp"})
-_HEIGHT = 48
+_BED_TUNE = "real-codec test bed (datasets/realbed), tune split"
 
 
 @dataclass(frozen=True)
 class CompareRules:
-    min_conf: float  # the original's read must be this confident for any finding on its line
-    legible_conf: float  # ...and this confident (and stable) to count as legible
-    case_sensitive: bool = False
-    alnum_only: bool = True
-    glyph_check: bool = True
-    glyph_ratio: float = glyphs.RATIO_THRESHOLD
-    glyph_floor: float = glyphs.CHANGE_FLOOR
-    confirm_ratio: float = glyphs.CONFIRM_RATIO
-    line_floor: float = LINE_FLOOR
-    block_line_floor: float = BLOCK_LINE_FLOOR  # line_floor for pairs of a BLOCK_FAMILIES codec
+    """When a line's reads count as a change: the OCR detector's comparison rules (and the policy of
+    which lines need reading at all, :func:`needs_read`, derived from them)."""
+
+    min_conf: float = tuned(
+        0.5, "benchmarks/ocr_engines.py (rendered text and plates), rapidocr; EasyOCR's own is "
+        "OCRConfig.easyocr_min_conf",
+        "the original's read must be this confident for any finding on its line",
+    )  # fmt: skip
+    # ...and this confident (and stable) to count as legible; the engine's own when built by the detector
+    legible_conf: float = defined(0.8, "rapidocr's legible confidence (engines.RapidOCREngine.legible_conf)")
+    case_sensitive: bool = defined(
+        False, "recognisers confuse o/O, s/S on the same glyph (textdiff.normalise_text)"
+    )
+    alnum_only: bool = defined(True, "punctuation is what recognisers get wrong most ('-' ':' '.' on plates)")
+    glyph_check: bool = defined(True, "pixels confirm every character edit (glyphs.py)")
+    glyph_ratio: float = defined(GLYPHS.ratio_threshold, "the glyph check's (GlyphConfig.ratio_threshold)")
+    glyph_floor: float = defined(GLYPHS.change_floor, "the glyph check's (GlyphConfig.change_floor)")
+    confirm_ratio: float = defined(GLYPHS.confirm_ratio, "the glyph check's (GlyphConfig.confirm_ratio)")
+    # Structure change of a whole line (gradient difference / the line's gradient energy, blurred, at a
+    # fixed text height: the glyph check's measure over the whole box).
+    line_floor: float = measured(
+        0.35, "benchmarks/ocr_engines.py (benchmarks/results/ocr_engines.json)",
+        "unchanged plates and rendered text at JPEG q50-q90 stay below ~0.3",
+    )  # fmt: skip
+    # Block-transform codecs (JPEG, WebP) add stroke change to every text line; their lines need this much
+    # before OCR noise on blocked glyphs counts as legible -> illegible or a misread.
+    block_line_floor: float = tuned(
+        0.85, _BED_TUNE + ", JPEG q10 (82b34a8)",
+        "text that still reads scored line change 0.41-0.79 (11 findings, all labelled artefacts), text "
+        "that no longer reads 0.89-1.12; held out: JPEG q10 recall 0.80 -> 0.20 (did not carry over)",
+    )  # fmt: skip
+    block_families: tuple[str, ...] = defined(("jpeg", "webp"), "block-transform codec families")
     # A single numeral is text too (clock faces): the confidence floor, not the length, keeps guesses out.
-    min_chars: int = 1
-    read_noise: float = 0.25  # how far (1 - normalised similarity) the original's two reads may differ
+    min_chars: int = defined(1, "a single numeral is text (clock faces); min_conf keeps guesses out")
+    read_noise: float = defined(
+        0.25, "how far (1 - normalised similarity) the original's two reads may differ and still be stable"
+    )  # fmt: skip
+    height: int = defined(GLYPHS.height, "line change is measured at the glyph check's text height (px)")
 
     def floor_for(self, codec: str) -> float:
         """The line-change floor for a pair of this codec (tag or spec; unnamed codecs: line_floor)."""
         from miscomp.detect.diff.artefacts import codec_family
 
-        return self.block_line_floor if codec_family(codec) in BLOCK_FAMILIES else self.line_floor
+        return self.block_line_floor if codec_family(codec) in self.block_families else self.line_floor
+
+    # The gates a finding must pass. ``compare``/``compare_reads`` decide with them, and ``needs_read``
+    # asks the same gates whether a read could change anything, so the two cannot drift apart.
+
+    def confirming(self, cells: list[glyphs.GlyphCell]) -> list[glyphs.GlyphCell]:
+        """Cells changed enough to confirm a character edit of the reads (a substitution)."""
+        return [c for c in cells if c.ratio >= self.confirm_ratio]
+
+    def flagged(self, cells: list[glyphs.GlyphCell]) -> list[glyphs.GlyphCell]:
+        """Cells changed enough to be a glyph finding of their own."""
+        return glyphs.flagged(cells, self.glyph_ratio, self.glyph_floor)
+
+    def strokes_changed(self, images: PairImages, box: Box) -> tuple[bool, float]:
+        """Whether the line's strokes changed enough for a misread or illegible finding, and by how
+        much (line change against the pair's codec's floor)."""
+        change = line_change(images.original, images.reconstruction, box, self.height)
+        return change >= self.floor_for(images.codec), change
 
     def compared(self, line: TextLine) -> bool:
         """Whether a line of the original is compared at all: only where both its reads are
@@ -107,7 +141,9 @@ def read_counts(lines: list[TextLine], reads: list[TextLine], rules: CompareRule
     return dict(zip(READ_COUNT_FIELDS, counts, strict=True))
 
 
-def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> float:
+def line_change(
+    original: np.ndarray, reconstruction: np.ndarray, box: Box, height: int = GLYPHS.height
+) -> float:
     """How much the strokes inside ``box`` changed, relative to the strokes there (0 = identical)."""
     import cv2
 
@@ -116,8 +152,8 @@ def line_change(original: np.ndarray, reconstruction: np.ndarray, box: Box) -> f
     x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + w), min(ih, y + h)
     if x1 - x0 < 2 or y1 - y0 < 2 or original.shape != reconstruction.shape:
         return 0.0
-    s = _HEIGHT / (y1 - y0)
-    size = (max(4, round((x1 - x0) * s)), _HEIGHT)
+    s = height / (y1 - y0)
+    size = (max(4, round((x1 - x0) * s)), height)
     grads = []
     for im in (original, reconstruction):
         g = cv2.cvtColor(np.ascontiguousarray(im[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
@@ -136,21 +172,18 @@ def needs_read(images: PairImages, line: TextLine, rules: CompareRules) -> bool:
     pixels alone rule every finding out, so the line need not be read (recognition is the costly
     part of a reconstruction: ~40-60 ms per line and scale here).
 
-    With the glyph check on, a line whose character cells all changed less than ``confirm_ratio``
-    (and ``glyph_ratio``) times the line's noise can hold no substitution (every edit needs a
-    confirming cell) and no glyph finding, and a line whose strokes changed less than ``line_floor``
-    no illegible/misread one (``floor_for`` the pair's codec): ``compare_reads`` gives no finding there
-    whatever the read. Keep this
-    in step with ``compare``/``compare_reads``: it must only ever say False where they find nothing
-    (tests/detect/ocr/test_compare.py checks it against reading every line)."""
+    Asked through the same gates ``compare``/``compare_reads`` decide by: a line not ``compared`` gives
+    nothing; with the glyph check on, a substitution needs ``confirming`` cells, a glyph finding
+    ``flagged`` ones, and a misread or illegible line ``strokes_changed``; without any of them no read
+    can give a finding (tests/detect/ocr/test_compare.py checks it against reading every line)."""
     if not rules.compared(line):
         return False
     if not rules.glyph_check:
         return True
     cells = _line_cells(images, line, rules)
-    if not cells or max(c.ratio for c in cells) >= min(rules.confirm_ratio, rules.glyph_ratio):
+    if not cells or rules.confirming(cells) or rules.flagged(cells):
         return True
-    return line_change(images.original, images.reconstruction, line.box) >= rules.floor_for(images.codec)
+    return rules.strokes_changed(images, line.box)[0]
 
 
 def _line_cells(images: PairImages, line: TextLine, rules: CompareRules) -> list[glyphs.GlyphCell]:
@@ -174,7 +207,7 @@ def compare_reads(
             continue  # the original is not read confidently here: its reads are guesses
         cells = _line_cells(images, line, rules)
         finding = compare(images, line, rec, rules, detector, cells or None)
-        groups = glyphs.group_adjacent(glyphs.flagged(cells, rules.glyph_ratio, rules.glyph_floor))
+        groups = glyphs.group_adjacent(rules.flagged(cells))
         if finding is not None and finding.details.get("kind") == "substitution":
             # One place, one finding: glyph changes inside the OCR edit's box refine that finding.
             edit_boxes = finding.details["edit_boxes"]
@@ -220,7 +253,7 @@ def compare(
                and abs(f.a_start - e.a_start) <= 1 for f in second)
     ]  # fmt: skip
     if cells:
-        confirming = [c.box for c in cells if c.ratio >= rules.confirm_ratio]
+        confirming = [c.box for c in rules.confirming(cells)]
         edits = [
             e for e in edits
             if any(Box(*c).overlaps(span_box(line.box, len(a), e.a_start, e.a_end)) for c in confirming)
@@ -247,9 +280,9 @@ def compare(
     )
     if not legible or b == a or b2 == a2 or moved <= 2 * noise:
         return None  # a read of the reconstruction agrees with the original, or differs by reader noise
-    change = line_change(images.original, images.reconstruction, line.box) if images is not None else 1.0
+    changed, change = rules.strokes_changed(images, line.box) if images is not None else (True, 1.0)
     details["line_change"] = change
-    if change < (rules.floor_for(images.codec) if images is not None else rules.line_floor):
+    if not changed:
         return None  # the strokes barely changed (beyond the codec's blocks): recogniser noise
     confident = rec_conf >= rules.legible_conf and b == b2
     details["kind"] = "misread" if confident else "illegible"
@@ -265,7 +298,7 @@ def compare(
         score=round(min(0.95, 0.5 + 0.5 * min(1.0, change)) * orig_conf, 4),
         evidence=f"OCR {line.text!r} ({orig_conf:.2f}) {what}; strokes changed {change:.2f}{evidence}",
         details=details,
-    )  # fmt: skip
+    ).with_line(line.box, line.text, rec.text)  # fmt: skip
 
 
 def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
@@ -306,12 +339,10 @@ def _substitution(
         evidence=f"OCR {line.text!r} → {rec.text!r} ({describe_edits(edits)}; conf "
         f"{orig_conf:.2f}/{rec_conf:.2f})",
         details=details,
-    )  # fmt: skip
+    ).with_line(line.box, line.text, rec.text)  # fmt: skip
 
 
 __all__ = [
-    "BLOCK_LINE_FLOOR",
-    "LINE_FLOOR",
     "CompareRules",
     "compare",
     "compare_reads",

@@ -18,16 +18,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from miscomp.config import defined, to_dict, tuned
 from miscomp.detect import glyphs
 from miscomp.detect.base import DETECTORS, Detector, PairImages
 from miscomp.detect.ocr.compare import (
-    BLOCK_LINE_FLOOR,
-    LINE_FLOOR,
     CompareRules,
     compare,
     compare_reads,
@@ -36,14 +36,38 @@ from miscomp.detect.ocr.compare import (
 )
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
 from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
+from miscomp.detect.ocr.reading import _same_line as same_line  # the rule detect_text joins tiles by
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 from miscomp.io import atomic_write_text
+from miscomp.settings import Settings  # at run time: the registry reads the parameters' types
 
 _CACHE_VERSION = 3  # 3: line merging fixed (reading._same_line), earlier caches hold swallowed lines
 
-# Default engine, chosen by measurement (benchmarks/ocr_engines.py, docs/decisions/ocr.md).
-DEFAULT_ENGINE = "rapidocr"
+
+@dataclass(frozen=True)
+class OCRConfig:
+    """How the OCR detector finds and reads text (the comparison's numbers are :class:`CompareRules`)."""
+
+    engine: str = tuned(
+        "rapidocr", "benchmarks/ocr_engines.py (rendered text and plates; README 'OCR engines')",
+        "rapidocr read more lines exactly than easyocr at a fraction of its time",
+    )  # fmt: skip
+    rescale: float = defined(
+        1.25, "the stability reread: every box is read again resampled by this factor; an edit must be "
+        "seen at both scales",
+    )  # fmt: skip
+    min_box_side: int = defined(8, "text boxes smaller than this (px, as the detector saw them) are not read")
+    easyocr_min_conf: float = defined(
+        0.1, "EasyOCR's confidences run lower than rapidocr's on the same text (CompareRules.min_conf is "
+        "rapidocr's)",
+    )  # fmt: skip
+    mode: str = defined("boxes", "the reconstruction is read in the original's boxes: comparable strings")
+
+
+OCR = OCRConfig()
+RULES = CompareRules()
+DEFAULT_ENGINE = OCR.engine
 # Engines are built once per process and shared by detectors: building one loads its models.
 _ENGINES: dict[tuple, OCREngine] = {}
 
@@ -72,37 +96,46 @@ class OCRDetector(Detector):
     def __init__(
         self,
         cache_dir: Path | None = None,
-        engine: str = DEFAULT_ENGINE,
+        engine: str = OCR.engine,
         device: str = "",
         model_dir: str | None = None,
         langs: str = "en",
         scales: str = "",
-        min_conf: float = -1.0,
-        legible_conf: float = -1.0,
-        rescale: float = 1.25,
-        mode: str = "boxes",
-        case_sensitive: bool = False,
+        min_conf: float = -1.0,  # -1: the engine's (RULES.min_conf, OCR.easyocr_min_conf)
+        legible_conf: float = -1.0,  # -1: the engine's
+        rescale: float = OCR.rescale,
+        mode: str = OCR.mode,
+        case_sensitive: bool = RULES.case_sensitive,
         download: bool = False,
-        min_box_side: int = 8,
+        min_box_side: int = OCR.min_box_side,
         allowlist: str = "",
-        alnum_only: bool = True,
-        glyph_check: bool = True,
-        glyph_ratio: float = glyphs.RATIO_THRESHOLD,
-        glyph_floor: float = glyphs.CHANGE_FLOOR,
-        confirm_ratio: float = glyphs.CONFIRM_RATIO,
-        line_floor: float = LINE_FLOOR,
-        block_line_floor: float = BLOCK_LINE_FLOOR,
+        alnum_only: bool = RULES.alnum_only,
+        glyph_check: bool = RULES.glyph_check,
+        glyph_ratio: float = RULES.glyph_ratio,
+        glyph_floor: float = RULES.glyph_floor,
+        confirm_ratio: float = RULES.confirm_ratio,
+        line_floor: float = RULES.line_floor,
+        block_line_floor: float = RULES.block_line_floor,
         confirm: str = "",
         skip_unchanged: bool = False,
+        settings: Settings | None = None,
     ) -> None:
+        """``settings``: the run's, resolved once: the device, rapidocr's threads and EasyOCR's model
+        folder come from them when not given (default: the engines read the environment)."""
         if mode not in {"boxes", "full"}:
             raise ValueError(f"ocr: mode must be 'boxes' or 'full', got {mode!r}")
         OCR_ENGINES.get(engine)  # an unknown engine is one line listing the known ones
+        if settings is not None:
+            device = device or settings.device
+            if engine == "easyocr" and not model_dir and settings.easyocr_dir:
+                model_dir = str(settings.easyocr_dir)
         params: dict = {"device": device, "allowlist": allowlist}
         if model_dir:
             params["model_dir"] = model_dir
         if engine == "easyocr":
             params |= {"langs": langs, "download": bool(download)}
+        elif settings is not None and engine == "rapidocr":
+            params["threads"] = settings.threads
         self.engine = _engine(engine, **params)
         self.second: OCREngine | None = None
         if confirm and confirm != engine:
@@ -112,13 +145,17 @@ class OCRDetector(Detector):
         self.scales = _floats(scales) if scales else self.engine.default_scales
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"ocr: scales must be positive numbers, got {scales!r}")
+        self.config = OCRConfig(
+            engine=engine, rescale=float(rescale), min_box_side=int(min_box_side), mode=mode
+        )
         self.rescale = float(rescale)
         self.mode = mode
         self.skip_unchanged = bool(skip_unchanged)
         self.min_box_side = int(min_box_side)
         # Engine-specific defaults: EasyOCR's confidences run lower than rapidocr's on the same text.
-        default_min = 0.1 if engine == "easyocr" else 0.5
-        self.rules = CompareRules(
+        default_min = OCR.easyocr_min_conf if engine == "easyocr" else RULES.min_conf
+        self.rules = dataclasses.replace(
+            RULES,
             min_conf=float(min_conf) if float(min_conf) >= 0 else default_min,
             legible_conf=float(legible_conf) if float(legible_conf) >= 0 else self.engine.legible_conf,
             case_sensitive=bool(case_sensitive), alnum_only=bool(alnum_only), glyph_check=bool(glyph_check),
@@ -129,11 +166,10 @@ class OCRDetector(Detector):
         self._memory: dict[str, list[TextLine]] = {}
 
     def info(self) -> dict:
+        """The engine and, whole, the reading config and comparison rules in force (run.json)."""
         return {
-            **self.engine.info(), "confirm": self.second.name if self.second else "",
-            "scales": list(self.scales), "rescale": self.rescale, "mode": self.mode,
-            "min_box_side": self.min_box_side, "skip_unchanged": self.skip_unchanged,
-            **dataclasses.asdict(self.rules),
+            **to_dict(self.config), **self.engine.info(), "confirm": self.second.name if self.second else "",
+            "scales": list(self.scales), "skip_unchanged": self.skip_unchanged, **to_dict(self.rules),
         }  # fmt: skip
 
     # The plates benchmark and older callers use these directly.
@@ -176,13 +212,16 @@ class OCRDetector(Detector):
     def _cache_file(self, key: str) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
 
-    def read_original(self, images: PairImages) -> list[TextLine]:
-        """Text lines of the original, computed once per content hash (memory, then disk)."""
+    def read_original(self, images: PairImages, tiles: list[Box] | None = None) -> list[TextLine]:
+        """Text lines of the original, computed once per content hash (memory, then disk). With
+        ``tiles`` (more than one), text is found tile by tile and read whole (:func:`find_lines`)."""
         key = (
             images.original_sha256
             or hashlib.sha256(images.original.tobytes() + str(images.original.shape).encode()).hexdigest()
         )
         key = f"{key}_{self.cache_tag()}"
+        if tiles is not None and len(tiles) > 1:
+            key += "_t" + hashlib.sha1(json.dumps([list(t) for t in tiles]).encode()).hexdigest()[:8]
         if key in self._memory:
             return self._memory[key]
         path = self._cache_file(key)
@@ -194,7 +233,7 @@ class OCRDetector(Detector):
                 return lines
             except (ValueError, KeyError, TypeError):
                 pass  # a corrupt cache entry is recomputed and overwritten
-        boxes = detect_text(self.engine, images.original, self.scales, self.min_box_side)
+        boxes = self._find_text(images.original, tiles)
         lines = read_lines(self.engine, images.original, boxes, self.rescale)
         self._memory[key] = lines
         if path is not None:
@@ -203,16 +242,53 @@ class OCRDetector(Detector):
             )
         return lines
 
+    def _find_text(self, rgb: np.ndarray, tiles: list[Box] | None) -> list[tuple[Box, float]]:
+        """Text boxes of ``rgb`` (with the scale that found each), tile by tile when ``tiles`` has
+        more than one: the text detector's memory grows with its input (``TilesConfig.ocr_tile``)."""
+        if tiles is None or len(tiles) <= 1:
+            return detect_text(self.engine, rgb, self.scales, self.min_box_side)
+        found = [
+            [(Box(b.x + t.x, b.y + t.y, b.w, b.h), s) for b, s in
+             detect_text(self.engine, np.ascontiguousarray(rgb[t.y : t.y1, t.x : t.x1]), self.scales,
+                         self.min_box_side)]
+            for t in tiles
+        ]  # fmt: skip
+        h, w = rgb.shape[:2]
+        side_w, side_h = max(t.w for t in tiles), max(t.h for t in tiles)  # the text detector's memory
+        out: list[tuple[Box, float]] = []
+        for box, scale, parts in join_across_tiles(found):
+            # A line one tile held whole (its part is the union, or nearly) keeps that box. Parts of a
+            # line no tile held: their union is the line, but a part cut by a tile edge gets a looser
+            # box from the detector (a 998×102 union for a 948×59 line here), so the text detector
+            # looks once more at the line alone. Never at more than a tile's worth of pixels: a large
+            # box over texture found in two tiles (1311×767 on the coffee photo) cost 30 s CPU there.
+            pad = max(8, box.h // 2)
+            win = Box.from_xyxy(
+                max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
+            )
+            if max(p.area for p in parts) >= 0.9 * box.area or win.area > side_w * side_h:
+                out.append((box, scale))
+                continue
+            crop = np.ascontiguousarray(rgb[win.y : win.y1, win.x : win.x1])
+            again = [
+                (Box(b.x + win.x, b.y + win.y, b.w, b.h), s)
+                for b, s in detect_text(self.engine, crop, self.scales, self.min_box_side)
+            ]
+            inside = [(b, s) for b, s in again if b.intersection(box) >= 0.5 * b.area]
+            out += inside or [(box, scale)]
+        return sorted(out, key=lambda bs: (bs[0].y, bs[0].x))
+
     def read_reconstruction(
-        self, rgb: np.ndarray, lines: list[TextLine], only: list[bool] | None = None
-    ) -> list[TextLine]:
+        self, rgb: np.ndarray, lines: list[TextLine], only: list[bool] | None = None,
+        tiles: list[Box] | None = None,
+    ) -> list[TextLine]:  # fmt: skip
         """The reconstruction read in each original line's place, twice (as is and rescaled), like
         the original. Text "" / 0.0 where full-mode detection found nothing overlapping the line, and
         for the lines ``only`` leaves out (not read at all)."""
         if self.mode == "boxes":
             boxes: list[Box | None] = [Box(*ln.box) for ln in lines]
         else:
-            found = [b for b, _ in detect_text(self.engine, rgb, self.scales, self.min_box_side)]
+            found = [b for b, _ in self._find_text(rgb, tiles)]
             boxes = []
             for ln in lines:
                 best = max(found, key=lambda b, ln=ln: Box(*ln.box).iou(b), default=None)
@@ -232,7 +308,17 @@ class OCRDetector(Detector):
         return self.detect_counted(images)[0]
 
     def detect_counted(self, images: PairImages) -> tuple[list[Finding], dict[str, int]]:
-        lines = self.read_original(images)
+        return self.detect_in_tiles(images, None)
+
+    def detect_in_tiles(
+        self, images: PairImages, tiles: list[Box] | None
+    ) -> tuple[list[Finding], dict[str, int]]:
+        """:meth:`detect_counted`, with the text found tile by tile (``tiles``, image pixels) and
+        every line read and compared whole on the full pair, in image coordinates. Cutting the pair
+        into tile views instead cut the lines that cross a tile edge ('PRICE 4.5' read for
+        'PRICE 4.50 EUR') and left the changed line's box in tile coordinates. Only text detection
+        needs the tiles: reading and the glyph check work on each line's crop."""
+        lines = self.read_original(images, tiles)
         if not lines:
             return [], read_counts([], [], self.rules)
         # Only the lines whose read is used are read in the reconstruction: those the comparison looks
@@ -246,7 +332,7 @@ class OCRDetector(Detector):
             # the lines read, OCR 1.7-2.0x less CPU, the same findings; the read counts then miss
             # the reader noise of the lines not read, hence off by default).
             only = [needs_read(images, ln, self.rules) for ln in lines]
-        reads = self.read_reconstruction(images.reconstruction, lines, only)
+        reads = self.read_reconstruction(images.reconstruction, lines, only, tiles)
         reads = [r if o else ln for ln, r, o in zip(lines, reads, only, strict=True)]
         return self.compare_reads(images, lines, reads), read_counts(lines, reads, self.rules)
 
@@ -268,7 +354,7 @@ class OCRDetector(Detector):
     def _second_opinion(self, images: PairImages, finding: Finding) -> Finding:
         """The changed line read by the second engine on both sides: evidence, not a verdict."""
         assert self.second is not None
-        box = Box(*finding.details.get("line_box", finding.box))
+        box = finding.line_box or finding.box
         ((a, ca),) = self.second.recognize(images.original, [box])
         ((b, cb),) = self.second.recognize(images.reconstruction, [box])
         sees = self.normalise(a) != self.normalise(b)
@@ -282,4 +368,34 @@ class OCRDetector(Detector):
         return dataclasses.replace(finding, evidence=evidence, details=details, finding_id="")
 
 
-__all__ = ["DEFAULT_ENGINE", "OCRDetector", "TextLine"]
+def join_across_tiles(found: list[list[tuple[Box, float]]]) -> list[tuple[Box, float, list[Box]]]:
+    """Text boxes found in overlapping tiles (one list per tile, image pixels) as one list of (box,
+    scale, the parts' boxes): boxes of different tiles that are parts of one line (touching, most of both
+    heights shared: the rule ``detect_text`` joins its own tiles by) or where one lies mostly inside
+    the other (a line the tile's edge cut through its height) become their union, with the scale of
+    the largest part. Boxes of one tile stay as the detector made them, as within one image."""
+    items = [(i, b, s) for i, boxes in enumerate(found) for b, s in boxes]
+    parent = list(range(len(items)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, (ta, ba, _) in enumerate(items):
+        for b in range(a + 1, len(items)):
+            tb, bb, _ = items[b]
+            if ta != tb and (same_line(ba, bb) or ba.intersection(bb) >= 0.5 * min(ba.area, bb.area)):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[tuple[Box, float]]] = {}
+    for k, (_, b, s) in enumerate(items):
+        groups.setdefault(root(k), []).append((b, s))
+    out = [
+        (Box.union_of(b for b, _ in g), max(g, key=lambda bs: bs[0].area)[1], [b for b, _ in g])
+        for g in groups.values()
+    ]
+    return sorted(out, key=lambda bsn: (bsn[0].y, bsn[0].x))
+
+
+__all__ = ["DEFAULT_ENGINE", "OCR", "RULES", "OCRConfig", "OCRDetector", "TextLine", "join_across_tiles"]
