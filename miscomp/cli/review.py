@@ -18,7 +18,9 @@ from miscomp.cli.common import out_console as out
 from miscomp.errors import MiscompError
 from miscomp.settings import Settings
 
-annotate_app = typer.Typer(no_args_is_help=True, help="Review findings in Label Studio.")
+annotate_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Review findings in Label Studio."
+)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL [env LABEL_STUDIO_URL].")]
 KeyOpt = Annotated[

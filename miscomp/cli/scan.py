@@ -32,7 +32,12 @@ def scan(
     ] = False,
     codec: Annotated[
         list[str] | None,
-        typer.Option("--codec", "-c", help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`)."),
+        typer.Option(
+            "--codec",
+            "-c",
+            metavar="SPEC",
+            help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`).",
+        ),
     ] = None,
     reconstructions: Annotated[
         Path | None, typer.Option(help="Folder of reconstructions made by any codec, matched by file stem.")
@@ -49,7 +54,12 @@ def scan(
     ] = None,
     detector: Annotated[
         list[str] | None,
-        typer.Option("--detector", "-d", help="Detector spec (repeatable). Default: the default detectors."),
+        typer.Option(
+            "--detector",
+            "-d",
+            metavar="SPEC",
+            help="Detector spec (repeatable). Default: the default detectors.",
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; re-runs resume).")] = Path(
         "miscomp-run"

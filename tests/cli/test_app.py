@@ -104,3 +104,31 @@ def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert result.exit_code != 0 and len(lines) == 1, result.output
     assert "--device cuda" in lines[0] and "no CUDA device" in lines[0] and "Traceback" not in result.output
+
+
+def _commands(group, path=()):
+    """Every (path, click command) under the root app, groups included."""
+    yield path, group
+    if hasattr(group, "commands"):  # a group (typer vendors its own click)
+        for name, cmd in group.commands.items():
+            yield from _commands(cmd, (*path, name))
+
+
+def test_help_keeps_every_help_text_whole():
+    """Square brackets ("[env LABEL_STUDIO_URL]", "'miscomp[ray]'") survive in --help, and flags
+    show no "<bool>" metavar (both were lost or added by rich markup)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, cmd in _commands(root):
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        text = " ".join(result.output.split())
+        assert "<bool>" not in text, path
+        for param in cmd.params:
+            help_text = " ".join((getattr(param, "help", None) or "").split())
+            if "[" in help_text:
+                assert help_text in text, (path, help_text)
+                checked += 1
+    assert checked >= 8  # --url, --api-key, --document-root, --venv, --base-url, scan's [ray] ...
