@@ -99,6 +99,11 @@ def verify(
 
 
 def _print_verification(v) -> None:  # noqa: ANN001
+    if v.kind == "none":
+        out_console.print(
+            f"{v.path}: not tagged (no C2PA manifest and no miscomp XMP packet)", highlight=False
+        )
+        return
     colour = "green" if v.valid else "red"
     out_console.print(
         f"{v.path}: [{colour}]{v.kind} {v.state}[/]" + (f" — signed by {v.signer}" if v.signer else ""),

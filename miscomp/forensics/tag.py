@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from miscomp.errors import MiscompError
-from miscomp.forensics.provenance import Analysis, SignerFiles, tag_bytes
+from miscomp.forensics.provenance import Analysis, SignerFiles, check_signer, tag_bytes
 
 _FINDING_KEYS = ("finding_id", "detector", "category", "symbol", "score", "evidence")
 
@@ -113,6 +113,8 @@ def tag_run(
 
     One file that fails becomes an error result and the others go on."""
     pairs, findings, info = _read_run(run_dir)
+    if signer is not None:
+        check_signer(signer)  # a certificate that cannot sign: one error, not one per image
     measured = pairs[pairs["status"].isin(["ok", "partial"])]
     if images:
         jobs: list[tuple[Path, pd.Series | MiscompError]] = []
@@ -148,5 +150,8 @@ def tag_run(
         except OSError as err:
             results.append(TagResult(str(src), "", "error", 0, f"{src}: {err.strerror or err}"))
         except MiscompError as err:
-            results.append(TagResult(str(src), "", "error", 0, f"{src}: {err}"))
+            text = str(err)  # messages that already name the file keep one name
+            results.append(
+                TagResult(str(src), "", "error", 0, text if text.startswith(src.name) else f"{src}: {text}")
+            )
     return results
