@@ -172,12 +172,21 @@ def trace(
         except MiscompError as err:
             err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
             failed = True
+        except Exception as err:  # noqa: BLE001 - one file must not end the others (nor print a trace)
+            err_console.print(
+                f"[red]error:[/] {path}: could not be traced ({type(err).__name__}: {err})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            failed = True
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         for r in results:
             out_console.print(
-                f"{r.path}: [bold]{r.probability:.2f}[/] {r.verdict} ({r.tiles} tiles)", highlight=False
+                f"{r.path}: [bold]{r.probability:.2f}[/] {r.verdict} ({r.tiles} tiles)"
+                + (f" [dim]({'; '.join(r.notes)})[/]" if r.notes else ""),
+                highlight=False,
             )
             for e in r.evidence[:3]:
                 sign = "+" if e.contribution >= 0 else "−"
