@@ -38,7 +38,7 @@ from miscomp.detect.base import merge_by_box
 from miscomp.detect.combine import combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.executors import EXECUTORS
-from miscomp.findings import DEFAULT_MIN_SCORE, Finding
+from miscomp.findings import DEFAULT_MIN_SCORE, Finding, split_by_score
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -106,7 +106,8 @@ class ScanSummary:
     pairs_skipped: int = 0  # already committed by an earlier run
     pairs_done: int = 0  # committed by this run
     errors: int = 0
-    findings: int = 0
+    findings: int = 0  # shown findings (score >= min_score; miscomp.findings.split_by_score)
+    low_score: int = 0  # findings below min_score: in findings.parquet, not in the report
     findings_by_category: dict[str, int] = field(default_factory=dict)
     symbol_findings: int = 0
     seconds: float = 0.0
@@ -462,11 +463,13 @@ def _run_locked(cfg: ScanConfig, plan: ScanPlan, progress: Progress | None, star
             progress(pair_id, done, plan.total)
 
     pair_df, find_df = store.consolidate()
+    # Counted as the report shows them: findings at or above min_score, the rest as low-score.
+    shown, low = split_by_score(find_df, cfg.min_score)
     summary = ScanSummary(
         run_dir=str(plan.run_dir), pairs_total=plan.total, pairs_skipped=skipped, pairs_done=new,
-        errors=int((pair_df["status"] == "error").sum()), findings=len(find_df),
-        findings_by_category={str(k): int(v) for k, v in find_df["category"].value_counts().items()},
-        symbol_findings=int(find_df["symbol"].sum()) if len(find_df) else 0,
+        errors=int((pair_df["status"] == "error").sum()), findings=len(shown), low_score=len(low),
+        findings_by_category={str(k): int(v) for k, v in shown["category"].value_counts().items()},
+        symbol_findings=int(shown["symbol"].sum()) if len(shown) else 0,
         seconds=round(time.perf_counter() - started, 3), notes=list(plan.notes),
         redone=sum(redone.values()), error_examples=error_examples(pair_df),
     )  # fmt: skip

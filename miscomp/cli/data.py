@@ -94,7 +94,10 @@ def build(
     except MiscompError as e:
         fail(str(e))
     scan = rec["scan"]
-    line = f"built {out_dir}: {scan['pairs_total']} pairs, {scan['findings']} findings"
+    line = (
+        f"built {out_dir}: {scan['pairs_total']} pairs, {scan['findings']} findings "
+        f"({scan.get('low_score', 0)} low-score, not pushed)"
+    )
     if rec["push"]:
         line += f"; pushed {rec['push']['created']} new tasks to {rec['push']['project']!r}"
     out.print(line + f" (manifest: {out_dir / 'build.json'})", highlight=False)

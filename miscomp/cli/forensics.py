@@ -41,6 +41,10 @@ def tag(
     keep_metadata: Annotated[
         bool, typer.Option(help="Keep the image's metadata and copy the original's EXIF (GPS, serials!).")
     ] = False,
+    min_score: Annotated[
+        float | None,
+        typer.Option(help="List findings scoring at least this (default: the scan's, from run.json)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Embed provenance: a signed C2PA manifest (or an unsigned XMP packet) with the run's findings."""
@@ -52,7 +56,13 @@ def tag(
     signer = SignerFiles(cert, key) if cert and key else None
     try:
         results = tag_run(
-            run_dir, out or run_dir / "tagged", signer, list(images or []), codec_tag, keep_metadata
+            run_dir,
+            out or run_dir / "tagged",
+            signer,
+            list(images or []),
+            codec_tag,
+            keep_metadata,
+            min_score,
         )
     except MiscompError as err:
         fail(str(err))
@@ -63,7 +73,9 @@ def tag(
             if r.kind == "error":
                 err_console.print(f"[red]error:[/] {r.message}", highlight=False, soft_wrap=True)
             else:
-                out_console.print(f"{r.kind}: {r.output} ({r.findings} findings)", highlight=False)
+                out_console.print(
+                    f"{r.kind}: {r.output} ({r.findings} findings, {r.low_score} low-score)", highlight=False
+                )
         if signer is None and any(r.kind == "xmp" for r in results):
             err_console.print(
                 "[yellow]note:[/] no --cert/--key: wrote unsigned XMP, which anyone can strip or edit"
@@ -125,6 +137,7 @@ def _print_verification(v) -> None:  # noqa: ANN001
         return
     out_console.print(
         f"  analysis: may contain miscompressions: {a.get('may_contain_miscompressions')}"
+        f" · {len(a.get('findings') or [])} findings, {a.get('low_score', 0)} low-score"
         f" · codec {a.get('codec_tag')} · bpp {a.get('bpp')} · complete {a.get('complete')}"
         f" · {a.get('generator')}",
         highlight=False,

@@ -142,7 +142,8 @@ def push(
     _print_refused(res.refused)
     out.print(
         f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created, "
-        f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
+        f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files}); "
+        f"{res.low_score} low-score findings not pushed",
         highlight=False,
     )
     _exit_if_refused(res.refused, "finding(s)")

@@ -186,6 +186,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     table.add_row("errors", str(summary.errors))
     cats = ", ".join(f"{k} {v}" for k, v in sorted(summary.findings_by_category.items())) or "none"
     table.add_row("findings", f"{summary.findings} ({cats}; symbol {summary.symbol_findings})")
+    table.add_row("low-score", f"{summary.low_score} (below --min-score: hidden, kept in findings.parquet)")
     table.add_row("time", f"{summary.seconds:.1f} s")
     if summary.report:
         table.add_row("report", summary.report)

@@ -47,6 +47,10 @@ class Analysis:
     detectors: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    # ``findings`` lists those scoring at least ``min_score`` (what the report shows); ``low_score``
+    # counts the rest, ordinary codec artefacts by the scan's score model.
+    low_score: int = 0
+    min_score: float | None = None
     generator: str = f"miscomp {__version__}"
     schema: int = SCHEMA_VERSION
 
@@ -253,6 +257,8 @@ def xmp_packet(analysis: Analysis) -> str:
         "original_sha256",
         "may_contain_miscompressions",
         "complete",
+        "low_score",
+        "min_score",
         "generator",
         "schema",
     ):

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from miscomp.errors import MiscompError
+from miscomp.findings import run_min_score, split_by_score
 from miscomp.forensics.provenance import Analysis, SignerFiles, check_signer, tag_bytes
 
 _FINDING_KEYS = ("finding_id", "detector", "category", "symbol", "score", "evidence")
@@ -19,8 +20,9 @@ class TagResult:
     source: str
     output: str
     kind: str  # c2pa / xmp / error
-    findings: int
+    findings: int  # shown findings (score >= min_score) in the tag
     message: str = ""
+    low_score: int = 0  # findings below min_score: counted in the tag, not listed
 
 
 def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -34,8 +36,13 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
 
 # Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte
 # string, which reads back as base64 text ('CgwUCA==' for [10, 12, 20, 8]).
-def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any]) -> Analysis:
-    rows = findings[findings["pair_id"] == pair["pair_id"]]
+def analysis_for_pair(
+    pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any], min_score: float | None = None
+) -> Analysis:
+    """The tag of one pair: its findings as the report shows them (score >= min_score, default the
+    scan's); those below are only counted (``low_score``), as ordinary codec artefacts."""
+    threshold = run_min_score(info, min_score)
+    rows, low = split_by_score(findings[findings["pair_id"] == pair["pair_id"]], threshold)
     items = [
         {
             **{k: (r[k].item() if hasattr(r[k], "item") else r[k]) for k in _FINDING_KEYS},
@@ -56,6 +63,8 @@ def analysis_for_pair(pair: pd.Series, findings: pd.DataFrame, info: dict[str, A
         complete=pair["status"] == "ok",
         detectors=detectors,
         findings=items,
+        low_score=len(low),
+        min_score=threshold,
         versions=dict(info.get("versions", {})),
     )
 
@@ -108,6 +117,7 @@ def tag_run(
     images: list[Path] | None = None,
     codec_tag: str | None = None,
     keep_metadata: bool = False,
+    min_score: float | None = None,
 ) -> list[TagResult]:
     """Tag every measured reconstruction of the run (or ``images``, matched to pairs by file stem).
 
@@ -139,14 +149,16 @@ def tag_run(
             continue
         dest = out_dir / str(pair["codec_tag"]) / src.name
         try:
-            analysis = analysis_for_pair(pair, findings, info)
+            analysis = analysis_for_pair(pair, findings, info, min_score)
             exif = _original_exif(pair) if keep_metadata else None
             data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.tmp")
             tmp.write_bytes(data)
             tmp.replace(dest)
-            results.append(TagResult(str(src), str(dest), kind, len(analysis.findings)))
+            results.append(
+                TagResult(str(src), str(dest), kind, len(analysis.findings), "", analysis.low_score)
+            )
         except OSError as err:
             results.append(TagResult(str(src), "", "error", 0, f"{src}: {err.strerror or err}"))
         except MiscompError as err:

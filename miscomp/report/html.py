@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from miscomp.findings import DEFAULT_MIN_SCORE, FINDING_COLUMNS, Category
+from miscomp.findings import FINDING_COLUMNS, Category, run_min_score, split_by_score
 from miscomp.forensics.impact import impact_curves, impact_figure_png
 from miscomp.report.rdplot import rd_figure_png
 from miscomp.store import RunData, load_run
@@ -118,16 +118,6 @@ def choose_embed(run: RunData, mode: ImageMode) -> bool:
     return total <= EMBED_LIMIT_BYTES
 
 
-def run_min_score(meta: dict[str, Any], min_score: float | None = None) -> float:
-    """The minimum score to show: the explicit one, else the scan's (run.json), else the default."""
-    if min_score is not None:
-        return float(min_score)
-    try:
-        return float(meta.get("min_score", DEFAULT_MIN_SCORE))
-    except (TypeError, ValueError):
-        return DEFAULT_MIN_SCORE
-
-
 def render_report(
     run_dir: Path, out: Path | None = None, *, images: ImageMode = "auto", min_score: float | None = None
 ) -> Path:
@@ -139,8 +129,8 @@ def render_report(
     out = Path(out) if out is not None else run.run_dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     threshold = run_min_score(run.meta, min_score)
-    low = run.findings[run.findings["score"] < threshold]
-    shown = replace(run, findings=run.findings[run.findings["score"] >= threshold].reset_index(drop=True))
+    shown_df, low = split_by_score(run.findings, threshold)
+    shown = replace(run, findings=shown_df)
     refs = ImageRefs(out.parent, embed=choose_embed(shown, images))
     context = build_context(shown, refs)
     context["totals"]["low_score"] = len(low)

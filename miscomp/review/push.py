@@ -27,7 +27,7 @@ import pandas as pd
 
 from miscomp import __version__
 from miscomp.errors import MiscompError
-from miscomp.findings import DEFAULT_MIN_SCORE
+from miscomp.findings import run_min_score, split_by_score
 from miscomp.review import config as cfg
 from miscomp.review.client import LabelStudioClient, LabelStudioError, batched
 from miscomp.store import load_run
@@ -57,11 +57,12 @@ class PushInterruptedError(LabelStudioError):
 class PushResult:
     project_id: int
     project: str
-    findings: int  # findings in the run
+    findings: int  # findings in the run at or above min_score (split_by_score)
     created: int  # tasks created by this push
     skipped: int  # findings already in the project
     files: str  # how the crops were made reachable: local / upload / inline
     refused: tuple[str, ...] = ()  # findings not pushed, one line each (file and problem)
+    low_score: int = 0  # findings below min_score: not pushed, kept in findings.parquet
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,9 @@ def load_review_items(
         run = load_run(run_dir)
     except MiscompError as err:
         raise RunDirError(str(err)) from None
-    if min_score is None:
-        try:
-            min_score = float(run.meta.get("min_score", DEFAULT_MIN_SCORE))
-        except (TypeError, ValueError):
-            min_score = DEFAULT_MIN_SCORE
-    findings, pairs = run.findings, run.pairs.set_index("pair_id")
+    pairs = run.pairs.set_index("pair_id")
     # Low scores stay in findings.parquet for research; a reviewer's time goes to the rest.
-    findings = findings[pd.to_numeric(findings["score"], errors="coerce").fillna(0.0) >= min_score]
+    findings, _ = split_by_score(run.findings, run_min_score(run.meta, min_score))
     items = []
     for f in findings.to_dict("records"):
         if f["pair_id"] not in pairs.index:
@@ -344,6 +340,8 @@ def push_run(
     refused: list[str] = []
     # Before touching the server: a bad run dir sends nothing.
     items = load_review_items(run_dir, refused, min_score)
+    run = load_run(run_dir)
+    low = len(split_by_score(run.findings, run_min_score(run.meta, min_score))[1])
     for line in refused:
         log.warning("refused: %s", line)
     client = LabelStudioClient(conn)
@@ -356,7 +354,7 @@ def push_run(
     new = [i for i in items if i.data["finding_id"] not in have]
     mode = resolve_file_mode(files, conn.url, run_dir, document_root)
     if not new:
-        return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused))
+        return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused), low)
     # Projects made before the original-side box existed keep working, without it.
     on_original = cfg.REGION_ORIGINAL in cfg.parse_controls(label_config)[0]
     predictions = [prediction_for(i, on_original) for i in new]
@@ -385,7 +383,7 @@ def push_run(
         log.info("imported %d/%d tasks into project %s", done, len(tasks), pid)
         if on_batch is not None:
             on_batch(done, len(tasks))
-    return PushResult(pid, project, len(items), done, len(items) - len(new), mode, tuple(refused))
+    return PushResult(pid, project, len(items), done, len(items) - len(new), mode, tuple(refused), low)
 
 
 def summary_json(result: PushResult) -> str:

@@ -219,3 +219,38 @@ def test_dataset_build_before_fetch_says_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["dataset", "build", "kodak", "--out", str(tmp_path / "run"), "-c", "jpeg"])
     assert result.exit_code == 2 and "miscomp dataset fetch kodak" in result.output
+
+
+def test_terminal_counts_equal_the_report(tmp_path):
+    """`scan` prints the findings the report shows (score >= min-score) and the low-score count apart;
+    `dataset build` says the same numbers."""
+    import re
+
+    import skimage.data
+
+    orig = tmp_path / "o"
+    orig.mkdir()
+    Image.fromarray(skimage.data.astronaut()[::2, ::2]).save(orig / "a.png")
+    Image.fromarray(skimage.data.coffee()[::2, ::2]).save(orig / "b.png")
+    args = [
+        "scan",
+        "--originals",
+        str(orig),
+        "-c",
+        "jpeg:quality=5",
+        "-d",
+        "diff",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    result = runner.invoke(app, [*args, "--no-trace"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    shown = int(re.search(r"│ findings\s+│ (\d+) ", result.output).group(1))
+    low = int(re.search(r"│ low-score\s+│ (\d+) ", result.output).group(1))
+    html = (tmp_path / "run" / "report.html").read_text()
+    tiles = {label: int(n) for n, label in re.findall(r'<div class="tile[^"]*"><b>(\d+)</b>([\w-]+)', html)}
+    assert (shown, low) == (tiles["findings"], tiles["low-score"])
+    assert low > 0  # JPEG q=5 artefacts: the split is exercised
+    built = runner.invoke(app, ["dataset", "build", str(orig), "--out", str(tmp_path / "run"), "-c",
+                                "jpeg:quality=5", "-d", "diff"], terminal_width=200)  # fmt: skip
+    assert f"{shown} findings ({low} low-score, not pushed)" in built.output, built.output

@@ -33,11 +33,13 @@ def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_file
         signer_files["chain"],
         "--key",
         signer_files["key"],
+        "--min-score",
+        "0",  # every finding of the run, whatever its score
         "--json",
     )
     assert res.exit_code == 0, res.output
     (result,) = json.loads(res.stdout)
-    assert result["kind"] == "c2pa" and result["findings"] == len(findings)
+    assert result["kind"] == "c2pa" and result["findings"] == len(findings) and result["low_score"] == 0
     tagged = out / pairs.loc[0, "codec_tag"] / Path(pairs.loc[0, "reconstruction"]).name
     # pixels are the run's reconstruction, bit for bit
     rec = np.asarray(Image.open(run_with_finding / pairs.loc[0, "reconstruction"]).convert("RGB"))
@@ -155,3 +157,20 @@ def test_a_self_signed_certificate_is_one_error_for_the_call(run_with_finding, t
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "cert.pem" in lines[0] and lines[0].count(rec.name) == 0 and "Traceback" not in res.output
     assert not (tmp_path / "t").exists()  # nothing half-tagged
+
+
+def test_tags_list_the_findings_the_report_shows(run_with_finding, tmp_path):
+    """One definition of a finding: the tag lists those at or above the scan's min score (what the
+    report shows) and counts the rest as low-score; "may contain miscompressions" follows the list."""
+    from miscomp.findings import run_min_score, split_by_score
+
+    run = load_run(run_with_finding)
+    shown, low = split_by_score(run.findings, run_min_score(run.meta))
+    res = _invoke("tag", run_with_finding, "--out", tmp_path / "t", "--json")
+    (result,) = json.loads(res.stdout)
+    assert (result["findings"], result["low_score"]) == (len(shown), len(low))
+    v = json.loads(_invoke("verify", result["output"], "--json").stdout)["analysis"]
+    assert len(v["findings"]) == len(shown) and v["low_score"] == len(low)
+    assert v["may_contain_miscompressions"] is (len(shown) > 0)
+    text = _invoke("tag", run_with_finding, "--out", tmp_path / "t2").output
+    assert f"({len(shown)} findings, {len(low)} low-score)" in text
