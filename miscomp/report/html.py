@@ -203,7 +203,10 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "impact_png": impact_figure_png(impact),
         "cards": cards,
         "pair_views": _pair_views(run, refs, cards),
-        "pairs_table": pairs.to_dict("records"),
+        # per pair, the findings shown here (n_findings in pairs.parquet counts low-score ones too)
+        "pairs_table": pairs.assign(
+            n_findings=pairs["pair_id"].map(findings.groupby("pair_id").size()).fillna(0).astype(int)
+        ).to_dict("records"),
         "filters": {
             "codec": sorted({c["codec_tag"] for c in cards}),
             "detector": sorted({c["detector"] for c in cards}),
@@ -231,10 +234,37 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
         "score": float(row.score),
         "box": (int(row.x), int(row.y), int(row.w), int(row.h)),
         "crop_box": _crop_box(row),
+        "wide": _is_wide(row),
+        "view": _view(_crop_box(row), _is_wide(row)),
         "evidence": row.evidence,
         "details": _pretty_json(row.details),
         "crops": crops,
     }
+
+
+# A finding box this much wider than high is a text line: its card shows the three crops stacked at
+# full width, each cut to a band around the line. Side by side in a third of a card, a 400×14 px line
+# (crop window 512×214, context a quarter of its length across it) showed as 7 px high text in a card
+# that was mostly empty.
+LINE_ASPECT = 4.0
+LINE_BAND = 3.0  # band height: this many line heights (at least LINE_BAND_MIN px), centred on the line
+LINE_BAND_MIN = 48
+
+
+def _is_wide(row: Any) -> bool:
+    return int(row.h) > 0 and int(row.w) / int(row.h) >= LINE_ASPECT
+
+
+def _view(box: dict[str, int] | None, wide: bool) -> dict[str, int] | None:
+    """The part of the crop shown (crop pixels): all of it, or for a line the band around it."""
+    if box is None:
+        return None
+    cw, ch, y, h = box["cw"], box["ch"], box["y"], box["h"]
+    if not wide:
+        return {"x": 0, "y": 0, "w": cw, "h": ch}
+    vh = min(ch, max(int(LINE_BAND * h), LINE_BAND_MIN))
+    vy = min(max(0, y + h // 2 - vh // 2), ch - vh)
+    return {"x": 0, "y": vy, "w": cw, "h": vh}
 
 
 def _crop_box(row: Any) -> dict[str, int] | None:
