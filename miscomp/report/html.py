@@ -222,6 +222,8 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
     for label, col in _CROP_KINDS:
         rel = getattr(row, col)
         crops.append({"label": label, "src": refs.crop(run.run_dir / rel) if rel else None})
+    crop_box = _crop_box(row)
+    view, layout = _view(crop_box, int(row.w), int(row.h))
     return {
         "rank": rank,
         "id": row.finding_id,
@@ -233,38 +235,39 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
         "symbol": bool(row.symbol),
         "score": float(row.score),
         "box": (int(row.x), int(row.y), int(row.w), int(row.h)),
-        "crop_box": _crop_box(row),
-        "wide": _is_wide(row),
-        "view": _view(_crop_box(row), _is_wide(row)),
+        "crop_box": crop_box,
+        "view": view,
+        "layout": layout,
         "evidence": row.evidence,
         "details": _pretty_json(row.details),
         "crops": crops,
     }
 
 
-# A finding box this much wider than high is a text line: its card shows the three crops stacked at
-# full width, each cut to a band around the line. Side by side in a third of a card, a 400×14 px line
-# (crop window 512×214, context a quarter of its length across it) showed as 7 px high text in a card
-# that was mostly empty.
+# A text line (box at least LINE_ASPECT times wider than high) is shown in a band around it, of
+# LINE_BAND line heights (at least LINE_BAND_MIN px). When that band is still at least WIDE_VIEW times
+# wider than high, the card stacks its three crops at full width ("wide"): side by side in a third of a
+# card, a 280×10 px line (crop window 512×150) showed as 3 px high text in a mostly empty card. A crop
+# at least FLAT_VIEW times wider than high keeps its crops side by side but across the whole card, with
+# the text below ("flat"): beside the text, a 53×17 px caption's crops were 90 px high in a 330 px card.
 LINE_ASPECT = 4.0
-LINE_BAND = 3.0  # band height: this many line heights (at least LINE_BAND_MIN px), centred on the line
+LINE_BAND = 3.0
 LINE_BAND_MIN = 48
+WIDE_VIEW = 4.0
+FLAT_VIEW = 2.0
 
 
-def _is_wide(row: Any) -> bool:
-    return int(row.h) > 0 and int(row.w) / int(row.h) >= LINE_ASPECT
-
-
-def _view(box: dict[str, int] | None, wide: bool) -> dict[str, int] | None:
-    """The part of the crop shown (crop pixels): all of it, or for a line the band around it."""
+def _view(box: dict[str, int] | None, w: int, h: int) -> tuple[dict[str, int] | None, str]:
+    """(the part of the crop shown, in crop pixels; the card's layout: "", "flat" or "wide")."""
     if box is None:
-        return None
-    cw, ch, y, h = box["cw"], box["ch"], box["y"], box["h"]
-    if not wide:
-        return {"x": 0, "y": 0, "w": cw, "h": ch}
-    vh = min(ch, max(int(LINE_BAND * h), LINE_BAND_MIN))
-    vy = min(max(0, y + h // 2 - vh // 2), ch - vh)
-    return {"x": 0, "y": vy, "w": cw, "h": vh}
+        return None, ""
+    cw, ch, y = box["cw"], box["ch"], box["y"]
+    full = {"x": 0, "y": 0, "w": cw, "h": ch}
+    if h > 0 and w / h >= LINE_ASPECT:
+        vh = min(ch, max(int(LINE_BAND * h), LINE_BAND_MIN))
+        if cw / vh >= WIDE_VIEW:
+            return {"x": 0, "y": min(max(0, y + h // 2 - vh // 2), ch - vh), "w": cw, "h": vh}, "wide"
+    return full, "flat" if cw / ch >= FLAT_VIEW else ""
 
 
 def _crop_box(row: Any) -> dict[str, int] | None:

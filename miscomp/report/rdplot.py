@@ -140,8 +140,8 @@ def rd_figure(points: pd.DataFrame, refs: list[tuple[Any, str | None]]) -> Any:
     ax_f.set(xlabel="bits per pixel", ylabel="findings per image", title="Findings per image vs rate")
     for ax in (ax_q, ax_f):
         ax.grid(True, alpha=0.3)
-        ax.margins(x=0.06, y=0.08)  # room around the outermost points
-        ax.set_xlim(left=0)
+        ax.margins(y=0.08)  # room above and below the outermost points
+        ax.set_xlim(0, 1.06 * ax.dataLim.x1)  # from 0, with room right of the highest rate
     ax_f.set_ylim(bottom=0)
     # One legend for both charts, below them: inside, it covered points (bmshj2018's in `make scan`).
     handles, labels = ax_q.get_legend_handles_labels()

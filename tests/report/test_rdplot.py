@@ -45,3 +45,10 @@ def test_legend_is_outside_both_charts_and_points_are_not_clipped():
         for line in ax.get_lines():
             assert line.get_clip_on() is False  # a point on the y=0 limit is drawn whole
     assert len(legend.get_texts()) == 4
+
+
+def test_the_highest_rate_is_not_on_the_right_edge():
+    fig = rd_figure(_points(), [])
+    for ax in fig.axes:
+        left, right = ax.get_xlim()
+        assert left == 0 and right > 1.03 * _points()["bpp"].max()
