@@ -6,7 +6,7 @@
 
 The pairs are deterministic wherever the package and /work/shared (MISCOMP_SHARED) are the same:
 
-- ``scenes``: rendered text scenes (``benchmarks.generators.text_scenes``), the default detectors (diff, ocr)
+- ``scenes``: rendered text scenes (``miscomp.synth.text_scenes``), the default detectors (diff, ocr)
   through JPEG q10 and WebP q5, tiled and combined as ``run_pair`` does;
 - ``photos``: scikit-image's photos through the same codecs and detectors;
 - ``large``: scenes upscaled past one OCR tile (768 px), so the tiled path runs;
@@ -82,7 +82,7 @@ def _coded(name: str, rgb: np.ndarray, detectors) -> Iterator[tuple[str, list]]:
 
 
 def scene_pairs(detectors, which: tuple = SCENES) -> Iterator[tuple[str, list]]:
-    from benchmarks.generators.text_scenes import render_scene
+    from miscomp.synth.text_scenes import render_scene
 
     for kind, seed in which:
         yield from _coded(f"scene-{kind}-{seed}", render_scene(kind, seed).image, detectors)
@@ -100,7 +100,7 @@ def photo_pairs(detectors, which: tuple = PHOTOS) -> Iterator[tuple[str, list]]:
 def large_pairs(detectors, which: tuple = LARGE) -> Iterator[tuple[str, list]]:
     import cv2
 
-    from benchmarks.generators.text_scenes import render_scene
+    from miscomp.synth.text_scenes import render_scene
 
     for kind, seed, s in which:
         rgb = render_scene(kind, seed).image

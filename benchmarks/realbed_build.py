@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 # A known string (or clock hand) in an original: what the proposal step reads on both sides.
-from benchmarks.generators.text_scenes import TextItem as Truth
+from miscomp.synth.text_scenes import TextItem as Truth
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "datasets" / "realbed"
@@ -99,7 +99,7 @@ def select_images() -> list[dict]:
     """The image list of a NEW manifest (deterministic). An existing manifest is the source of truth."""
     specs: list[dict] = [{"image_id": k, "source": "kodak", "ref": f"{k}.png"} for k in KODAK_IDS]
     specs += [{"image_id": f"skimage_{n}", "source": "skimage", "ref": n} for n in ("text", "page")]
-    from benchmarks.generators.text_scenes import SCENE_KINDS
+    from miscomp.synth.text_scenes import SCENE_KINDS
 
     specs += [
         {"image_id": f"scene_{k}{s}", "source": "scene", "ref": k, "seed": s}
@@ -149,7 +149,7 @@ def load_original(spec: dict) -> tuple[np.ndarray, list[Truth]]:
             img = np.repeat(img[..., None], 3, axis=2)
         return np.ascontiguousarray(img[..., :3]), []
     if source == "scene":
-        from benchmarks.generators.text_scenes import render_scene
+        from miscomp.synth.text_scenes import render_scene
 
         scene = render_scene(spec["ref"], int(spec["seed"]))
         return scene.image, list(scene.items)

@@ -20,8 +20,8 @@ def contact_sheets(
     """PNG grids: per row the candidate id, original crop | reconstruction crop (upscaled), both reads."""
     from PIL import Image, ImageDraw
 
-    from benchmarks.generators.text_scenes import sheet_font as _font
     from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -65,8 +65,8 @@ def pair_sheet(
     reconstruction, each upscaled; candidates numbered on the original; their reads listed below."""
     from PIL import Image, ImageDraw
 
-    from benchmarks.generators.text_scenes import sheet_font as _font
     from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     orig = read_image(work / "originals" / f"{image_id}.png").rgb
     rec = read_image(work / "reconstructions" / tag / f"{image_id}.png").rgb
@@ -112,8 +112,8 @@ def image_sheet(
     candidates numbered per codec: for reviewing all pairs of a plate crop at once."""
     from PIL import Image, ImageDraw
 
-    from benchmarks.generators.text_scenes import sheet_font as _font
     from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     panels = [("original", read_image(work / "originals" / f"{image_id}.png").rgb)]
     panels += [(t, read_image(work / "reconstructions" / t / f"{image_id}.png").rgb) for t in tags]
@@ -149,8 +149,8 @@ def finding_sheets(work: Path, findings: list[dict], out: Path, per_sheet: int =
     category and evidence, and the original | reconstruction around its box (box drawn on both)."""
     from PIL import Image, ImageDraw
 
-    from benchmarks.generators.text_scenes import sheet_font as _font
     from miscomp.io import read_image
+    from miscomp.synth.text_scenes import sheet_font as _font
 
     out.mkdir(parents=True, exist_ok=True)
     cell_w, cell_h, paths = 440, 150, []

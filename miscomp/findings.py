@@ -193,10 +193,22 @@ DEFAULT_MIN_SCORE = 0.5
 
 
 def run_min_score(meta: dict[str, Any], min_score: float | None = None) -> float:
-    """The minimum score to show: the explicit one, else the scan's (run.json), else the default."""
+    """The minimum score shown: the explicit one, else the scan's (run.json ``min_score``), else
+    :data:`DEFAULT_MIN_SCORE`."""
     if min_score is not None:
         return float(min_score)
     try:
         return float(meta.get("min_score", DEFAULT_MIN_SCORE))
     except (TypeError, ValueError):
         return DEFAULT_MIN_SCORE
+
+
+def split_by_score(findings: Any, min_score: float) -> tuple[Any, Any]:
+    """(shown, low-score): THE definition of "a finding" wherever people read a count (the scan's
+    summary, the report, tags, Label Studio pushes, dataset builds). A finding is shown when its score
+    is at least ``min_score``; the rest are low-score findings, kept in findings.parquet and counted
+    separately. ``findings`` is a findings table (DataFrame); a missing score counts as 0."""
+    import pandas as pd
+
+    shown = pd.to_numeric(findings["score"], errors="coerce").fillna(0.0) >= float(min_score)
+    return findings[shown].reset_index(drop=True), findings[~shown].reset_index(drop=True)

@@ -9,9 +9,11 @@ codec for our own conversion.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,7 +60,14 @@ def read_image(
 ) -> LoadedImage:
     """Read an image as 8-bit RGB, or raise :class:`ImageError` naming the file and the problem.
     ``min_side``: refuse images narrower or lower than this (the scan passes :data:`MIN_SIDE`)."""
-    path = Path(path)
+    with warnings.catch_warnings():
+        # Pillow's UserWarnings on damaged files (corrupt EXIF, tags past the end) printed two lines
+        # each; the file's one line (its error, or nothing when it reads) says what matters.
+        warnings.simplefilter("ignore", UserWarning)
+        return _read_image(Path(path), max_pixels, convert, min_side)
+
+
+def _read_image(path: Path, max_pixels: int, convert: bool, min_side: int) -> LoadedImage:
     if path.is_symlink() and not path.exists():
         raise ImageError(path, f"broken symbolic link (its target {os.readlink(path)} does not exist)")
     if not path.exists():
@@ -90,7 +99,8 @@ def read_image(
             )
         deep = _stored_16bit(im)  # must be read before load(), which drops the tile list
         try:
-            im.load()
+            with _quiet_libtiff(im.format):
+                im.load()
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageError(path, f"truncated or corrupt image data: {err}") from None
         metadata = _metadata(im)
@@ -130,6 +140,25 @@ def _metadata(im: Image.Image) -> dict:
     if im.info.get("icc_profile"):
         meta["icc_profile_bytes"] = len(im.info["icc_profile"])
     return meta
+
+
+@contextlib.contextmanager
+def _quiet_libtiff(fmt: str | None) -> Iterator[None]:
+    """libtiff prints its own decoder errors ("ZIPDecode: Decoding error at scanline 0") straight to
+    file descriptor 2; Pillow raises them as well, and that becomes the file's one error line. So while
+    a TIFF decodes, fd 2 goes to /dev/null."""
+    if fmt != "TIFF":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _to_rgb8(path: Path, im: Image.Image, convert: bool, notes: list[str], deep: bool) -> np.ndarray:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -38,8 +39,8 @@ from miscomp.detect import DETECTORS, Detector, PairImages, build_detectors
 from miscomp.detect.base import merge_by_box
 from miscomp.detect.combine import COMBINE, CombineConfig, combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
-from miscomp.executors import Unit, execute, limit_threads
-from miscomp.findings import DEFAULT_MIN_SCORE, Finding
+from miscomp.executors import EXECUTORS, Unit, execute, limit_threads
+from miscomp.findings import DEFAULT_MIN_SCORE, Finding, split_by_score
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -109,13 +110,15 @@ class ScanSummary:
     pairs_skipped: int = 0  # already committed by an earlier run
     pairs_done: int = 0  # committed by this run
     errors: int = 0
-    findings: int = 0
+    findings: int = 0  # shown findings (score >= min_score; miscomp.findings.split_by_score)
+    low_score: int = 0  # findings below min_score: in findings.parquet, not in the report
     findings_by_category: dict[str, int] = field(default_factory=dict)
     symbol_findings: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     redone: int = 0  # committed before, done again: original replaced or detector settings changed
     report: str = ""
+    error_examples: list[str] = field(default_factory=list)  # the first few error rows, one line each
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +208,11 @@ def plan_scan(cfg: ScanConfig) -> ScanPlan:
     specs = default_detectors() if cfg.detectors is None else cfg.detectors
     specs = [s for s in specs if s != "none"]  # `--detector none`: measure pairs only
     detectors, skipped = build_detectors(specs, settings.cache_dir, device=device, settings=settings)
+    if cfg.detectors is not None and skipped:  # asked for by name: an error, not a note
+        name = skipped[0].split()[1]
+        raise MiscompError(
+            f"{skipped[0].replace(' skipped: ', ' cannot run: ', 1)} (or drop --detector {name})"
+        )
     notes.extend(skipped)
     found = find_originals(originals_dir, recursive=cfg.recursive)
     notes.extend(found.skipped)
@@ -385,10 +393,20 @@ def run_scan(cfg: ScanConfig, progress: Progress | None = None) -> ScanSummary:
         raise MiscompError(
             f"{out}: --out is a file, not a folder; give the path of a new or existing run folder"
         )
+    if cfg.executor not in EXECUTORS:
+        raise MiscompError(f"--executor {cfg.executor!r}: expected one of {', '.join(EXECUTORS)}")
+    fresh = not out.exists()
+    started = time.perf_counter()
     try:
         out.mkdir(parents=True, exist_ok=True)
         with RunLock(out):
-            return _run_locked(cfg, progress)
+            try:
+                plan = plan_scan(cfg)
+            except MiscompError:
+                if fresh:  # refused before any pair ran: leave no run folder (nor .lock) behind
+                    shutil.rmtree(out, ignore_errors=True)
+                raise
+            return _run_locked(cfg, plan, progress, started)
     except OSError as err:
         if err.filename and not _inside(Path(str(err.filename)), out):
             # not the run folder: an input (originals, reconstructions, weights) that cannot be read
@@ -485,10 +503,8 @@ def run_unit(cfg: ScanConfig, unit: Unit) -> Iterator[str]:
     yield from _run_original(plan, store, unit.image_id, unit.path, todo, cfg.convert, cfg.max_pixels, trace)
 
 
-def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
-    started = time.perf_counter()
+def _run_locked(cfg: ScanConfig, plan: ScanPlan, progress: Progress | None, started: float) -> ScanSummary:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    plan = plan_scan(cfg)
     store = ResultStore(plan.run_dir)
     store.remove_stale_temporaries()  # a killed scan's half-written part; we hold the lock
     committed = store.committed()
@@ -516,13 +532,15 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
             progress(pair_id, done, plan.total)
 
     pair_df, find_df = store.consolidate()
+    # Counted as the report shows them: findings at or above min_score, the rest as low-score.
+    shown, low = split_by_score(find_df, cfg.min_score)
     summary = ScanSummary(
         run_dir=str(plan.run_dir), pairs_total=plan.total, pairs_skipped=skipped, pairs_done=new,
-        errors=int((pair_df["status"] == "error").sum()), findings=len(find_df),
-        findings_by_category={str(k): int(v) for k, v in find_df["category"].value_counts().items()},
-        symbol_findings=int(find_df["symbol"].sum()) if len(find_df) else 0,
+        errors=int((pair_df["status"] == "error").sum()), findings=len(shown), low_score=len(low),
+        findings_by_category={str(k): int(v) for k, v in shown["category"].value_counts().items()},
+        symbol_findings=int(shown["symbol"].sum()) if len(shown) else 0,
         seconds=round(time.perf_counter() - started, 3), notes=list(plan.notes),
-        redone=sum(redone.values()),
+        redone=sum(redone.values()), error_examples=error_examples(pair_df),
     )  # fmt: skip
     traces: dict[str, dict] = {}
     if cfg.trace:
@@ -545,6 +563,15 @@ def _run_locked(cfg: ScanConfig, progress: Progress | None) -> ScanSummary:
         if problem:
             summary.notes.append(problem)
     return summary
+
+
+def error_examples(pairs: Any, limit: int = 5) -> list[str]:
+    """The first ``limit`` error rows as "original (codec): error" lines, for the terminal."""
+    rows = pairs[pairs["status"] == "error"].head(limit)
+    return [
+        f"{r['original_name'] or Path(str(r['original'])).name} ({r['codec_tag']}): {r['error']}"
+        for r in rows.to_dict("records")
+    ]
 
 
 def _write_run_json(

@@ -12,6 +12,10 @@ from miscomp.cli import data, forensics, review, scan, study
 
 app = typer.Typer(
     add_completion=False,
+    # Plain click help: rich markup ate every "[env X]" and "[ray]" in the help texts, and rich panels
+    # showed a "<bool>" metavar on flags such as --help. Wide enough not to cut command summaries.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="Find miscompressions: places where a lossy image codec changed what an image means.",

@@ -13,7 +13,9 @@ from miscomp.cli.common import out_console as out
 from miscomp.cli.review import KeyOpt, ProjectOpt, UrlOpt
 from miscomp.errors import MiscompError
 
-dataset_app = typer.Typer(no_args_is_help=True, help="Fetch datasets and build labelled datasets.")
+dataset_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Fetch datasets and build labelled datasets."
+)
 
 
 @dataset_app.command("list")
@@ -60,13 +62,17 @@ def fetch(
 def build(
     source: Annotated[str, typer.Argument(help="Folder of originals, or a fetched dataset's name.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory to build (re-runs resume).")],
-    codec: Annotated[list[str], typer.Option("--codec", "-c", help="Codec name or spec (repeatable).")],
+    codec: Annotated[
+        list[str], typer.Option("--codec", "-c", metavar="SPEC", help="Codec name or spec (repeatable).")
+    ],
     quality: Annotated[
         list[int] | None,
-        typer.Option("--quality", "-q", help="Quality to sweep for each codec (repeatable)."),
+        typer.Option("--quality", "-q", metavar="Q", help="Quality to sweep for each codec (repeatable)."),
     ] = None,
     quality_key: Annotated[str, typer.Option(help="The codec parameter --quality sets.")] = "quality",
-    detector: Annotated[list[str] | None, typer.Option("--detector", "-d", help="Detector spec.")] = None,
+    detector: Annotated[
+        list[str] | None, typer.Option("--detector", "-d", metavar="SPEC", help="Detector spec.")
+    ] = None,
     push: Annotated[bool, typer.Option(help="Push the findings to Label Studio after the scan.")] = False,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
@@ -88,7 +94,10 @@ def build(
     except MiscompError as e:
         fail(str(e))
     scan = rec["scan"]
-    line = f"built {out_dir}: {scan['pairs_total']} pairs, {scan['findings']} findings"
+    line = (
+        f"built {out_dir}: {scan['pairs_total']} pairs, {scan['findings']} findings "
+        f"({scan.get('low_score', 0)} low-score, not pushed)"
+    )
     if rec["push"]:
         line += f"; pushed {rec['push']['created']} new tasks to {rec['push']['project']!r}"
     out.print(line + f" (manifest: {out_dir / 'build.json'})", highlight=False)

@@ -45,6 +45,10 @@ def tag(
         bool, typer.Option("--risk", help="Also embed the original's risk regions (see `miscomp risk`).")
     ] = False,
     risk_model: Annotated[Path | None, typer.Option(help="Risk model JSON for --risk.")] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(help="List findings scoring at least this (default: the scan's, from run.json)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Embed provenance: a signed C2PA manifest (or an unsigned XMP packet) with the run's findings."""
@@ -62,8 +66,9 @@ def tag(
             list(images or []),
             codec_tag,
             keep_metadata,
-            risk,
-            risk_model,
+            risk=risk,
+            risk_model=risk_model,
+            min_score=min_score,
         )
     except MiscompError as err:
         fail(str(err))
@@ -74,7 +79,9 @@ def tag(
             if r.kind == "error":
                 err_console.print(f"[red]error:[/] {r.message}", highlight=False, soft_wrap=True)
             else:
-                out_console.print(f"{r.kind}: {r.output} ({r.findings} findings)", highlight=False)
+                out_console.print(
+                    f"{r.kind}: {r.output} ({r.findings} findings, {r.low_score} low-score)", highlight=False
+                )
         if signer is None and any(r.kind == "xmp" for r in results):
             err_console.print(
                 "[yellow]note:[/] no --cert/--key: wrote unsigned XMP, which anyone can strip or edit"
@@ -110,6 +117,11 @@ def verify(
 
 
 def _print_verification(v) -> None:  # noqa: ANN001
+    if v.kind == "none":
+        out_console.print(
+            f"{v.path}: not tagged (no C2PA manifest and no miscomp XMP packet)", highlight=False
+        )
+        return
     colour = "green" if v.valid else "red"
     out_console.print(
         f"{v.path}: [{colour}]{v.kind} {v.state}[/]" + (f" — signed by {v.signer}" if v.signer else ""),
@@ -139,6 +151,7 @@ def _print_verification(v) -> None:  # noqa: ANN001
         return
     out_console.print(
         f"  analysis: may contain miscompressions: {a.get('may_contain_miscompressions')}"
+        f" · {len(a.get('findings') or [])} findings, {a.get('low_score', 0)} low-score"
         f" · codec {a.get('codec_tag')} · bpp {a.get('bpp')} · complete {a.get('complete')}"
         f" · {a.get('generator')}",
         highlight=False,
@@ -186,12 +199,21 @@ def trace(
         except MiscompError as err:
             err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
             failed = True
+        except Exception as err:  # noqa: BLE001 - one file must not end the others (nor print a trace)
+            err_console.print(
+                f"[red]error:[/] {path}: could not be traced ({type(err).__name__}: {err})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            failed = True
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         for r in results:
             out_console.print(
-                f"{r.path}: [bold]{r.probability:.2f}[/] {r.verdict} ({r.tiles} tiles)", highlight=False
+                f"{r.path}: [bold]{r.probability:.2f}[/] {r.verdict} ({r.tiles} tiles)"
+                + (f" [dim]({'; '.join(r.notes)})[/]" if r.notes else ""),
+                highlight=False,
             )
             for e in r.evidence[:3]:
                 sign = "+" if e.contribution >= 0 else "−"

@@ -18,7 +18,9 @@ from miscomp.cli.common import out_console as out
 from miscomp.errors import MiscompError
 from miscomp.settings import Settings
 
-annotate_app = typer.Typer(no_args_is_help=True, help="Review findings in Label Studio.")
+annotate_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Review findings in Label Studio."
+)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL [env LABEL_STUDIO_URL].")]
 KeyOpt = Annotated[
@@ -60,34 +62,44 @@ def serve(
     )
     try:
         server = LabelStudioServer(spec)
+        server.check()  # a busy port or a missing install: say so before "starting"
     except MiscompError as e:
         fail(str(e))
     err.print(f"starting Label Studio on {spec.url} (first start takes about a minute) ...")
+    # SIGTERM as Ctrl-C: leave the blocking wait, then stop the server once, from this thread. Stopping
+    # it inside the handler raced the wait below for the child (20-40 s, then a zombie).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.start()
     except MiscompError as e:
         fail(str(e))
-    for fix in server.permission_fixes:
-        err.print(f"[yellow]note:[/] made private: {fix}", highlight=False, soft_wrap=True)
-    creds_file = spec.data_dir / CREDENTIALS_FILE
-    out.print(
-        f"Label Studio is running at {spec.url}\n"
-        f"  log in as {server.credentials.username}; password and token are in {creds_file}\n"
-        f"  for push/pull:\n"
-        f"    export LABEL_STUDIO_URL={spec.url}\n"
-        f'    export LABEL_STUDIO_API_KEY="$(cat {spec.data_dir / TOKEN_FILE})"\n'
-        f"    export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={spec.document_root}\n"
-        f"  server log: {server.log_path}\n"
-        "Press Ctrl-C to stop.",
-        highlight=False,
-    )
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    except KeyboardInterrupt:
+        server.stop()
+        raise typer.Exit(130) from None
     try:
+        for fix in server.permission_fixes:
+            err.print(f"[yellow]note:[/] made private: {fix}", highlight=False, soft_wrap=True)
+        creds_file = spec.data_dir / CREDENTIALS_FILE
+        out.print(
+            f"Label Studio is running at {spec.url}\n"
+            f"  log in as {server.credentials.username}; password and token are in {creds_file}\n"
+            f"  for push/pull:\n"
+            f"    export LABEL_STUDIO_URL={spec.url}\n"
+            f'    export LABEL_STUDIO_API_KEY="$(cat {spec.data_dir / TOKEN_FILE})"\n'
+            f"    export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={spec.document_root}\n"
+            f"  server log: {server.log_path}\n"
+            "Press Ctrl-C to stop.",
+            highlight=False,
+        )
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 @annotate_app.command("push")
@@ -147,7 +159,8 @@ def push(
     out.print(
         f"project {res.project!r} (id {res.project_id}) at {conn.url}: {res.created} tasks created "
         f"({res.gold} gold), "
-        f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files})",
+        f"{res.skipped} findings already there, {res.findings} in the run (crops: {res.files}); "
+        f"{res.low_score} low-score findings not pushed",
         highlight=False,
     )
     _exit_if_refused(res.refused, "finding(s)")

@@ -32,7 +32,12 @@ def scan(
     ] = False,
     codec: Annotated[
         list[str] | None,
-        typer.Option("--codec", "-c", help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`)."),
+        typer.Option(
+            "--codec",
+            "-c",
+            metavar="SPEC",
+            help="Codec spec NAME:k=v,... (repeatable; see `miscomp codecs`).",
+        ),
     ] = None,
     reconstructions: Annotated[
         Path | None, typer.Option(help="Folder of reconstructions made by any codec, matched by file stem.")
@@ -49,7 +54,12 @@ def scan(
     ] = None,
     detector: Annotated[
         list[str] | None,
-        typer.Option("--detector", "-d", help="Detector spec (repeatable). Default: the default detectors."),
+        typer.Option(
+            "--detector",
+            "-d",
+            metavar="SPEC",
+            help="Detector spec (repeatable). Default: the default detectors.",
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; re-runs resume).")] = Path(
         "miscomp-run"
@@ -78,11 +88,12 @@ def scan(
         ),
     ] = None,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="Worker processes, each scanning one original with all its codecs. 0: one per core."
+            min=1,
+            help="Worker processes, each scanning one original with all its codecs. Default: one per core.",
         ),
-    ] = 0,
+    ] = None,
     executor: Annotated[
         str, typer.Option(help="local (this machine) or ray (a Ray cluster; pip install 'miscomp[ray]').")
     ] = "local",
@@ -111,7 +122,7 @@ def scan(
         pattern=pattern, bitstreams=bitstreams, sizes_csv=sizes_csv, label=label,
         detectors=tuple(detector) if detector else None, cache_dir=cache_dir, max_pixels=max_pixels,
         convert=convert, quiet=quiet or as_json, report=report, recursive=recursive, trace=trace,
-        min_score=min_score, device=device, workers=max(0, workers), executor=executor, address=address,
+        min_score=min_score, device=device, workers=workers or 0, executor=executor, address=address,
         tile=max(0, tile),
     )  # fmt: skip
     try:
@@ -135,9 +146,13 @@ def scan(
     if not quiet:
         _print_summary(summary)
     if summary.errors:
+        for line in summary.error_examples:
+            err_console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        more = summary.errors - len(summary.error_examples)
         err_console.print(
-            f"{summary.errors} pair(s) could not be measured: see the errors in "
-            f"{Path(summary.run_dir) / 'pairs.csv'} (exit code {code})",
+            f"{summary.errors} pair(s) could not be measured"
+            + (f" ({more} more not listed)" if more > 0 else "")
+            + f": all errors are in {Path(summary.run_dir) / 'pairs.csv'} (exit code {code})",
             highlight=False,
             soft_wrap=True,
         )
@@ -171,6 +186,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     table.add_row("errors", str(summary.errors))
     cats = ", ".join(f"{k} {v}" for k, v in sorted(summary.findings_by_category.items())) or "none"
     table.add_row("findings", f"{summary.findings} ({cats}; symbol {summary.symbol_findings})")
+    table.add_row("low-score", f"{summary.low_score} (below --min-score: hidden, kept in findings.parquet)")
     table.add_row("time", f"{summary.seconds:.1f} s")
     if summary.report:
         table.add_row("report", summary.report)
@@ -178,15 +194,49 @@ def _print_summary(summary) -> None:  # noqa: ANN001
 
 
 def list_codecs() -> None:
-    """List the registered codecs and their parameters."""
+    """List the registered codecs, their parameters and which of them run offline here."""
+    from rich.table import Column
+
     from miscomp.codecs import CODECS
 
-    table = Table("name", "family", "needs weights", "parameters (defaults)", "description")
+    width = max(len(e.name) for e in CODECS)
+    caption = (
+        "offline here: runs with what is on this machine (q=1,2 only: the weights shipped in the package)"
+    )
+    table = Table(
+        Column("name", no_wrap=True, min_width=width), "family", "offline here",
+        Column("parameters (defaults)", overflow="fold"), "description", caption=caption,
+    )  # fmt: skip
     for entry in CODECS:
         params = ", ".join(str(p) for p in entry.parameters())
-        table.add_row(entry.name, str(entry.meta.get("family", "")), str(entry.meta.get("needs_weights", "")),
-                      params, entry.summary)  # fmt: skip
+        table.add_row(entry.name, str(entry.meta.get("family", "")), offline_status(entry), params,
+                      entry.summary)  # fmt: skip
     out_console.print(table)
+
+
+def offline_status(entry) -> str:  # noqa: ANN001 - a registry entry
+    """Whether the codec runs with what is on this machine: no weights needed, the in-house weights
+    that ship in the package (by quality), or weights that are local already. Nothing is downloaded."""
+    from miscomp import weights
+
+    if not entry.meta.get("needs_weights"):
+        return "yes"
+    names = {p.name for p in entry.parameters()}
+    if "weights" in names and "q" in names:  # the CompressAI zoo: in-house weights per quality
+        folder = weights.models_dir()
+        qs = sorted(
+            int(p.name.split("-q")[-1].split("-")[0]) for p in folder.glob(f"{entry.name}-q*-miscomp.pth")
+        )
+        if qs:
+            return f"q={','.join(map(str, qs))} only"
+        return "no: needs a download"
+    from miscomp.codecs import create_codec
+
+    try:
+        create_codec(f"{entry.name}:download=false" if "download" in names else entry.name)
+    except MiscompError:
+        return "no: weights not here"
+    return "yes"
 
 
 def list_detectors() -> None:

@@ -79,6 +79,7 @@ class Captioner:
             self._load(transformers, source)
 
     def _load(self, transformers, source: str) -> None:
+        hub_reachable(source)  # one line now, not the hub client's five retries over 15 s
         try:
             config = transformers.AutoConfig.from_pretrained(source)
             family = FAMILIES.get(config.model_type)
@@ -124,3 +125,39 @@ class Captioner:
                 do_sample=False,
             )
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def hub_reachable(source: str, timeout: float = 3.0) -> None:
+    """Raise DetectorUnavailable at once when ``source`` is a hub id that is neither in the local
+    Hugging Face cache nor downloadable: HF_HUB_OFFLINE is set, or the hub's host does not answer.
+    A local folder, or a cached id, passes without any network call."""
+    import os
+    import socket
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    if Path(source).exists():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    fix = f"give a local folder with model=PATH or {ENV_CAPTION_MODEL}, or go online once to download it"
+    try:
+        if isinstance(try_to_load_from_cache(source, "config.json"), str):
+            return
+    except ValueError:  # not a hub id either (HFValidationError): a folder that is not there
+        raise DetectorUnavailable(
+            f"captioning model {source!r} not available: no such folder; {fix}"
+        ) from None
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise DetectorUnavailable(
+            f"captioning model {source!r} not available: not in the local Hugging Face cache and "
+            f"HF_HUB_OFFLINE is set; {fix}"
+        )
+    host = urlparse(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        raise DetectorUnavailable(
+            f"captioning model {source!r} not available: not in the local Hugging Face cache and {host} "
+            f"cannot be reached ({err.strerror or err}); {fix}"
+        ) from None

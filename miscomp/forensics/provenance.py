@@ -51,6 +51,10 @@ class Analysis:
     versions: dict[str, str] = field(default_factory=dict)
     # {"codec", "bpp", "model_sha256", "cell", "top_share", "regions": [{x, y, w, h, score}]} or {}
     risk: dict[str, Any] = field(default_factory=dict)
+    # ``findings`` lists those scoring at least ``min_score`` (what the report shows); ``low_score``
+    # counts the rest, ordinary codec artefacts by the scan's score model.
+    low_score: int = 0
+    min_score: float | None = None
     generator: str = f"miscomp {__version__}"
     schema: int = SCHEMA_VERSION
 
@@ -165,6 +169,22 @@ def sign_c2pa(image: bytes, analysis: Analysis, signer_files: SignerFiles, title
     return out.getvalue()
 
 
+def check_signer(signer_files: SignerFiles) -> None:
+    """Sign a 1×1 PNG once, so that a certificate or key that cannot sign (self-signed end-entity,
+    key not matching, unreadable file) is one error for the whole call, not one per image."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    try:
+        sign_c2pa(buf.getvalue(), Analysis("", "", None, "", "", False, True), signer_files, "check")
+    except MiscompError as err:
+        why = str(err).removeprefix("check: ")
+        raise MiscompError(
+            f"{signer_files.cert_chain}: cannot sign with this certificate and key: {why}"
+        ) from None
+
+
 def read_c2pa(data: bytes, path: str, trust_anchors: str | None = None) -> Verification | None:
     c2pa = require("c2pa", "forensics")
     kind = containers.sniff(data)
@@ -245,6 +265,8 @@ def xmp_packet(analysis: Analysis) -> str:
         "original_sha256",
         "may_contain_miscompressions",
         "complete",
+        "low_score",
+        "min_score",
         "generator",
         "schema",
     ):

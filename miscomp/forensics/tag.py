@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from miscomp.errors import MiscompError
-from miscomp.forensics.provenance import Analysis, SignerFiles, tag_bytes
+from miscomp.findings import run_min_score, split_by_score
+from miscomp.forensics.provenance import Analysis, SignerFiles, check_signer, tag_bytes
 from miscomp.io import atomic_write_bytes
 
 _FINDING_KEYS = ("finding_id", "detector", "category", "symbol", "score", "evidence")
@@ -20,8 +21,9 @@ class TagResult:
     source: str
     output: str
     kind: str  # c2pa / xmp / error
-    findings: int
+    findings: int  # shown findings (score >= min_score) in the tag
     message: str = ""
+    low_score: int = 0  # findings below min_score: counted in the tag, not listed
 
 
 def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -64,9 +66,17 @@ def risk_for_pair(pair: pd.Series, model_path: Path | None) -> dict[str, Any]:
 
 
 def analysis_for_pair(
-    pair: pd.Series, findings: pd.DataFrame, info: dict[str, Any], risk: dict[str, Any] | None = None
+    pair: pd.Series,
+    findings: pd.DataFrame,
+    info: dict[str, Any],
+    min_score: float | None = None,
+    risk: dict[str, Any] | None = None,
 ) -> Analysis:
-    rows = findings[findings["pair_id"] == pair["pair_id"]]
+    """The tag of one pair: its findings as the report shows them (score >= min_score, default the
+    scan's); those below are only counted (``low_score``), as ordinary codec artefacts. ``risk``: the
+    original's risk regions (:func:`risk_for_pair`), when the tag carries them."""
+    threshold = run_min_score(info, min_score)
+    rows, low = split_by_score(findings[findings["pair_id"] == pair["pair_id"]], threshold)
     items = [
         {
             **{k: (r[k].item() if hasattr(r[k], "item") else r[k]) for k in _FINDING_KEYS},
@@ -90,6 +100,8 @@ def analysis_for_pair(
         complete=pair["status"] == "ok",
         detectors=detectors,
         findings=items,
+        low_score=len(low),
+        min_score=threshold,
         versions=dict(info.get("versions", {})),
         risk=risk or {},
     )
@@ -145,12 +157,15 @@ def tag_run(
     keep_metadata: bool = False,
     risk: bool = False,
     risk_model: Path | None = None,
+    min_score: float | None = None,
 ) -> list[TagResult]:
     """Tag every measured reconstruction of the run (or ``images``, matched to pairs by file stem).
     With ``risk``, each tag also carries the risk regions of its original (``org.miscomp.risk``).
 
     One file that fails becomes an error result and the others go on."""
     pairs, findings, info = _read_run(run_dir)
+    if signer is not None:
+        check_signer(signer)  # a certificate that cannot sign: one error, not one per image
     measured = pairs[pairs["status"].isin(["ok", "partial"])]
     if images:
         jobs: list[tuple[Path, pd.Series | MiscompError]] = []
@@ -176,13 +191,18 @@ def tag_run(
         dest = out_dir / str(pair["codec_tag"]) / src.name
         try:
             regions = risk_for_pair(pair, risk_model) if risk else None
-            analysis = analysis_for_pair(pair, findings, info, regions)
+            analysis = analysis_for_pair(pair, findings, info, min_score, regions)
             exif = _original_exif(pair) if keep_metadata else None
             data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)
             atomic_write_bytes(dest, data)
-            results.append(TagResult(str(src), str(dest), kind, len(analysis.findings)))
+            results.append(
+                TagResult(str(src), str(dest), kind, len(analysis.findings), "", analysis.low_score)
+            )
         except OSError as err:
             results.append(TagResult(str(src), "", "error", 0, f"{src}: {err.strerror or err}"))
         except MiscompError as err:
-            results.append(TagResult(str(src), "", "error", 0, f"{src}: {err}"))
+            text = str(err)  # messages that already name the file keep one name
+            results.append(
+                TagResult(str(src), "", "error", 0, text if text.startswith(src.name) else f"{src}: {text}")
+            )
     return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -45,6 +45,7 @@ class TraceResult:
     tiles: int
     evidence: list[Evidence] = field(default_factory=list)
     model: str = ""
+    notes: tuple[str, ...] = ()  # what reading the file changed (16-bit reduced to 8, EXIF orientation)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,7 +112,19 @@ def load_model(path: Path | None = None) -> TraceModel:
         raise MiscompError(f"{path}: not a trace model ({type(err).__name__}: {err})") from None
 
 
+# The smallest side traced: two periods of the longest grid the features look for (16 px, block16 and
+# spec_p16). Below 17 px some features are undefined (NaN; under 8 px none are), and up to 31 px the
+# 16-px features rest on a single period.
+TRACE_MIN_SIDE = 32
+
+
 def trace_rgb(rgb: np.ndarray, model: TraceModel | None = None, path: str = "") -> TraceResult:
+    h, w = rgb.shape[:2]
+    if min(h, w) < TRACE_MIN_SIDE:
+        raise MiscompError(
+            f"{path or 'image'}: {w}×{h} is too small to trace "
+            f"(at least {TRACE_MIN_SIDE}×{TRACE_MIN_SIDE} pixels)"
+        )
     model = model or load_model()
     feats = np.stack([tile_features(t) for t in tiles(rgb)])
     logit = float(model.logits(feats).mean())
@@ -143,8 +156,13 @@ def trace_rgb(rgb: np.ndarray, model: TraceModel | None = None, path: str = "") 
 def trace_file(path: Path, model: TraceModel | None = None, max_pixels: int | None = None) -> TraceResult:
     from miscomp.io import DEFAULT_MAX_PIXELS, read_image
 
-    image = read_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    return trace_rgb(image.rgb, model, str(path))
+    # 16-bit and CMYK files (a VVC decoder writes 16-bit PNG) are reduced to 8-bit RGB, as a codec's
+    # 8-bit output would be, and the result says so. Unlike a scan, no comparison rests on the pixels
+    # being unchanged, so there is nothing to refuse.
+    image = read_image(
+        path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, convert=True, min_side=TRACE_MIN_SIDE
+    )
+    return replace(trace_rgb(image.rgb, model, str(path)), notes=image.notes)
 
 
 # ---- in a scan ------------------------------------------------------------------------------------

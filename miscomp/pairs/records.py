@@ -142,6 +142,10 @@ def find_originals(folder: Path, recursive: bool = False) -> Originals:
     each with a unique id (:func:`image_id_for`). Links to nothing with an image suffix are kept: they
     become error rows naming the missing target. Subfolders (when not recursive) and files without an
     image suffix are listed in ``skipped``. A folder with no image is an error."""
+    if folder.is_file():
+        raise MiscompError(
+            f"{folder}: is a file; --originals takes a folder of images (put the file in a folder of its own)"
+        )
     if not folder.is_dir():
         raise MiscompError(f"{folder}: originals folder does not exist")
     images: list[tuple[str, Path, str]] = []

@@ -84,6 +84,8 @@ class ExistingOutputs:
 
     def __post_init__(self) -> None:
         self.reconstructions = Path(self.reconstructions)
+        if self.reconstructions.is_file():
+            raise CodecError(f"{self.reconstructions}: is a file; --reconstructions takes a folder of images")
         if not self.reconstructions.is_dir():
             raise CodecError(f"{self.reconstructions}: reconstructions folder does not exist")
         if "{stem}" not in self.pattern:

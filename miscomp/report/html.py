@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from miscomp.findings import FINDING_COLUMNS, Category, run_min_score
+from miscomp.findings import FINDING_COLUMNS, Category, run_min_score, split_by_score
 from miscomp.forensics.impact import impact_curves, impact_figure_png
 from miscomp.io import atomic_write_text
 from miscomp.report.rdplot import rd_figure_png
@@ -130,8 +130,8 @@ def render_report(
     out = Path(out) if out is not None else run.run_dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     threshold = run_min_score(run.meta, min_score)
-    low = run.findings[run.findings["score"] < threshold]
-    shown = replace(run, findings=run.findings[run.findings["score"] >= threshold].reset_index(drop=True))
+    shown_df, low = split_by_score(run.findings, threshold)
+    shown = replace(run, findings=shown_df)
     refs = ImageRefs(out.parent, embed=choose_embed(shown, images))
     context = build_context(shown, refs)
     context["totals"]["low_score"] = len(low)
@@ -205,7 +205,10 @@ def build_context(run: RunData, refs: ImageRefs) -> dict[str, Any]:
         "prevalence_png": prevalence_png,
         "cards": cards,
         "pair_views": _pair_views(run, refs, cards),
-        "pairs_table": pairs.to_dict("records"),
+        # per pair, the findings shown here (n_findings in pairs.parquet counts low-score ones too)
+        "pairs_table": pairs.assign(
+            n_findings=pairs["pair_id"].map(findings.groupby("pair_id").size()).fillna(0).astype(int)
+        ).to_dict("records"),
         "filters": {
             "codec": sorted({c["codec_tag"] for c in cards}),
             "detector": sorted({c["detector"] for c in cards}),
@@ -238,6 +241,8 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
     for label, col in _CROP_KINDS:
         rel = getattr(row, col)
         crops.append({"label": label, "src": refs.crop(run.run_dir / rel) if rel else None})
+    crop_box = _crop_box(row)
+    view, layout = _view(crop_box, int(row.w), int(row.h))
     return {
         "rank": rank,
         "id": row.finding_id,
@@ -249,11 +254,39 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
         "symbol": bool(row.symbol),
         "score": float(row.score),
         "box": (int(row.x), int(row.y), int(row.w), int(row.h)),
-        "crop_box": _crop_box(row),
+        "crop_box": crop_box,
+        "view": view,
+        "layout": layout,
         "evidence": row.evidence,
         "details": _pretty_json(row.details),
         "crops": crops,
     }
+
+
+# A text line (box at least LINE_ASPECT times wider than high) is shown in a band around it, of
+# LINE_BAND line heights (at least LINE_BAND_MIN px). When that band is still at least WIDE_VIEW times
+# wider than high, the card stacks its three crops at full width ("wide"): side by side in a third of a
+# card, a 280×10 px line (crop window 512×150) showed as 3 px high text in a mostly empty card. A crop
+# at least FLAT_VIEW times wider than high keeps its crops side by side but across the whole card, with
+# the text below ("flat"): beside the text, a 53×17 px caption's crops were 90 px high in a 330 px card.
+LINE_ASPECT = 4.0
+LINE_BAND = 3.0
+LINE_BAND_MIN = 48
+WIDE_VIEW = 4.0
+FLAT_VIEW = 2.0
+
+
+def _view(box: dict[str, int] | None, w: int, h: int) -> tuple[dict[str, int] | None, str]:
+    """(the part of the crop shown, in crop pixels; the card's layout: "", "flat" or "wide")."""
+    if box is None:
+        return None, ""
+    cw, ch, y = box["cw"], box["ch"], box["y"]
+    full = {"x": 0, "y": 0, "w": cw, "h": ch}
+    if h > 0 and w / h >= LINE_ASPECT:
+        vh = min(ch, max(int(LINE_BAND * h), LINE_BAND_MIN))
+        if cw / vh >= WIDE_VIEW:
+            return {"x": 0, "y": min(max(0, y + h // 2 - vh // 2), ch - vh), "w": cw, "h": vh}, "wide"
+    return full, "flat" if cw / ch >= FLAT_VIEW else ""
 
 
 def _crop_box(row: Any) -> dict[str, int] | None:

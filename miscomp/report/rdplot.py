@@ -101,9 +101,20 @@ def rd_figure_png(
 
 
 def _draw(points: pd.DataFrame, refs: list[tuple[Any, str | None]]) -> str:
+    buf = io.BytesIO()
+    rd_figure(points, refs).savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def rd_figure(points: pd.DataFrame, refs: list[tuple[Any, str | None]]) -> Any:
+    """The two charts (bpp vs PSNR, bpp vs findings per image) as a matplotlib Figure."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    fig = Figure(
+        figsize=(11, 4.2 + 0.22 * ((len(points["curve"].unique()) + len(refs) + 2) // 3)),
+        dpi=100,
+        layout="constrained",
+    )
     ax_q, ax_f = fig.subplots(1, 2)
     curves = list(dict.fromkeys(points["curve"]))
     palette = [f"C{i % 10}" for i in range(len(curves))]
@@ -111,8 +122,9 @@ def _draw(points: pd.DataFrame, refs: list[tuple[Any, str | None]]) -> str:
     for curve in curves:
         g = points[points["curve"] == curve].sort_values("bpp")
         label = f"{curve} ({int(g['images'].max())} img)"
-        ax_q.plot(g["bpp"], g["psnr"], "o-", color=colour[curve], label=label, lw=2, ms=6)
-        ax_f.plot(g["bpp"], g["per_image"], "o-", color=colour[curve], label=label, lw=2, ms=6)
+        # clip_on=False: a point on an axis limit (0 findings) is drawn whole, not cut in half
+        ax_q.plot(g["bpp"], g["psnr"], "o-", color=colour[curve], label=label, lw=2, ms=6, clip_on=False)
+        ax_f.plot(g["bpp"], g["per_image"], "o-", color=colour[curve], lw=2, ms=6, clip_on=False)
     xmax = points["bpp"].max()
     for ref, curve in refs:
         pts = [(b, p) for b, p in zip(ref.bpp, ref.psnr, strict=True) if b <= max(1.5 * xmax, 0.5)]
@@ -126,12 +138,14 @@ def _draw(points: pd.DataFrame, refs: list[tuple[Any, str | None]]) -> str:
         ax_q.plot(*zip(*pts, strict=True), marker=".", label=f"CompressAI: {ref.label}", **style)
     ax_q.set(xlabel="bits per pixel", ylabel="PSNR-RGB (dB)", title="Rate–distortion (mean over images)")
     ax_f.set(xlabel="bits per pixel", ylabel="findings per image", title="Findings per image vs rate")
-    ax_f.set_ylim(bottom=0)
     for ax in (ax_q, ax_f):
         ax.grid(True, alpha=0.3)
-        ax.set_xlim(left=0)
-    ax_q.legend(fontsize=8, loc="lower right")
-    ax_f.legend(fontsize=8, loc="upper right")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        ax.margins(y=0.08)  # room above and below the outermost points
+        ax.set_xlim(0, 1.06 * ax.dataLim.x1)  # from 0, with room right of the highest rate
+    ax_f.set_ylim(bottom=0)
+    # One legend for both charts, below them: inside, it covered points (bmshj2018's in `make scan`).
+    handles, labels = ax_q.get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8, frameon=False
+    )
+    return fig

@@ -23,7 +23,7 @@ import pandas as pd
 
 from miscomp import __version__
 from miscomp.errors import MiscompError
-from miscomp.findings import DEFAULT_MIN_SCORE
+from miscomp.findings import run_min_score, split_by_score
 from miscomp.review import config as cfg
 from miscomp.review.client import LabelStudioClient, LabelStudioError, batched
 from miscomp.review.gold import GOLD_META, interleave
@@ -56,12 +56,13 @@ class PushInterruptedError(LabelStudioError):
 class PushResult:
     project_id: int
     project: str
-    findings: int  # findings in the run
+    findings: int  # findings in the run at or above min_score (split_by_score)
     created: int  # tasks created by this push
     skipped: int  # findings already in the project
     files: str  # how the crops were made reachable: local / upload / inline
     refused: tuple[str, ...] = ()  # findings not pushed, one line each (file and problem)
     gold: int = 0  # gold tasks created by this push (among ``created``)
+    low_score: int = 0  # findings below min_score: not pushed, kept in findings.parquet
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,9 @@ def load_review_items(
         run = load_run(run_dir)
     except MiscompError as err:
         raise RunDirError(str(err)) from None
-    if min_score is None:
-        try:
-            min_score = float(run.meta.get("min_score", DEFAULT_MIN_SCORE))
-        except (TypeError, ValueError):
-            min_score = DEFAULT_MIN_SCORE
-    findings, pairs = run.findings, run.pairs.set_index("pair_id")
+    pairs = run.pairs.set_index("pair_id")
     # Low scores stay in findings.parquet for research; a reviewer's time goes to the rest.
-    findings = findings[pd.to_numeric(findings["score"], errors="coerce").fillna(0.0) >= min_score]
+    findings, _ = split_by_score(run.findings, run_min_score(run.meta, min_score))
     items = []
     for f in findings.to_dict("records"):
         if f["pair_id"] not in pairs.index:
@@ -308,6 +304,8 @@ def push_run(
     refused: list[str] = []
     # Before touching the server: a bad run dir sends nothing.
     items = order_items(load_review_items(run_dir, refused, min_score), order)
+    run = load_run(run_dir)
+    low = len(split_by_score(run.findings, run_min_score(run.meta, min_score))[1])
     for line in refused:
         log.warning("refused: %s", line)
     client = LabelStudioClient(conn)
@@ -327,7 +325,7 @@ def push_run(
     gold = gold_items(run_dir, items, gold_share, gold_seed, have)
     mode = resolve_file_mode(files, conn.url, run_dir, document_root)
     if not new and not gold:
-        return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused))
+        return PushResult(pid, project, len(items), 0, len(items), mode, tuple(refused), 0, low)
     new = interleave(new, gold)
     # Projects made before the original-side box existed keep working, without it.
     on_original = cfg.REGION_ORIGINAL in cfg.parse_controls(label_config)[0]
@@ -359,7 +357,7 @@ def push_run(
         if on_batch is not None:
             on_batch(done, len(tasks))
     skipped = len(items) - (len(new) - len(gold))
-    return PushResult(pid, project, len(items), done, skipped, mode, tuple(refused), len(gold))
+    return PushResult(pid, project, len(items), done, skipped, mode, tuple(refused), len(gold), low)
 
 
 def gold_items(

@@ -103,7 +103,7 @@ def test_multi_rate_scan_report_shows_impact_curves(tmp_path, textured_image):
     assert [len(c["points"]) for c in curves] == [2]
     html = render_report(tmp_path / "run").read_text()
     assert 'id="impact"' in html and "share of pairs with symbol findings" in html
-    section = html[html.index('id="impact"') : html.index('id="findings"')]
+    section = html[html.index('id="impact"') : html.index('<h2 id="', html.index('id="impact"') + 1)]
     assert section.count("<tr><td>jpeg") == 2 and "data:image/png;base64," in section
 
 
@@ -130,6 +130,6 @@ def test_report_of_a_multi_rate_scan_with_ocr_shows_the_read_curves(tmp_path):
     assert high["exact_read_rate"] == 1.0 and high["cer"] == 0.0
     assert low["cer"] > high["cer"]  # quality 3 smears these glyphs past a faithful read
     html = render_report(tmp_path / "run").read_text()
-    section = html[html.index('id="impact"') : html.index('id="findings"')]
+    section = html[html.index('id="impact"') : html.index('<h2 id="', html.index('id="impact"') + 1)]
     assert "OCR character error rate" in section and "<th>CER</th>" in section
     assert f"<td>{low['cer']:.3f}</td>" in section

@@ -33,11 +33,13 @@ def test_run_reconstructions_are_tagged_and_verify(run_with_finding, signer_file
         signer_files["chain"],
         "--key",
         signer_files["key"],
+        "--min-score",
+        "0",  # every finding of the run, whatever its score
         "--json",
     )
     assert res.exit_code == 0, res.output
     (result,) = json.loads(res.stdout)
-    assert result["kind"] == "c2pa" and result["findings"] == len(findings)
+    assert result["kind"] == "c2pa" and result["findings"] == len(findings) and result["low_score"] == 0
     tagged = out / pairs.loc[0, "codec_tag"] / Path(pairs.loc[0, "reconstruction"]).name
     # pixels are the run's reconstruction, bit for bit
     rec = np.asarray(Image.open(run_with_finding / pairs.loc[0, "reconstruction"]).convert("RGB"))
@@ -118,7 +120,9 @@ def test_bad_run_dir_is_one_line(tmp_path, make):
 def test_verify_exit_codes(tmp_path):
     plain = tmp_path / "plain.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(plain)
-    assert _invoke("verify", plain).exit_code == 3
+    res = _invoke("verify", plain)
+    assert res.exit_code == 3
+    assert "not tagged" in res.output and "absent" not in res.output
     assert _invoke("verify", tmp_path / "nope.png").exit_code == 2
 
 
@@ -145,3 +149,53 @@ def test_tag_with_risk_regions_and_verify_shows_them(
     # a pair without a rate (an external codec without --bitstreams) cannot have a risk map: one line
     res = _invoke("tag", run_with_finding, "--out", tmp_path / "x", *signing, "--risk")
     assert res.exit_code == 2 and "no rate (bpp) recorded" in res.output and "Traceback" not in res.output
+
+
+def test_a_self_signed_certificate_is_one_error_for_the_call(run_with_finding, tmp_path):
+    """C2PA refuses a self-signed end-entity certificate: said once, naming the certificate, not once
+    per image with the file name twice."""
+    pytest.importorskip("c2pa")
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self signed")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=9)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    rec = run_with_finding / load_run(run_with_finding).pairs.loc[0, "reconstruction"]
+    res = _invoke("tag", run_with_finding, rec, rec, "--cert", tmp_path / "cert.pem", "--key",
+                  tmp_path / "key.pem", "--out", tmp_path / "t")  # fmt: skip
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "cert.pem" in lines[0] and lines[0].count(rec.name) == 0 and "Traceback" not in res.output
+    assert not (tmp_path / "t").exists()  # nothing half-tagged
+
+
+def test_tags_list_the_findings_the_report_shows(run_with_finding, tmp_path):
+    """One definition of a finding: the tag lists those at or above the scan's min score (what the
+    report shows) and counts the rest as low-score; "may contain miscompressions" follows the list."""
+    from miscomp.findings import run_min_score, split_by_score
+
+    run = load_run(run_with_finding)
+    shown, low = split_by_score(run.findings, run_min_score(run.meta))
+    res = _invoke("tag", run_with_finding, "--out", tmp_path / "t", "--json")
+    (result,) = json.loads(res.stdout)
+    assert (result["findings"], result["low_score"]) == (len(shown), len(low))
+    v = json.loads(_invoke("verify", result["output"], "--json").stdout)["analysis"]
+    assert len(v["findings"]) == len(shown) and v["low_score"] == len(low)
+    assert v["may_contain_miscompressions"] is (len(shown) > 0)
+    text = _invoke("tag", run_with_finding, "--out", tmp_path / "t2").output
+    assert f"({len(shown)} findings, {len(low)} low-score)" in text

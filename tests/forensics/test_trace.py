@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -109,3 +110,43 @@ def _has_compressai() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_tiny_and_16_bit_images_in_one_call(tmp_path):
+    """Tiny images are one line each and do not stop the others; a 16-bit PNG (a VVC decoder's usual
+    output) is reduced to 8 bits and traced, and the result says so."""
+    import skimage.data
+
+    rgb = skimage.data.astronaut()[:96, :96]
+    paths = []
+    for side in (4, 12, 31):
+        paths.append(tmp_path / f"tiny{side}.png")
+        Image.fromarray(rgb[:side, :side]).save(paths[-1])
+    deep = tmp_path / "deep.png"
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(deep)  # 16-bit grey (mode I;16)
+    deep_rgb = tmp_path / "deep_rgb.png"
+    cv2.imwrite(str(deep_rgb), rgb[..., ::-1].astype(np.uint16) * 257)  # 16-bit RGB, as VVC writes
+    paths += [deep, deep_rgb]
+    Image.fromarray(rgb).save(tmp_path / "ok.png")
+    paths.append(tmp_path / "ok.png")
+    result = runner.invoke(app, ["trace", *map(str, paths), "--json"])
+    assert result.exit_code == 2  # some files failed
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 3 and all("too small" in e or "smaller than" in e for e in errors), result.stderr
+    traced = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert set(traced) == {"deep.png", "deep_rgb.png", "ok.png"}
+    assert all(np.isfinite(r["probability"]) for r in traced.values())
+    for name in ("deep.png", "deep_rgb.png"):
+        assert any("16" in n and "8 bits" in n for n in traced[name]["notes"]), traced[name]
+    # the 16-bit RGB file holds the 8-bit image exactly (×257): reduced, it traces the same
+    assert traced["deep_rgb.png"]["probability"] == traced["ok.png"]["probability"]
+
+
+def test_trace_rgb_refuses_what_it_cannot_measure():
+    with pytest.raises(MiscompError, match="too small to trace"):
+        trace_rgb(np.zeros((20, 300, 3), np.uint8))

@@ -224,6 +224,7 @@ def test_dataset_build_scans_and_pushes_in_one_command(ls_server, small_original
     manifest = json.loads((out / "build.json").read_text())
     assert manifest["scan"]["errors"] == 0, manifest["scan"]
     assert manifest["scan"]["pairs_total"] == 2 * len(list(small_originals.glob("*.png")))
-    assert manifest["push"]["created"] == manifest["scan"]["findings"] > 0
+    every = manifest["scan"]["findings"] + manifest["scan"]["low_score"]  # min_score 0: all of them
+    assert manifest["push"]["created"] == every > 0 and manifest["push"]["low_score"] == 0
     assert ls_server.server.credentials.token not in (out / "build.json").read_text()
-    assert len(_tasks(ls_server, "review-build")) == manifest["scan"]["findings"]
+    assert len(_tasks(ls_server, "review-build")) == every

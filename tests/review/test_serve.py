@@ -44,3 +44,82 @@ def test_a_data_dir_of_another_user_is_refused(tmp_path):
     os.chown(data, 12345, -1)
     with pytest.raises(LabelStudioServerError, match="owned by another user"):
         secure_data_dir(data)
+
+
+FAKE_LABEL_STUDIO = """#!{python}
+# Stands in for `label-studio start`: answers /health, has a worker that ignores SIGTERM.
+import http.server, os, signal, subprocess, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+open(os.environ["FAKE_PID_FILE"], "w").write(str(os.getpid()))
+deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", deaf])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{{"status": "UP"}}')
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+@pytest.fixture
+def fake_venv(tmp_path):
+    import sys
+
+    exe = tmp_path / "venv" / "bin" / "label-studio"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(FAKE_LABEL_STUDIO.format(python=sys.executable))
+    exe.chmod(0o755)
+    return exe.parent.parent
+
+
+def _serve(tmp_path, venv, port, **kw):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FAKE_PID_FILE": str(tmp_path / "pid")}
+    cmd = [sys.executable, "-m", "miscomp", "annotate", "serve", "--port", str(port), "--venv", str(venv),
+           "--data-dir", str(tmp_path / "ls"), "--root", str(tmp_path)]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_serve_on_a_busy_port_says_so_before_starting(tmp_path, fake_venv):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = _serve(tmp_path, fake_venv, busy.getsockname()[1])
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "already in use" in err and "starting" not in err and "Traceback" not in err
+    assert not (tmp_path / "pid").exists()  # nothing was launched
+
+
+def test_serve_stops_promptly_on_sigterm_and_leaves_no_process(tmp_path, fake_venv):
+    import signal
+
+    from miscomp.review.serve import free_port
+
+    proc = _serve(tmp_path, fake_venv, free_port())
+    line = proc.stdout.readline()  # blocks until the server answered /health
+    assert "Label Studio is running" in line, proc.stderr.read()
+    server_pid = int((tmp_path / "pid").read_text())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)  # a hang guard, not a timing check
+    assert proc.returncode == 0, err
+    assert _live_members(server_pid) == []  # the launcher and its SIGTERM-deaf worker are gone
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of the group that are not zombies (a killed orphan waits for init to reap it)."""
+    from pathlib import Path
+
+    out = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat_file.parent.name))
+    return out

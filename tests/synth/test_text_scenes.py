@@ -1,11 +1,11 @@
-"""benchmarks/generators/text_scenes.py: deterministic scenes whose truths lie inside the image."""
+"""miscomp/synth/text_scenes.py: deterministic scenes whose truths lie inside the image."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmarks.generators.text_scenes import SCENE_KINDS, render_scene
+from miscomp.synth.text_scenes import SCENE_KINDS, render_scene
 
 
 @pytest.mark.parametrize("kind", SCENE_KINDS)
