@@ -66,7 +66,7 @@ class StructureConfig:
     )
     replaced_energy: float = defined(
         0.75,
-        "replaced keeps >= 75 % of the null model's gradient energy (other edges, similar energy); less is blurred",
+        "replaced keeps >= 75 % of the null model's gradient energy (other edges); less is blurred",
     )
     max_findings: int = defined(6, "at most this many window groups per pair (the strongest)")
 
@@ -235,7 +235,7 @@ class StructureDetector(Detector):
                 "orientation_agreement": at(st.orient_rec), "orientation_agreement_null": at(st.orient_null),
             }  # fmt: skip
             evidence = (
-                f"structure {what}: orientation agreement with the original {details['orientation_agreement']:.2f} "
+                f"structure {what}: orientation agreement {details['orientation_agreement']:.2f} "
                 f"(JPEG at this rate {details['orientation_agreement_null']:.2f}), gradient energy "
                 f"{details['energy']:.0%} (JPEG {details['energy_null']:.0%}), edges kept within "
                 f"{self.cfg.tolerance} px {details['edges_kept']:.0%} (JPEG {details['edges_kept_null']:.0%})"
