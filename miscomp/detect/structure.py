@@ -172,7 +172,7 @@ def classify_windows(st: WindowStats, cfg: StructureConfig = STRUCTURE_CONFIG) -
     return out
 
 
-@DETECTORS.register("structure", cost="cheap", needs_model=False, default=False)
+@DETECTORS.register("structure", cost="cheap", needs_model=False, default=True)
 class StructureDetector(Detector):
     """Salient structure (ticks, hands, pictograms, small objects) replaced or dissolved beyond JPEG."""
 
