@@ -25,6 +25,12 @@ def test_model_paths_never_name_the_68_point_model():
     assert all("68" not in name for name in faces_mod.MODEL_FILES.values())
 
 
+def test_every_number_has_provenance():
+    from miscomp.config import check_provenance
+
+    assert check_provenance(faces_mod.FaceConfig) == []
+
+
 pytest.importorskip("dlib")
 
 

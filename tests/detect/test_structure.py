@@ -72,3 +72,10 @@ def test_resynthesised_texture_is_not_a_finding(rng):
     kinds = classify_windows(st)
     assert (kinds == 3).sum() > 0.5 * kinds.size  # the windows are texture
     assert StructureDetector().detect(_pair(orig, rec)) == []
+
+
+def test_every_number_has_provenance():
+    from miscomp.config import check_provenance
+    from miscomp.detect.structure import StructureConfig
+
+    assert check_provenance(StructureConfig) == []
