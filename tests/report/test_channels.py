@@ -34,3 +34,8 @@ def test_structure_table_and_nothing_for_other_detectors():
     html = _render({"detector": "structure", "facts": facts})
     assert "structure replaced" in html and "20 %" in html and "80 %" in html
     assert _render({"detector": "ocr", "facts": {"kind": "substitution"}}).strip() == ""
+
+
+def test_the_diff_detectors_own_structure_key_is_left_alone():
+    assert _render({"detector": "diff", "facts": {"structure": {"dissolved_px": 40}}}).strip() == ""
+    assert _render({"detector": "diff", "facts": {"structure": [1, 2]}}).strip() == ""
