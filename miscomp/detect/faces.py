@@ -248,6 +248,8 @@ class FaceDetector(Detector):
         findings: list[Finding] = []
         counts = {"faces": len(faces), "faces_changed": 0, "faces_lost": 0, "faces_appeared": 0}
         for face in faces:
+            # "Still there" is looser than "a face of the original" (score 0.3 - 0.5): a face the codec
+            # only weakened is not lost.
             found = [
                 r
                 for r in rec_faces
