@@ -108,3 +108,16 @@ def test_info_records_model_hashes(detector):
     models = detector.info()["models"]
     assert set(models) == {"aligner", "recognizer"}
     assert all(len(m["sha256"]) == 64 for m in models.values())
+
+
+def test_a_face_only_the_reconstruction_shows_has_appeared(detector, astronaut):
+    (face,), _ = detector.original_faces(_pair(astronaut, astronaut))
+    x, y, w, h = face.box
+    blank = astronaut.copy()
+    blank[y - 20 : y + h + 20, x - 20 : x + w + 20] = cv2.GaussianBlur(blank, (0, 0), 20)[
+        y - 20 : y + h + 20, x - 20 : x + w + 20
+    ]
+    found, counts = detector.detect_counted(_pair(blank, astronaut, "learned", 0.5, sha="blank"))
+    appeared = [f for f in found if f.details["kind"] == "appeared"]
+    assert len(appeared) == 1 and counts["faces_appeared"] == 1 and appeared[0].score == 0.8
+    assert appeared[0].box.iou(face.box) > 0.5
