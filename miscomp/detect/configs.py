@@ -15,14 +15,16 @@ def stage_configs() -> dict[str, Any]:
     """{stage name: its default config instance}."""
     from miscomp.detect.combine import COMBINE
     from miscomp.detect.diff.config import ARTEFACTS, DIFF, MAPS, SCORE, STRUCTURE
+    from miscomp.detect.faces import FACE_CONFIG
     from miscomp.detect.glyphs import GLYPHS
     from miscomp.detect.ocr.detector import OCR, RULES
+    from miscomp.detect.structure import STRUCTURE_CONFIG
     from miscomp.tiles import TILES
 
     return {
         "tiles": TILES, "diff": DIFF, "diff_maps": MAPS, "diff_artefacts": ARTEFACTS,
         "diff_structure": STRUCTURE, "diff_score": SCORE, "ocr": OCR, "ocr_rules": RULES, "glyphs": GLYPHS,
-        "combine": COMBINE,
+        "combine": COMBINE, "structure": STRUCTURE_CONFIG, "face": FACE_CONFIG,
     }  # fmt: skip
 
 

@@ -259,6 +259,7 @@ def _card(run: RunData, refs: ImageRefs, pair_info: pd.DataFrame, rank: int, row
         "layout": layout,
         "evidence": row.evidence,
         "details": _pretty_json(row.details),
+        "facts": _facts(row.details),  # the face/structure evidence (templates/channels.html.j2)
         "crops": crops,
     }
 
@@ -297,6 +298,14 @@ def _crop_box(row: Any) -> dict[str, int] | None:
         return None
     x, y = int(row.x) - int(row.crop_x), int(row.y) - int(row.crop_y)
     return {"cw": cw, "ch": ch, "x": x, "y": y, "w": int(row.w), "h": int(row.h)}
+
+
+def _facts(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _pretty_json(text: str) -> str:

@@ -1,0 +1,116 @@
+"""Recall and precision of the default detectors on the non-text test bed (datasets/realbed/nontext).
+
+    python -m benchmarks.nontext_bed [--split heldout|tune|all] [--detector SPEC ...]
+
+Rebuilds each original from its generator (benchmarks/structure_scenes.py, kind + seed), takes the
+reconstruction from the codec (cached under ``$MISCOMP_CACHE/recs``, checked against the manifest's
+sha256: a mismatch is reported, since learned-codec numerics may change), runs the detectors in scan
+order (each sees the earlier ones' findings, boxes merged as the scan merges them) and matches the
+findings shown at the default min-score to the labels as benchmarks/real_codecs.py does (IoU >= 0.1
+or the finding's centre inside the label's box):
+
+- recall: miscompression labels matched by at least one finding (also per kind: clock/gauge/...);
+- precision: findings that match a miscompression label / all shown findings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.harness import REPO, RESULTS, set_threads, write_results
+
+BED = REPO / "datasets" / "realbed" / "nontext"
+
+
+def matches(box, label) -> bool:
+    from miscomp.geometry import Box
+
+    lb = Box(int(label.x), int(label.y), int(label.w), int(label.h))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    return box.iou(lb) >= 0.1 or lb.contains_point(cx, cy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("tune", "heldout", "all"), default="heldout")
+    parser.add_argument("--detector", action="append", default=None, help="default: the default detectors")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    set_threads(1)
+
+    from benchmarks.structure import Reconstructions
+    from benchmarks.structure_scenes import render_structure
+    from miscomp.detect.base import PairImages, build_detectors, merge_by_box
+    from miscomp.findings import DEFAULT_MIN_SCORE
+    from miscomp.run import default_detectors
+    from miscomp.settings import Settings
+
+    manifest = json.loads((BED / "manifest.json").read_text())
+    labels = pd.read_csv(BED / "labels.csv")
+    specs = args.detector or default_detectors()
+    detectors, skipped = build_detectors(specs, None)
+    for line in skipped:
+        print(line)
+    recs = Reconstructions(Settings.from_env().cache_dir / "recs")
+    sha = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()  # noqa: E731
+    rows, found_rows = [], []
+    for image in manifest["images"]:
+        if args.split != "all" and image["split"] != args.split:
+            continue
+        scene = render_structure(image["kind"], image["seed"])
+        for tag, spec in manifest["codecs"].items():
+            if tag not in image["reconstructions"]:
+                continue
+            rec, bpp, codec_tag = recs.get(scene.name, scene.image, spec)
+            same = sha(rec) == image["reconstructions"][tag]["sha256"]
+            pair = PairImages(f"{scene.name}/{tag}", scene.image, rec, sha(scene.image), codec_tag, bpp)
+            findings = []
+            for det in detectors:
+                findings = merge_by_box(findings, det.detect(replace(pair, prior=tuple(findings))))
+            shown = [f for f in findings if f.score >= DEFAULT_MIN_SCORE]
+            here = labels[(labels.image_id == scene.name) & (labels.codec_tag == tag)]
+            for f in shown:
+                hit = [lab for lab in here.itertuples() if matches(f.box, lab)]
+                found_rows.append({
+                    "image": scene.name, "codec": tag, "detector": f.detector, "box": list(f.box),
+                    "score": f.score, "category": f.category,
+                    "matches": "miscompression" if any(h.kind == "miscompression" for h in hit)
+                    else ("artefact" if hit else "unlabelled"),
+                })  # fmt: skip
+            for lab in here.itertuples():
+                hits = [f for f in shown if matches(f.box, lab)]
+                rows.append({
+                    "label_id": lab.label_id, "image": scene.name, "kind_of_scene": image["kind"],
+                    "codec": tag,
+                    "label": lab.kind, "note": lab.note, "found": bool(hits),
+                    "by": ",".join(sorted({f.detector for f in hits})), "pixels_as_recorded": same,
+                })  # fmt: skip
+            print(scene.name, tag, "pixels as recorded" if same else "PIXELS DIFFER from the manifest",
+                  [(f.detector, f.score) for f in shown])  # fmt: skip
+    mis = [r for r in rows if r["label"] == "miscompression"]
+    summary = {
+        "split": args.split, "detectors": [d.name for d in detectors], "labels": len(rows),
+        "miscompression_labels": len(mis),
+        "recall": round(sum(r["found"] for r in mis) / len(mis), 3) if mis else None,
+        "findings": len(found_rows),
+        "precision": round(sum(r["matches"] == "miscompression" for r in found_rows) / len(found_rows), 3)
+        if found_rows else None,
+        "unlabelled_findings": sum(r["matches"] == "unlabelled" for r in found_rows),
+    }  # fmt: skip
+    for kind in sorted({r["kind_of_scene"] for r in mis}):
+        sel = [r for r in mis if r["kind_of_scene"] == kind]
+        summary[f"recall/{kind}"] = round(sum(r["found"] for r in sel) / len(sel), 3)
+    path = write_results(f"nontext_bed_{args.split}", summary, rows + found_rows, results_dir=args.out)
+    print(summary, "->", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
