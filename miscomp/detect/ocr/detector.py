@@ -35,7 +35,7 @@ from miscomp.detect.ocr.compare import (
     read_counts,
 )
 from miscomp.detect.ocr.engines import OCR_ENGINES, OCREngine, create_engine
-from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
+from miscomp.detect.ocr.reading import LIKELY_THRESHOLD, TILE, TextLine, detect_text, read_lines
 from miscomp.findings import Finding
 from miscomp.geometry import Box
 
@@ -93,6 +93,7 @@ class OCRDetector(Detector):
         block_line_floor: float = BLOCK_LINE_FLOOR,
         confirm: str = "",
         skip_unchanged: bool = False,
+        likely: float = LIKELY_THRESHOLD,
     ) -> None:
         if mode not in {"boxes", "full"}:
             raise ValueError(f"ocr: mode must be 'boxes' or 'full', got {mode!r}")
@@ -112,6 +113,7 @@ class OCRDetector(Detector):
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"ocr: scales must be positive numbers, got {scales!r}")
         self.rescale = float(rescale)
+        self.likely = float(likely)  # upscaled passes only where scale 1's text map reaches this (reading.py)
         self.mode = mode
         self.skip_unchanged = bool(skip_unchanged)
         self.min_box_side = int(min_box_side)
@@ -131,7 +133,7 @@ class OCRDetector(Detector):
         return {
             **self.engine.info(), "confirm": self.second.name if self.second else "",
             "scales": list(self.scales), "rescale": self.rescale, "mode": self.mode,
-            "min_box_side": self.min_box_side, "skip_unchanged": self.skip_unchanged,
+            "min_box_side": self.min_box_side, "skip_unchanged": self.skip_unchanged, "likely": self.likely,
             **dataclasses.asdict(self.rules),
         }  # fmt: skip
 
@@ -163,6 +165,7 @@ class OCRDetector(Detector):
                 self.rescale,
                 self.min_box_side,
                 _CACHE_VERSION,
+                *([self.likely] if self.likely > 0 else []),  # keys of ungated reads stay as they were
             ]
         )
         return hashlib.sha1(settings.encode()).hexdigest()[:10]
@@ -193,7 +196,7 @@ class OCRDetector(Detector):
                 return lines
             except (ValueError, KeyError, TypeError):
                 pass  # a corrupt cache entry is recomputed and overwritten
-        boxes = detect_text(self.engine, images.original, self.scales, self.min_box_side)
+        boxes = detect_text(self.engine, images.original, self.scales, self.min_box_side, likely=self.likely)
         lines = read_lines(self.engine, images.original, boxes, self.rescale)
         self._memory[key] = lines
         if path is not None:
@@ -214,7 +217,10 @@ class OCRDetector(Detector):
         if self.mode == "boxes":
             boxes: list[Box | None] = [Box(*ln.box) for ln in lines]
         else:
-            found = [b for b, _ in detect_text(self.engine, rgb, self.scales, self.min_box_side)]
+            found = [
+                b
+                for b, _ in detect_text(self.engine, rgb, self.scales, self.min_box_side, likely=self.likely)
+            ]
             boxes = []
             for ln in lines:
                 best = max(found, key=lambda b, ln=ln: Box(*ln.box).iou(b), default=None)
