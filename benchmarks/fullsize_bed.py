@@ -83,7 +83,9 @@ def _build_part(args: tuple[Path, Path, bool]) -> dict:
     return build(work, part, CODEC_SPECS, update_manifest=update, log=lambda m: print(m, flush=True))
 
 
-def build_bed(work: Path = DEFAULT_WORK, update_manifest: bool = False, processes: int = 1) -> dict:
+def build_bed(
+    work: Path = DEFAULT_WORK, update_manifest: bool = False, processes: int = 1, split: str = "all"
+) -> dict:
     """Build (or check) the full-size bed into ``work``; a missing manifest is created first. With
     ``processes`` > 1 the photos are split over that many processes (one thread each), each building
     its share from a part of the manifest; their hashes are merged back into the manifest."""
@@ -100,16 +102,18 @@ def build_bed(work: Path = DEFAULT_WORK, update_manifest: bool = False, processe
         MANIFEST.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
         update_manifest = True
     manifest = json.loads(MANIFEST.read_text())
-    n = max(1, processes)
+    mine = [s for s in manifest["images"] if split in ("all", s["split"])]
+    n = max(1, min(processes, len(mine)))
     parts = []
     for i in range(n):
-        part = work / f"manifest-part{i}.json"
+        part = work / f"manifest-{split}-part{i}.json"
         part.parent.mkdir(parents=True, exist_ok=True)
-        part.write_text(json.dumps(manifest | {"images": manifest["images"][i::n]}, ensure_ascii=False))
+        part.write_text(json.dumps(manifest | {"images": mine[i::n]}, ensure_ascii=False))
         parts.append(part)
     with Pool(n) as pool:
         results = pool.map(_build_part, [(work, p, update_manifest) for p in parts])
     if update_manifest:
+        manifest = json.loads(MANIFEST.read_text())  # another split's build may have merged meanwhile
         done = {}
         for part in parts:
             built = json.loads(part.read_text())
@@ -127,6 +131,18 @@ def _text_areas(spec: dict, shape: tuple[int, ...]) -> list[tuple[int, int, int,
     x0, y0 = max(0, x - w // 2), max(0, y - 2 * h)
     x1, y1 = min(shape[1], x + w + w // 2), min(shape[0], y + 3 * h)
     return [(x0, y0, x1 - x0, y1 - y0)]
+
+
+def built_images(work: Path, manifest: dict) -> list[dict]:
+    """The manifest's images whose original and every reconstruction are in ``work`` (a partial build
+    can be labelled and scanned while the rest is still building)."""
+    tags = list(manifest["codecs"].values())
+    return [
+        s
+        for s in manifest["images"]
+        if (work / "originals" / f"{s['image_id']}.png").exists()
+        and all((work / "reconstructions" / t / f"{s['image_id']}.png").exists() for t in tags)
+    ]
 
 
 def propose(work: Path, manifest: dict, split: str = "all", log=print) -> list[dict]:
@@ -147,7 +163,7 @@ def propose(work: Path, manifest: dict, split: str = "all", log=print) -> list[d
     cache: dict[str, list] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     tags = list(manifest["codecs"].values())
     rows: list[dict] = []
-    specs = [s for s in manifest["images"] if split == "all" or s["split"] == split]
+    specs = [s for s in built_images(work, manifest) if split == "all" or s["split"] == split]
     for n, spec in enumerate(specs, 1):
         image_id = spec["image_id"]
         orig = read_image(work / "originals" / f"{image_id}.png").rgb
@@ -202,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p_build.add_argument("--update-manifest", action="store_true")
     p_build.add_argument("--processes", type=int, default=1, help="build photos in this many processes")
+    p_build.add_argument("--split", choices=("tune", "heldout", "all"), default="all")
     p_run = sub.add_parser("run", help="scan the reviewed pairs with the default detectors and score")
     p_run.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p_run.add_argument("--run-dir", type=Path, default=None)
@@ -217,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.cmd == "build":
-        res = build_bed(args.work, args.update_manifest, args.processes)
+        res = build_bed(args.work, args.update_manifest, args.processes, args.split)
         return 1 if res["mismatches"] or res["missing"] else 0
 
     from benchmarks.real_codecs import print_table, run_tool
@@ -241,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "run":
         run_dir = args.run_dir or args.work / "runs" / f"default-{args.split}"
         t0 = time.perf_counter()
-        run_tool(args.work, run_dir, args.detectors, args.split, manifest, reviewed)
+        built = manifest | {"images": built_images(args.work, manifest)}
+        run_tool(args.work, run_dir, args.detectors, args.split, built, reviewed)
         meta |= {"scan_wall_seconds": round(time.perf_counter() - t0, 1)}
     else:
         run_dir = args.run_dir

@@ -35,6 +35,11 @@ DEFAULT_OVERLAP = 256
 # 2048², i.e. ~70 MB per megapixel. A 24 MP scan with 1024-px OCR tiles still peaked at 2.05 GB, so
 # OCR gets 768 px.
 DETECTOR_TILE = {"ocr": 768}
+# Images too large to be seen whole (a side over the run's tile) are cut smaller for detectors whose
+# maps grow with the tile. The diff detector peaked at +950 MB on a 2048×2000 tile (a 6 MP photo,
+# kodim14 upscaled; profile in docs/decisions/small-text.md), which kept 24 MP scans over 1.5 GB;
+# images up to the run's tile are still analysed whole, as before.
+LARGE_IMAGE_TILE = {"diff": 1024}
 
 
 def tile_for(detector: Detector, tile: int) -> int:
@@ -79,7 +84,10 @@ def detect_tiled_counted(
     """:func:`detect_tiled` plus the detector's counts, summed over the tiles. Text in the overlap of
     two tiles is counted in both: a rate (errors / characters) barely moves, an absolute count does."""
     h, w = images.original.shape[:2]
+    whole = tile <= 0 or (h <= tile and w <= tile)
     tile = tile_for(detector, tile)
+    if not whole:
+        tile = min(tile, LARGE_IMAGE_TILE.get(detector.name, tile))
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
     if len(boxes) == 1:
         return detector.detect_counted(images)

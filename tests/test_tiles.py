@@ -112,3 +112,17 @@ def test_counts_add_up_over_tiles():
     found, counts = detect_tiled_counted(det, PairImages("p", orig, rec), tile=1024, overlap=128)
     assert len(found) == 2 and counts == {"regions": 2, "tiles": len(det.seen)} and len(det.seen) == 4
     assert detect_tiled_counted(ChangedBlobs(), PairImages("p", orig, rec), tile=0)[1] == {}
+
+
+def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay_whole():
+    class Diff(ChangedBlobs):
+        name = "diff"
+
+    det = Diff()
+    orig = np.zeros((300, 2000, 3), np.uint8)
+    detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
+    assert det.seen == [(300, 2000)]  # fits the run's tile: whole, as before
+    det.seen.clear()
+    orig = np.zeros((300, 2100, 3), np.uint8)
+    detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
+    assert len(det.seen) >= 3 and all(w <= 1024 for _, w in det.seen)
