@@ -133,10 +133,17 @@ def _text_areas(spec: dict, shape: tuple[int, ...]) -> list[tuple[int, int, int,
     return [(x0, y0, x1 - x0, y1 - y0)]
 
 
+def codec_tags(work: Path, manifest: dict) -> list[str]:
+    """The bed's codec tags: the manifest's, or while its first build runs, the work folder's."""
+    if manifest.get("codecs"):
+        return list(manifest["codecs"].values())
+    return sorted(p.name for p in (work / "reconstructions").iterdir() if p.is_dir())
+
+
 def built_images(work: Path, manifest: dict) -> list[dict]:
     """The manifest's images whose original and every reconstruction are in ``work`` (a partial build
     can be labelled and scanned while the rest is still building)."""
-    tags = list(manifest["codecs"].values())
+    tags = codec_tags(work, manifest)
     return [
         s
         for s in manifest["images"]
@@ -161,7 +168,7 @@ def propose(work: Path, manifest: dict, split: str = "all", log=print) -> list[d
     engine, det = label_engine(), create_engine("rapidocr")
     cache_path = work / "reads.json"
     cache: dict[str, list] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    tags = list(manifest["codecs"].values())
+    tags = codec_tags(work, manifest)
     rows: list[dict] = []
     specs = [s for s in built_images(work, manifest) if split == "all" or s["split"] == split]
     for n, spec in enumerate(specs, 1):
