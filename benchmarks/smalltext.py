@@ -124,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     p_rec = sub.add_parser("recall", help="recall of small garbled lines in scanned test-bed runs")
     p_rec.add_argument("run_dirs", type=Path, nargs="+")
     p_rec.add_argument("--max-height", type=int, default=MAX_HEIGHT)
+    p_rec.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     p_false = sub.add_parser("false", help="symbol findings on unchanged photos")
     p_false.add_argument("--kodak", type=int, default=24, help="first N Kodak photos (text ones left out)")
     p_false.add_argument("--plates", type=int, default=10, help="held-out full-size car photos")
     p_false.add_argument("--work", type=Path, default=REPO / ".work" / "smalltext-false")
-    ap.add_argument("--out", type=Path, default=None)
+    p_false.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     a = ap.parse_args(argv)
     if a.cmd == "recall":
         rows = [r for d in a.run_dirs for r in small_recall(d, a.max_height)]
