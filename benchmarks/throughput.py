@@ -383,11 +383,15 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
         images = PairImages(f"marginal-{k}", rgb, rec, f"marginal-{megapixels}mp", spec, None)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         findings: list = []
+        per_detector = {}
         for det in detectors:
+            t0 = time.process_time()
             found, _ = detect_tiled_counted(det, replace(images, prior=tuple(findings)), DEFAULT_TILE)
             findings = merge_by_box(findings, found)
+            per_detector[f"{det.name}_cpu_s"] = round(time.process_time() - t0, 2)
         findings = combine(findings)
-        rows.append({"codec": spec, "nth": k + 1, "cpu_s": round(time.process_time() - cpu0, 2),
+        cpu = round(time.process_time() - cpu0, 2)
+        rows.append({"codec": spec, "nth": k + 1, "cpu_s": cpu, **per_detector,
                      "wall_s": round(time.perf_counter() - wall0, 2), "findings": len(findings),
                      "load": load()})  # fmt: skip
         print("marginal", rows[-1], flush=True)
