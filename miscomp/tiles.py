@@ -36,10 +36,12 @@ DEFAULT_OVERLAP = 256
 # OCR gets 768 px.
 DETECTOR_TILE = {"ocr": 768}
 # Images too large to be seen whole (a side over the run's tile) are cut smaller for detectors whose
-# maps grow with the tile. The diff detector peaked at +950 MB on a 2048×2000 tile (a 6 MP photo,
-# kodim14 upscaled; profile in docs/decisions/small-text.md), which kept 24 MP scans over 1.5 GB;
-# images up to the run's tile are still analysed whole, as before.
-LARGE_IMAGE_TILE = {"diff": 1024}
+# maps grow with the tile. The diff detector alone on a 12 MP photo (kodim14 upscaled, JPEG q10) peaked
+# at +1200 MB with 2048-px tiles, +486 MB with 1536, +210 MB with 1024, but its findings there (all
+# artefacts) grew 8 -> 16 -> 52 as tiles shrank (its noise model is fitted per tile): 1536 keeps 24 MP
+# scans under 1.5 GB with the fewest extra findings (docs/decisions/small-text.md). Images up to the
+# run's tile are still analysed whole, as before.
+LARGE_IMAGE_TILE = {"diff": 1536}
 
 
 def tile_for(detector: Detector, tile: int) -> int:
