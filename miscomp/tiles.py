@@ -37,11 +37,11 @@ DEFAULT_OVERLAP = 256
 DETECTOR_TILE = {"ocr": 768}
 # Images too large to be seen whole (a side over the run's tile) are cut smaller for detectors whose
 # maps grow with the tile. The diff detector alone on a 12 MP photo (kodim14 upscaled, JPEG q10) peaked
-# at +1200 MB with 2048-px tiles, +486 MB with 1536, +210 MB with 1024, but its findings there (all
-# artefacts) grew 8 -> 16 -> 52 as tiles shrank (its noise model is fitted per tile): 1536 keeps 24 MP
-# scans under 1.5 GB with the fewest extra findings (docs/decisions/small-text.md). Images up to the
-# run's tile are still analysed whole, as before.
-LARGE_IMAGE_TILE = {"diff": 1536}
+# at +1200 MB with 2048-px tiles, +486 MB with 1536, +210 MB with 1024; a default 24 MP scan peaked at
+# 1242 MB with 1024 and over 1.6 GB with 1536 (issue 28: <= 1.5 GB), so 1024. The price: its noise
+# model is fitted per tile, and its (artefact) findings on that photo grew 8 -> 16 -> 52 as tiles
+# shrank (docs/decisions/small-text.md). Images up to the run's tile are still analysed whole.
+LARGE_IMAGE_TILE = {"diff": 1024}
 
 
 def tile_for(detector: Detector, tile: int) -> int:

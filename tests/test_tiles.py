@@ -125,4 +125,4 @@ def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay
     det.seen.clear()
     orig = np.zeros((300, 2100, 3), np.uint8)
     detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
-    assert len(det.seen) >= 2 and all(w <= 1536 for _, w in det.seen)
+    assert len(det.seen) >= 3 and all(w <= 1024 for _, w in det.seen)
