@@ -15,7 +15,10 @@ One run measures, on this machine, in this order:
    compare reads with the same code, so recall differences come from the reading strategy only;
 4. **memory**: peak RSS of ``miscomp scan`` on one photo upscaled to 1, 12 and 24 MP (JPEG q10,
    default detectors, one worker), with the default tiling;
-5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker.
+5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker;
+6. **marginal**: detection CPU seconds of a 12 MP photo (kodim14 upscaled) through its first codec
+   and through one more (JPEG q10, then WebP q5), default detectors and tiling, codec time excluded:
+   what each further codec of a scan costs once the original has been read.
 
 The machine is shared with other agents while this runs: ``loadavg`` is recorded beside every timing.
 Run:  .venv/bin/python -m benchmarks.throughput [--images 4] [--text-images 4] [--skip-memory]
@@ -39,6 +42,7 @@ from PIL import Image
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from benchmarks.harness import write_results  # noqa: E402
 from miscomp.codecs import create_codec  # noqa: E402
 from miscomp.crops import write_crops  # noqa: E402
 from miscomp.detect import PairImages, build_detectors  # noqa: E402
@@ -353,6 +357,52 @@ def peak_rss(tmp: Path, megapixels: int, detectors: list[str], timeout_s: float)
     }  # fmt: skip
 
 
+# ---- marginal detection cost of one more codec ------------------------------------------------------
+
+MARGINAL_CODECS = ("jpeg:quality=10", "webp:quality=5")
+
+
+def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL_CODECS) -> dict:
+    """Detection CPU seconds of one photo upscaled to ``megapixels`` through its first codec and through
+    each further one, in one process, with the default detectors and tiling run as ``run_pair`` runs
+    them: the first codec pays for reading the original (text detection at every scale, cached per
+    tile), a further one only for its own comparison. The codecs' own encode/decode is not counted."""
+    from dataclasses import replace
+
+    from miscomp.detect.base import merge_by_box
+    from miscomp.detect.combine import combine
+    from miscomp.run import default_detectors
+    from miscomp.tiles import DEFAULT_TILE, detect_tiled_counted
+
+    src = KODAK / "kodim14.png"
+    rgb = np.asarray(Image.open(src).convert("RGB").resize(SIZES[megapixels], Image.BICUBIC))
+    names = default_detectors()
+    detectors, _ = build_detectors(names, tmp / "cache-marginal", device="cpu")
+    rows = []
+    for k, spec in enumerate(codecs):
+        rec = create_codec(spec, device="cpu").apply(rgb).reconstruction
+        images = PairImages(f"marginal-{k}", rgb, rec, f"marginal-{megapixels}mp", spec, None)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        findings: list = []
+        per_detector = {}
+        for det in detectors:
+            t0 = time.process_time()
+            found, _ = detect_tiled_counted(det, replace(images, prior=tuple(findings)), DEFAULT_TILE)
+            findings = merge_by_box(findings, found)
+            per_detector[f"{det.name}_cpu_s"] = round(time.process_time() - t0, 2)
+        findings = combine(findings)
+        cpu = round(time.process_time() - cpu0, 2)
+        rows.append({"codec": spec, "nth": k + 1, "cpu_s": cpu, **per_detector,
+                     "wall_s": round(time.perf_counter() - wall0, 2), "findings": len(findings),
+                     "load": load()})  # fmt: skip
+        print("marginal", rows[-1], flush=True)
+    return {
+        "megapixels": megapixels, "size": list(SIZES[megapixels]), "detectors": names, "rows": rows,
+        "first_codec_cpu_s": rows[0]["cpu_s"],
+        "marginal_cpu_s": round(float(np.mean([r["cpu_s"] for r in rows[1:]])), 2) if len(rows) > 1 else None,
+    }  # fmt: skip
+
+
 # ---- plot -------------------------------------------------------------------------------------------
 
 
@@ -410,7 +460,7 @@ def main() -> None:
     codecs = codec_specs()
     cores = usable_cores()
     out_json = OUT / "throughput.json"
-    res = json.loads(out_json.read_text()) if only and out_json.exists() else {}
+    res = _previous(out_json) if only else {}
     res.update({
         "machine": {"usable_cores": cores, "cpu_count": os.cpu_count(), "loadavg_start": load(),
                     "note": "2 cores shared with other agents while measuring; ~1 core under load"},
@@ -420,9 +470,8 @@ def main() -> None:
         tmp = Path(d)
         kodak = kodak_dir(tmp, args.images)
 
-        def save() -> None:
-            OUT.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps(res, indent=2))  # after every section: a long run keeps its parts
+        def save() -> None:  # after every section: a long run keeps its parts
+            write_results("throughput", res, [], csv=False, results_dir=OUT)
 
         if want("scaling"):
             res["scaling"] = []
@@ -449,6 +498,9 @@ def main() -> None:
                 print("growth", r, flush=True)
                 res["growth"].append(r)
                 save()
+        if want("marginal"):
+            res["marginal"] = marginal(tmp)
+            save()
         if want("memory") and not args.skip_memory:
             res["memory"] = []
             for mp in (1, 12, 24):
@@ -457,11 +509,18 @@ def main() -> None:
                 res["memory"].append(r)
                 save()
     res["machine"]["loadavg_end"] = load()
-    OUT.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(res, indent=2))
+    write_results("throughput", res, [], csv=False, results_dir=OUT)
     if all(k in res for k in ("scaling", "stages", "naive_vs_miscomp")):
         plot(res, OUT / "throughput.png")
     print(f"wrote {out_json}")
+
+
+def _previous(path: Path) -> dict:
+    """The summary of the last run (sections not re-run this time are kept)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data["summary"] if set(data) == {"metadata", "summary", "rows"} else data
 
 
 if __name__ == "__main__":

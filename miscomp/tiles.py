@@ -50,13 +50,30 @@ class TilesConfig:
         "2.05 GB on 24 MP, so 768",
     )  # fmt: skip
 
-    def tile_for(self, detector: Detector, tile: int | None = None) -> int:
+    # Images too large to be seen whole (a side over the run's tile) are cut smaller for the diff
+    # detector, whose maps grow with the tile.
+    large_image_diff_tile: int = measured(
+        1024, "benchmarks/memory.py: the diff detector alone on a 12 MP photo (kodim14 upscaled, JPEG q10)",
+        "+1200 MB with 2048-px tiles, +486 MB with 1536, +210 MB with 1024; a default 24 MP scan peaked "
+        "at 1242 MB with 1024 and over 1.6 GB with 1536 (issue 28: <= 1.5 GB). The price: diff's noise "
+        "model is fitted per tile, and its artefact findings on that photo grew 8 -> 16 -> 52",
+    )  # fmt: skip
+
+    def tile_for(
+        self, detector: Detector, tile: int | None = None, size: tuple[int, int] | None = None
+    ) -> int:
         """The tile side ``detector`` gets when the run's is ``tile`` (default: this config's; 0: no
-        tiling at all)."""
+        tiling at all) on an image of ``size`` (h, w): one larger than the run's tile gives the diff
+        detector smaller tiles (``large_image_diff_tile``); images up to it are analysed whole."""
         tile = self.tile if tile is None else tile
         if tile <= 0:
             return 0
-        return min(tile, self.ocr_tile) if detector.name == "ocr" else tile
+        whole = size is None or (size[0] <= tile and size[1] <= tile)
+        if detector.name == "ocr":
+            return min(tile, self.ocr_tile)
+        if detector.name == "diff" and not whole:
+            return min(tile, self.large_image_diff_tile)
+        return tile
 
 
 TILES = TilesConfig()
@@ -98,7 +115,7 @@ def detect_tiled_counted(
     ``overlap`` override the config's. Where a detector is cut into tile views, text in the overlap of
     two tiles is counted in both: a rate (errors / characters) barely moves, an absolute count does."""
     h, w = images.original.shape[:2]
-    tile = config.tile_for(detector, tile)
+    tile = config.tile_for(detector, tile, (h, w))
     overlap = config.overlap if overlap is None else overlap
     boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
     in_tiles = getattr(detector, "detect_in_tiles", None)

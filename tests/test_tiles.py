@@ -232,3 +232,17 @@ def test_translated_moves_the_box_the_line_and_the_boxes_in_details():
     assert g.details["symbol_from"]["line_box"] == [100, 1018, 90, 10]
     assert g.finding_id != f.finding_id and g.translated(-100, -1000).box == f.box
     assert (g.original_text, g.reconstruction_text) == ("KX7", "KXZ")
+
+
+def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay_whole():
+    class Diff(ChangedBlobs):
+        name = "diff"
+
+    det = Diff()
+    orig = np.zeros((300, 2000, 3), np.uint8)
+    detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
+    assert det.seen == [(300, 2000)]  # fits the run's tile: whole, as before
+    det.seen.clear()
+    orig = np.zeros((300, 2100, 3), np.uint8)
+    detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
+    assert len(det.seen) >= 3 and all(w <= 1024 for _, w in det.seen)

@@ -24,6 +24,7 @@ NOT_TUNED = {
     # reading.py belongs to the small-text work (issue 28); its tiles move into OCRConfig there.
     "ocr/reading.py:TILE": "upscaled-pass tile side (reading.py's own, see its comment)",
     "ocr/reading.py:TILE_OVERLAP": "upscaled-pass tile overlap (reading.py's own)",
+    "ocr/reading.py:LIKELY_MARGIN": "pixels of scale-1 context kept around a text-likely blob (a definition)",
 }
 
 

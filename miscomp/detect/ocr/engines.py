@@ -47,6 +47,11 @@ class OCREngine(ABC):
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Text boxes (axis-aligned, image pixels, may reach outside the image)."""
 
+    def detect_map(self, rgb: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
+        """``detect``'s boxes and, where the engine has one, its per-pixel text probability (H×W float32
+        in [0, 1]; None otherwise). The multi-scale search upscales only where it is high."""
+        return self.detect(rgb), None
+
     @abstractmethod
     def recognize(self, rgb: np.ndarray, boxes: list[Box], scale: float = 1.0) -> list[tuple[str, float]]:
         """(text, confidence) per box, in box order; ``scale`` resamples the text before reading."""
@@ -158,6 +163,33 @@ class RapidOCREngine(OCREngine):
         if res.boxes is None:
             return []
         return [_poly_box(poly) for poly in res.boxes]
+
+    def detect_map(self, rgb: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
+        """One detector run: its boxes (as ``detect``) and the DB text-probability map it thresholded
+        (taken from the ONNX session's output, resized back to the image). rapidocr pads very wide or
+        very low inputs before detection; there the map would not line up: None."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        if h < self.ocr.min_height or w / max(1, h) > self.ocr.width_height_ratio:
+            return self.detect(rgb), None
+        det = self.ocr._load_det_model()
+        session, seen = det.session, []
+
+        def spy(x: np.ndarray) -> np.ndarray:
+            out = session(x)
+            seen.append(out)
+            return out
+
+        det.session = spy
+        try:
+            boxes = self.detect(rgb)
+        finally:
+            det.session = session
+        if not seen:  # an input rapidocr rejected before detection
+            return boxes, None
+        prob = np.asarray(seen[-1], dtype=np.float32).reshape(seen[-1].shape[-2:])
+        return boxes, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def recognize(self, rgb: np.ndarray, boxes: list[Box], scale: float = 1.0) -> list[tuple[str, float]]:
         return self.read_boxes(rgb, boxes, (scale,))[0]

@@ -24,6 +24,8 @@ from miscomp.geometry import Box
 # detector input) against one 1536×1024 call (1.6 MP) with 2048.
 TILE = 2048
 TILE_OVERLAP = 0.15  # of a tile side: a line up to this long is whole in at least one tile
+# Pixels of scale-1 context kept around a text-likely blob when only those are upscaled.
+LIKELY_MARGIN = 12
 
 
 @dataclass(frozen=True)
@@ -112,26 +114,74 @@ def clip_boxes(boxes: list[Box], h: int, w: int, min_side: int) -> list[Box]:
     return out
 
 
+def likely_windows(prob: np.ndarray, threshold: float, margin: int = LIKELY_MARGIN) -> list[Box]:
+    """Where the detector's text probability at scale 1 reaches ``threshold``: each such blob's box,
+    grown by ``margin`` (and by its own height sideways, where a faint line's ends fall below the
+    threshold), overlapping boxes joined. Text a few pixels high that the detector cannot box at
+    scale 1 still lights its map there; a text-free sky or wall does not."""
+    import cv2
+
+    h, w = prob.shape[:2]
+    mask = (prob >= threshold).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for x, y, bw, bh, _area in stats[1:n]:
+        mx, my = margin + 2 * bh, margin
+        x0, y0 = max(0, x - mx), max(0, y - my)
+        boxes.append(Box(x0, y0, min(w, x + bw + mx) - x0, min(h, y + bh + my) - y0))
+    joined = True
+    while joined:  # overlapping windows would detect their shared pixels twice
+        joined = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if boxes[i].overlaps(boxes[j]):
+                    boxes[i] = Box.union_of([boxes[i], boxes.pop(j)])
+                    joined = True
+                    break
+            if joined:
+                break
+    return boxes
+
+
 def detect_text(
-    engine: OCREngine, rgb: np.ndarray, scales: tuple[float, ...], min_side: int = 8, tile: int = TILE
+    engine: OCREngine,
+    rgb: np.ndarray,
+    scales: tuple[float, ...],
+    min_side: int = 8,
+    tile: int = TILE,
+    likely: float = 0.0,
 ) -> list[tuple[Box, float]]:
     """Text boxes of ``rgb`` over all ``scales`` (ascending), each with the scale that found it.
 
     ``min_side`` applies in the pixels the detector saw, so a 4 px line found at 3× (12 px) counts.
+    With ``likely`` > 0 (and scale 1 among ``scales``, on an engine with a probability map) the
+    upscaled passes look only at ``likely_windows`` of scale 1's map, not at the whole image.
     """
     import cv2
 
     h, w = rgb.shape[:2]
     kept: list[tuple[Box, float]] = []
+    areas = [Box(0, 0, w, h)]
     for s in sorted(scales):
         found: list[Box] = []
-        for t in tiles(h, w, max(16, round(tile / s))) if s != 1.0 else [Box(0, 0, w, h)]:
+        if s == 1.0:
+            parts = [Box(0, 0, w, h)]
+        else:
+            side = max(16, round(tile / s))
+            parts = [Box(a.x + t.x, a.y + t.y, t.w, t.h) for a in areas for t in tiles(a.h, a.w, side)]
+        for t in parts:
             part = rgb[t.y : t.y + t.h, t.x : t.x + t.w]
             if s != 1.0:
                 size = (max(1, round(t.w * s)), max(1, round(t.h * s)))
                 part = cv2.resize(part, size, interpolation=cv2.INTER_CUBIC)
             ph, pw = part.shape[:2]
-            for b in clip_boxes(engine.detect(np.ascontiguousarray(part)), ph, pw, min_side):
+            if s == 1.0 and likely > 0:
+                raw, prob = engine.detect_map(np.ascontiguousarray(part))
+                if prob is not None:
+                    areas = likely_windows(prob, likely)
+            else:
+                raw = engine.detect(np.ascontiguousarray(part))
+            for b in clip_boxes(raw, ph, pw, min_side):
                 x0, y0 = t.x + b.x / s, t.y + b.y / s
                 x1, y1 = t.x + (b.x + b.w) / s, t.y + (b.y + b.h) / s
                 found.append(Box(int(x0), int(y0), max(1, round(x1 - int(x0))), max(1, round(y1 - int(y0)))))
@@ -163,4 +213,12 @@ def read_lines(
     ]
 
 
-__all__ = ["TextLine", "clip_boxes", "detect_text", "merge_pass", "read_lines", "tiles"]
+__all__ = [
+    "TextLine",
+    "clip_boxes",
+    "detect_text",
+    "likely_windows",
+    "merge_pass",
+    "read_lines",
+    "tiles",
+]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from miscomp.detect.ocr.reading import detect_text, merge_pass, read_lines, tiles
+from miscomp.detect.ocr.reading import detect_text, likely_windows, merge_pass, read_lines, tiles
 from miscomp.geometry import Box
 from miscomp.synth.scenes import font
 
@@ -41,6 +41,18 @@ def test_parts_of_one_line_cut_by_a_tile_border_are_joined():
     assert len(merge_pass([Box(155, 4, 610, 165), Box(18, 104, 148, 41)])) == 2
 
 
+def test_likely_windows_grow_each_blob_and_join_overlaps():
+    prob = np.zeros((300, 400), np.float32)
+    prob[100:106, 50:120] = 0.4  # a faint small line
+    prob[200:204, 300:310] = 0.05  # below the threshold: no window
+    (win,) = likely_windows(prob, 0.2, margin=10)
+    # the blob (6 px high) grown by the margin, and sideways by twice its height more
+    assert win == Box(50 - 22, 90, 70 + 44, 26)
+    prob[100:106, 150:200] = 0.9  # a second blob whose window overlaps the first: one window
+    assert likely_windows(prob, 0.2, margin=10) == [Box(28, 90, 200 + 22 - 28, 26)]
+    assert likely_windows(np.zeros((50, 50), np.float32), 0.2) == []
+
+
 @pytest.fixture(scope="module")
 def rapid():
     pytest.importorskip("rapidocr")
@@ -61,3 +73,23 @@ def test_small_dense_text_is_found_only_at_the_upscaled_pass(rapid):
     reads = read_lines(rapid, table, [(b, 2.0) for b in lines], 1.25)
     # the reads are rough at 5 px, but they are reads of those lines (digits of the right numbers)
     assert sum(any(c.isdigit() for c in r.text) for r in reads) >= 4
+
+
+def test_detect_map_gives_the_boxes_of_detect_and_a_map_that_lights_on_text(rapid):
+    table = dense_table()
+    boxes, prob = rapid.detect_map(table)
+    assert boxes == rapid.detect(table)
+    assert prob is not None and prob.shape == table.shape[:2] and prob.dtype == np.float32
+    assert prob[10:46, 10:200].max() > 0.2 > prob[120:, 300:].max()  # the table, not the blank page
+
+
+def test_gated_upscaling_keeps_the_small_lines_and_skips_blank_areas(rapid):
+    canvas = np.full((600, 900, 3), 235, np.uint8)
+    canvas[300:500, 400:880] = dense_table()
+    # Upscaled whole (1800×1200), this page gave rapidocr no box at all; the window around the table
+    # (what scale 1's map lit) gives its lines.
+    gated = [b for b, s in detect_text(rapid, canvas, (1.0, 2.0), likely=0.1) if s == 2.0 and b.h <= 12]
+    assert len(gated) >= 5 and all(b.y >= 300 and b.x >= 400 for b in gated)
+    _, prob = rapid.detect_map(canvas)
+    windows = likely_windows(prob, 0.1)
+    assert sum(w.area for w in windows) < 0.25 * canvas.shape[0] * canvas.shape[1]

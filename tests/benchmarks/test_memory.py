@@ -1,0 +1,23 @@
+"""benchmarks/memory.py: image sizes and the summary's fit (no scan is run here)."""
+
+from __future__ import annotations
+
+from benchmarks.memory import TARGET_MB, size_for, summarise
+
+
+def test_24_megapixels_is_6000_by_4000():
+    assert size_for(24) == (6000, 4000)
+    w, h = size_for(6)
+    assert abs(w * h / 1e6 - 6) < 0.1 and w % 8 == 0 and h % 8 == 0
+
+
+def test_summary_fits_peak_against_megapixels():
+    rows = [
+        {"image": "photo", "megapixels": 6.0, "peak_rss_mb": 700, "exit": 0},
+        {"image": "photo", "megapixels": 24.0, "peak_rss_mb": 1240, "exit": 0},
+        {"image": "text", "megapixels": 24.0, "peak_rss_mb": 1600, "exit": 0},
+        {"image": "photo", "megapixels": 12.0, "peak_rss_mb": 99999, "exit": 1},  # a failed scan is left out
+    ]
+    s = summarise(rows)
+    assert s["mb_per_megapixel"] == 30.0 and s["base_mb"] == 520 and s["estimate_100mp_mb"] == 3520
+    assert s["peak_mb_24mp_max"] == 1600 and s["within_target_24mp"] is (TARGET_MB >= 1600)
