@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from miscomp import weights as W
+from miscomp.codecs import base as B
 from miscomp.codecs.base import CODECS, Codec
 from miscomp.errors import CodecError, require
 
@@ -46,6 +47,7 @@ class CompressAICodec(Codec):
     metric: str = "mse"
     weights: str = "miscomp"
     device: str = "cpu"  # a torch device; the bitstream does not depend on it (not in params())
+    precision: str = B.DEFAULT_PRECISION  # float64: the same symbols and pixels on every CPU (base.py)
     _resolved: W.ResolvedWeights | None = field(default=None, init=False, repr=False)
     _model: Any = field(default=None, init=False, repr=False)
     _tables: str = field(default="", init=False, repr=False)
@@ -59,15 +61,18 @@ class CompressAICodec(Codec):
             raise CodecError(f"{self.name}: q must be an integer in [1, {self.max_quality}], got {self.q!r}")
         if self.metric not in ("mse", "ms-ssim"):
             raise CodecError(f"{self.name}: metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
+        B.check_precision(self.name, self.precision)
         self.weights = str(self.weights)
         # Resolve now so a missing file is reported before any image is processed.
         self._resolved = self._resolve_weights()
 
     def params(self) -> dict[str, Any]:
-        return {"q": self.q, "metric": self.metric, "weights": self._weights_label()}
+        return {"q": self.q, "metric": self.metric, "weights": self._weights_label(),
+                **B.precision_params(self.precision)}  # fmt: skip
 
     def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"arch": self.name, "compressai": require("compressai", "neural").__version__}
+        out: dict[str, Any] = {"arch": self.name, "compressai": require("compressai", "neural").__version__,
+                               "precision": self.precision}  # fmt: skip
         if self._resolved is not None:
             out["weights"] = self._resolved.info()
         if self._tables:
@@ -102,7 +107,7 @@ class CompressAICodec(Codec):
         if self._model is None:
             assert self._resolved is not None
             model, self._tables = load_model(self.name, self.q, self.metric, self._resolved.path)
-            self._model = model.to(self.device)
+            self._model = model.to(self.device, getattr(_torch(), self.precision))
         return self._model
 
     # -- coding ---------------------------------------------------------------------------------
@@ -114,7 +119,8 @@ class CompressAICodec(Codec):
         h, w = _check_rgb(rgb, self.name)
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
         # a writable copy: torch warns on the read-only arrays images arrive as
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None]
+        x = x.to(getattr(torch, self.precision)).div_(255)
         # Edge replication, not zeros: a black border would cost bits and bleed into the image.
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(self.device)
         with torch.no_grad():
@@ -135,8 +141,7 @@ class CompressAICodec(Codec):
                 x_hat = self.model().decompress([[g] for g in groups], shape)["x_hat"]
         except (RuntimeError, ValueError, IndexError) as err:
             raise CodecError(f"{self.name}: cannot decode bitstream: {err}") from err
-        x_hat = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
-        return x_hat.permute(1, 2, 0).contiguous().cpu().numpy()
+        return B.to_pixels(x_hat[0, :, :h, :w])
 
     def _parse(self, data: bytes) -> tuple[int, int, list[int], list[bytes]]:
         bad = f"{self.name}: bad bitstream"
