@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -123,7 +125,7 @@ class CompressAICodec(Codec):
         x = x.to(getattr(torch, self.precision)).div_(255)
         # Edge replication, not zeros: a black border would cost bits and bleed into the image.
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(self.device)
-        with torch.no_grad():
+        with torch.no_grad(), _default_dtype(x.dtype):
             out = self.model().compress(x)
         groups = [_single(s, self.name) for s in out["strings"]]
         shape = [int(d) for d in out["shape"]]
@@ -137,7 +139,7 @@ class CompressAICodec(Codec):
         torch = _torch()
         h, w, shape, groups = self._parse(data)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _default_dtype(getattr(torch, self.precision)):
                 x_hat = self.model().decompress([[g] for g in groups], shape)["x_hat"]
         except (RuntimeError, ValueError, IndexError) as err:
             raise CodecError(f"{self.name}: cannot decode bitstream: {err}") from err
@@ -200,8 +202,9 @@ def official_spec(arch: str, metric: str, quality: int) -> W.WeightsSpec:
 
 
 def load_model(arch: str, quality: int, metric: str, path: Path) -> tuple[Any, str]:
-    """Build ``arch`` from a checkpoint; returns the model (eval, float32) and where its entropy
-    tables came from ("checkpoint" or "recomputed")."""
+    """Build ``arch`` from a checkpoint; returns the model (eval; float64 when its tables were
+    recomputed, else float32: the caller casts it) and where its entropy tables came from
+    ("checkpoint" or "recomputed")."""
     torch = _torch()
     require("compressai", "neural")
     from compressai.zoo import image as zoo
@@ -231,9 +234,24 @@ def load_model(arch: str, quality: int, metric: str, path: Path) -> tuple[Any, s
     model.eval()
     tables = "checkpoint"
     if any(b.numel() == 0 for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] in _TABLE_BUFFERS):
-        model.update(force=True)
+        # The integer rANS tables come from the float densities: computed in float64, so that a
+        # bitstream made on one machine decodes on another (the shipped in-house weights carry them).
+        model.double().update(force=True)
         tables = "recomputed"
     return model, tables
+
+
+@contextmanager
+def _default_dtype(dtype: Any) -> Iterator[None]:
+    """The autoregressive models (mbt2018, cheng2020) make their latent buffers with ``torch.zeros``
+    in the default dtype; in float64 that must be float64 too."""
+    torch = _torch()
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _torch_hub_checkpoints() -> Path:

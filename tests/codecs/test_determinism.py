@@ -23,6 +23,7 @@ pytest.importorskip("compressai")
 pytest.importorskip("torch")
 
 from miscomp.codecs import create_codec  # noqa: E402
+from miscomp.errors import CodecError  # noqa: E402
 from tests.conftest import shared_path  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
@@ -105,3 +106,13 @@ def test_committed_bitstream_decodes_to_the_recorded_pixels(entry):
     rec = create_codec(spec).decompress((EXPECTED / entry["file"]).read_bytes())
     assert list(rec.shape) == entry["shape"]
     assert hashlib.sha256(rec.tobytes()).hexdigest() == entry["pixels_sha256"]
+
+
+def test_precision_is_float64_by_default_and_float32_is_named_in_the_tag():
+    default = create_codec("bmshj2018-factorized:q=1")
+    fast = create_codec("bmshj2018-factorized:q=1,precision=float32")
+    assert default.info()["precision"] == "float64"
+    assert default.tag == "bmshj2018-factorized-metricmse-q1-weightsmiscomp"  # the test bed's tag
+    assert fast.tag == "bmshj2018-factorized-metricmse-precisionfloat32-q1-weightsmiscomp"
+    with pytest.raises(CodecError, match="precision must be one of float64, float32"):
+        create_codec("bmshj2018-factorized:q=1,precision=float16")
