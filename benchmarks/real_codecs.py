@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_build = sub.add_parser("build", help="regenerate originals + reconstructions, verify sha256")
-    p_build.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    p_build.add_argument("--work", type=Path, default=None, help="default: .work/realbed-<precision>")
     p_build.add_argument("--update-manifest", action="store_true", help="record hashes instead of checking")
     p_build.add_argument("--reviewed-only", action="store_true", help="only the reviewed pairs")
     p_build.add_argument("--precision", choices=("float64", "float32"), default=None,

@@ -6,7 +6,7 @@ images are regenerated here from ``MISCOMP_SHARED`` (Kodak, plates), scikit-imag
 renderer, and every original and reconstruction is checked against the sha256 in the manifest, so a
 codec that no longer reproduces the labelled output is reported instead of silently scored.
 
-    python -m benchmarks.real_codecs build [--out .work/realbed]
+    python -m benchmarks.real_codecs build [--work DIR] [--reviewed-only] [--update-manifest] [--processes N]
 
 Layout of the work folder::
 
@@ -52,7 +52,6 @@ KODAK_IDS = ("kodim01", "kodim03", "kodim05", "kodim08", "kodim10", "kodim14", "
 SCENE_SEEDS = (0, 1, 2, 3)
 PLATES_PER_REGION = 12
 HELDOUT_PERCENT = 40
-DEFAULT_WORK = REPO / ".work" / f"realbed-{VERSION}"  # per version: 0.1's float32 pixels are never reused
 
 
 def shared_dir() -> Path:
@@ -176,13 +175,28 @@ def read_manifest(path: Path = MANIFEST) -> dict:
     return json.loads(path.read_text())
 
 
+def learned_precision(manifest: dict) -> str:
+    """The arithmetic the manifest's learned reconstructions were made in (0.1 predates the field and
+    was made in float32, the codecs' arithmetic then)."""
+    return manifest.get("learned_precision", "float32")
+
+
+def default_work(manifest_path: Path = MANIFEST) -> Path:
+    """One work folder per precision, so that a cached reconstruction is never one of the other kind."""
+    precision = learned_precision(read_manifest(manifest_path)) if manifest_path.exists() else "float64"
+    return REPO / ".work" / f"realbed-{precision}"
+
+
+DEFAULT_WORK = default_work()
+
+
 def learned_spec(spec: str, precision: str | None) -> str:
     """``spec`` with ``precision`` added when it names a learned codec (None: the codec's default)."""
     return f"{spec},precision={precision}" if precision and spec.startswith(LEARNED_FAMILIES) else spec
 
 
 def build(
-    work: Path = DEFAULT_WORK,
+    work: Path | None = None,
     manifest_path: Path = MANIFEST,
     codecs: tuple[str, ...] | None = None,
     update_manifest: bool = False,
@@ -190,8 +204,9 @@ def build(
     pairs: set[tuple[str, str]] | None = None,
     precision: str | None = None,
 ) -> dict:
-    """Write originals, reconstructions and bitstreams into ``work`` (cached: a pair whose PNG and
-    bitstream exist is re-checked, not recomputed) and check every sha256 against the manifest. With
+    """Write originals, reconstructions and bitstreams into ``work`` (default: .work/realbed-<precision>;
+    cached: a pair whose PNG and bitstream exist is re-checked, not recomputed) and check every sha256
+    against the manifest, in the manifest's precision. With
     ``update_manifest`` (or when the manifest does not exist yet) record the hashes instead; a manifest
     of an older version is then moved to this one, and the learned codecs' hashes it holds for pairs
     not rebuilt are dropped (they were made by other arithmetic). ``pairs`` ({(image_id, tag)}) limits
@@ -207,18 +222,30 @@ def build(
         {"version": VERSION, "codecs": [], "images": select_images()} if new else read_manifest(manifest_path)
     )
     specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
-    built = {s: create_codec(learned_spec(s, precision)) for s in specs}
     tags = {s: create_codec(s).tag for s in specs}  # the default precision's tags name the labelled pairs
     manifest["codec_specs"] = specs
     manifest["codecs"] = tags
     record = new or update_manifest
+    # checking follows the manifest's arithmetic; recording uses the one asked for (default: the codecs')
+    precision = precision or (None if record else learned_precision(manifest))
+    from miscomp.codecs.base import DEFAULT_PRECISION
+
+    used = precision or DEFAULT_PRECISION
+    work = work or REPO / ".work" / f"realbed-{used}"
+    stamp = work / "precision.txt"
+    if stamp.exists() and stamp.read_text().strip() != used:
+        held = stamp.read_text().strip()
+        raise SystemExit(
+            f"{work}: holds {held} reconstructions, this build makes {used} ones: pass another --work"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(used + "\n")
     if record and manifest.get("version") != VERSION:
         _drop_learned_hashes(manifest, tags, pairs)
         manifest["version"] = VERSION
     if record:
-        from miscomp.codecs.base import DEFAULT_PRECISION
-
-        manifest["learned_precision"] = precision or DEFAULT_PRECISION
+        manifest["learned_precision"] = used
+    built = {s: create_codec(learned_spec(s, precision)) for s in specs}
     mismatches, missing = [], []
     # held-out images first: a build cut short has made what the held-out figures need
     for n, spec in enumerate(sorted(manifest["images"], key=lambda s: s["split"] != "heldout"), 1):
@@ -275,15 +302,20 @@ def build(
     return {"mismatches": mismatches, "missing": missing}
 
 
-def build_parallel(processes: int, work: Path = DEFAULT_WORK, manifest_path: Path = MANIFEST,
+def build_parallel(processes: int, work: Path | None = None, manifest_path: Path = MANIFEST,
                    pairs: set[tuple[str, str]] | None = None, **kw) -> dict:  # fmt: skip
     """``build`` with the reconstructions made by ``processes`` worker processes (images dealt out in
     turn, held-out first), then one pass that checks or records them all from the cache."""
     from concurrent.futures import ProcessPoolExecutor
 
+    from miscomp.codecs import create_codec
+    from miscomp.codecs.base import DEFAULT_PRECISION
+
     manifest = read_manifest(manifest_path)
     specs = manifest["codec_specs"]
-    from miscomp.codecs import create_codec
+    record = kw.get("update_manifest", False)
+    kw["precision"] = kw.get("precision") or (DEFAULT_PRECISION if record else learned_precision(manifest))
+    work = work or REPO / ".work" / f"realbed-{kw['precision']}"
 
     tags = [create_codec(s).tag for s in specs]
     images = sorted(manifest["images"], key=lambda s: (s["split"] != "heldout", s["image_id"]))
@@ -292,7 +324,7 @@ def build_parallel(processes: int, work: Path = DEFAULT_WORK, manifest_path: Pat
     ]
     parts = [set().union(*wanted[i::processes]) for i in range(processes)]
     with ProcessPoolExecutor(processes) as pool:
-        jobs = [pool.submit(build, work, manifest_path, None, False, _quiet, part, kw.get("precision"))
+        jobs = [pool.submit(build, work, manifest_path, None, False, _quiet, part, kw["precision"])
                 for part in parts if part]  # fmt: skip
         for job in jobs:
             job.result()

@@ -9,6 +9,9 @@ setting, which separates the decoder's share of a difference from the encoder's.
     python -m benchmarks.realbed_repro [--images ID ...] [--code ROOT ...] [--codec SPEC ...]
                                        [--setting NAME ...] [--env K=V ...] [--name RESULTS_NAME]
 
+    python -m benchmarks.realbed_repro speed     float32 vs float64 seconds on one bed image
+    python -m benchmarks.realbed_repro golden    rewrite the determinism test's bitstreams
+
 ``--code`` adds checkouts to compare (e.g. ``git worktree add /tmp/old <commit>``); each runs with
 its own tree first on ``PYTHONPATH``. The worker (``python benchmarks/realbed_repro.py worker ...``)
 imports only ``miscomp.codecs``, so older checkouts work as long as ``create_codec`` exists.
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", nargs="*", type=Path, default=[], help="other checkouts to compare")
     ap.add_argument("--setting", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for every worker")
+    ap.add_argument("--no-decode-ref", action="store_true", help="skip decoding the reference's bitstreams")
     ap.add_argument("--name", default="", help="write benchmarks/results/<name>.json (+ .csv)")
     args = ap.parse_args(argv)
 
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         out = tmp / f"run{i}"
         env = {**base_env, **SETTINGS[setting]}
         results[label] = _run_worker(code, env, images, out, args.codec)
-        if i:  # the reference's bitstreams decoded here: the decoder's own share of any difference
+        if i and not args.no_decode_ref:  # the reference's bitstreams decoded here: the decoder's share
             dec_dir = tmp / f"dec{i}"
             results[label + " (decode ref)"] = _run_worker(code, env, images, dec_dir, args.codec, ref_dir)
         for r in results[label]["rows"]:
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                    "same_bitstream": same_bits,
                    "manifest_match": r["sha256"] == want["sha256"], "manifest_bytes": want["bytes"],
                    **{f"vs_ref_{k}": v for k, v in _compare(ref_dir, out, name).items()}}  # fmt: skip
-            if i:
+            if i and not args.no_decode_ref:
                 dec = _compare(ref_dir, tmp / f"dec{i}", name)
                 row.update({f"decode_ref_{k}": v for k, v in dec.items()})
             rows.append(row)
@@ -211,6 +215,31 @@ def main(argv: list[str] | None = None) -> int:
         found = {"runs": summary.to_dict(orient="records"), "env": base_env, "images": args.images}
         print(write_results(args.name, found, rows))
     return 0
+
+
+def speed(image_id: str = "plate_us_wts_lg_000128", repeats: int = 2) -> dict:
+    """Seconds to encode + decode one bed image with each learned setting in float32 and float64,
+    interleaved in one process (the fastest of ``repeats``: the machines are shared)."""
+    from benchmarks.realbed_build import load_original, read_manifest
+    from miscomp.codecs import create_codec
+
+    spec_of = {s["image_id"]: s for s in read_manifest()["images"]}
+    rgb, _ = load_original(spec_of[image_id])
+    rows = []
+    for spec in LEARNED:
+        codecs = {p: create_codec(f"{spec},precision={p}") for p in ("float32", "float64")}
+        for codec in codecs.values():
+            codec.apply(rgb[:64, :64].copy())  # load the weights outside the timing
+        best = {p: float("inf") for p in codecs}
+        for _ in range(repeats):
+            for p, codec in codecs.items():
+                out = codec.apply(rgb)
+                best[p] = min(best[p], out.encode_seconds + out.decode_seconds)
+        rows.append({"spec": spec, "image_id": image_id, **{f"{p}_s": round(t, 3) for p, t in best.items()},
+                     "ratio": round(best["float64"] / best["float32"], 2)})  # fmt: skip
+        print(rows[-1])
+    total = {p: sum(r[f"{p}_s"] for r in rows) for p in ("float32", "float64")}
+    return {"rows": rows, "ratio_all": round(total["float64"] / total["float32"], 2), **total}
 
 
 GOLDEN = REPO / "tests" / "codecs" / "expected"
@@ -245,6 +274,12 @@ def write_golden(folder: Path = GOLDEN) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "golden":
         write_golden()
+    elif len(sys.argv) > 1 and sys.argv[1] == "speed":
+        from benchmarks.harness import write_results
+
+        found = speed()
+        rows = found.pop("rows")
+        print(found, write_results("realbed_repro_speed", found, rows))
     elif len(sys.argv) > 1 and sys.argv[1] == "worker":
         ap = argparse.ArgumentParser()
         ap.add_argument("worker")
