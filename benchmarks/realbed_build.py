@@ -221,10 +221,6 @@ def build(
     manifest = (
         {"version": VERSION, "codecs": [], "images": select_images()} if new else read_manifest(manifest_path)
     )
-    specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
-    tags = {s: create_codec(s).tag for s in specs}  # the default precision's tags name the labelled pairs
-    manifest["codec_specs"] = specs
-    manifest["codecs"] = tags
     record = new or update_manifest
     # checking follows the manifest's arithmetic; recording uses the one asked for (default: the codecs')
     precision = precision or (None if record else learned_precision(manifest))
@@ -240,6 +236,10 @@ def build(
         )
     work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(used + "\n")
+    specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
+    tags = {s: create_codec(s).tag for s in specs}  # the default precision's tags name the labelled pairs
+    manifest["codec_specs"] = specs
+    manifest["codecs"] = tags
     if record and manifest.get("version") != VERSION:
         _drop_learned_hashes(manifest, tags, pairs)
         manifest["version"] = VERSION

@@ -38,6 +38,8 @@ def compare_labels(old: Path, new: Path, labels: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for lab in labels.itertuples(index=False):
         name = Path("reconstructions") / lab.codec_tag / f"{lab.image_id}.png"
+        if not ((old / name).exists() and (new / name).exists()):
+            continue  # a pair one of the builds has not made (yet): reported by main() as not compared
         a, b = img(old / name), img(new / name)
         y0, x0 = max(0, lab.y - PAD), max(0, lab.x - PAD)
         box = (slice(y0, lab.y + lab.h + PAD), slice(x0, lab.x + lab.w + PAD))
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.realbed_score import load_labels, load_reviewed
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("old", type=Path, help="work folder of the old build (originals + reconstructions)")
+    ap.add_argument("old", type=Path, help="work folder of the old build (e.g. build --precision float32)")
     ap.add_argument("new", type=Path, help="work folder of the new build")
     ap.add_argument("--out", type=Path, default=Path(".work/realbed-recheck"))
     args = ap.parse_args(argv)
@@ -101,14 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         [(i, t) in reviewed for i, t in zip(labels["image_id"], labels["codec_tag"], strict=True)]
     ]
     table = compare_labels(args.old, args.new, labels)
+    if table.empty:
+        print("no reviewed pair is in both work folders")
+        return 1
+    left = len(labels) - len(table)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "recheck.csv", index=False)
     paths = sheets(args.old, args.new, labels, table, args.out)
     by = table.groupby("codec_tag")["barely_changed"].agg(["count", "sum"])
     print(by.rename(columns={"count": "labels", "sum": "barely_changed"}).to_string())
-    print(
-        f"{int((~table['barely_changed']).sum())} labels to look at again: {len(paths)} sheets in {args.out}"
-    )
+    n = int((~table["barely_changed"]).sum())
+    print(f"{n} labels to look at again ({len(paths)} sheets in {args.out}); {left} labels not compared")
     return 0
 
 
