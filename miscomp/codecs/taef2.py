@@ -40,6 +40,7 @@ SCALE = 8  # spatial downsampling of the encoder
 LATENT_MAGNITUDE, LATENT_SHIFT = 3.0, 0.5  # TAESD's latent scaling: raw / (2·3) + 0.5 → [0, 1]
 FREQ_BITS = 12  # histogram precision sent in the header; rANS itself runs at 16 bits
 _HEADER = struct.Struct("<4sBBIIBHHII")
+BAND_VALUES = 1 << 24  # float64 unfold per convolution band: 128 MB (BandedConv2d)
 UPSTREAM = "https://github.com/madebyollin/taesd/raw/main"
 
 
@@ -250,8 +251,31 @@ def _architecture() -> dict[str, Any]:
     torch = _torch()
     from torch import nn
 
+    class BandedConv2d(nn.Conv2d):
+        """A 3×3 convolution that, in float64, runs in bands of output rows. CPU float64 convolutions
+        unfold their whole input first (9 × channels × H × W values: 1.8 GB for a 768×512 image at 64
+        channels; a float64 build of the test bed was killed for memory at 512×384); bands keep that
+        under BAND_VALUES. Same arithmetic per output value, so the same pixels in practice."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            k, s = self.kernel_size[0], self.stride[0]
+            h, w = x.shape[-2:]
+            w_out = (w + 2 - k) // s + 1
+            rows = max(1, BAND_VALUES // (self.in_channels * k * k * w_out))
+            h_out = (h + 2 - k) // s + 1
+            if x.dtype != torch.float64 or rows >= h_out:
+                return super().forward(x)
+            padded = nn.functional.pad(x, (1, 1, 1, 1))
+            bands = [
+                nn.functional.conv2d(
+                    padded[:, :, r * s : (min(r + rows, h_out) - 1) * s + k], self.weight, self.bias, s
+                )  # fmt: skip
+                for r in range(0, h_out, rows)
+            ]
+            return torch.cat(bands, dim=2)
+
     def conv(n_in: int, n_out: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
-        return nn.Conv2d(n_in, n_out, 3, stride=stride, padding=1, bias=bias)
+        return BandedConv2d(n_in, n_out, 3, stride=stride, padding=1, bias=bias)
 
     class Clamp(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
