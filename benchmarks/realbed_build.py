@@ -214,7 +214,7 @@ def build(
     remakes version 0.1's pixels, on the machine that made them) under the default tag.
     Returns {"mismatches": [...], "missing": [...]}."""
     from miscomp.codecs import create_codec
-    from miscomp.io import read_image, write_png
+    from miscomp.io import atomic_write_text, read_image, write_png
 
     os.environ.setdefault("MISCOMP_TAEF2_DIR", str(shared_dir() / "models" / "taef2"))
     new = not manifest_path.exists()
@@ -229,13 +229,12 @@ def build(
     used = precision or DEFAULT_PRECISION
     work = work or REPO / ".work" / f"realbed-{used}"
     stamp = work / "precision.txt"
-    if stamp.exists() and stamp.read_text().strip() != used:
-        held = stamp.read_text().strip()
+    held = stamp.read_text().strip() if stamp.exists() else used
+    if held != used:
         raise SystemExit(
             f"{work}: holds {held} reconstructions, this build makes {used} ones: pass another --work"
         )
-    work.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(used + "\n")
+    atomic_write_text(stamp, used + "\n")  # atomic: parallel builds read it while others write it
     specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
     tags = {s: create_codec(s).tag for s in specs}  # the default precision's tags name the labelled pairs
     manifest["codec_specs"] = specs
