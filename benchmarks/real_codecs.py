@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.realbed_build import DEFAULT_WORK, LABELS, build, read_manifest
+from benchmarks.realbed_build import DEFAULT_WORK, LABELS, build, build_parallel, read_manifest
 from benchmarks.realbed_score import (  # noqa: F401 - re-exported: others import the scorer from here
     CATEGORIES,
     KINDS,
@@ -99,7 +99,7 @@ def run_tool(
         sizes.parent.mkdir(parents=True, exist_ok=True)
         sizes.write_text("stem,bytes\n" + "".join(
             f"{s['image_id']},{s['reconstructions'][tag]['bytes']}\n"
-            for s in manifest["images"]))  # fmt: skip
+            for s in manifest["images"] if s["reconstructions"][tag]["bytes"] is not None))  # fmt: skip
         cfg = ScanConfig(out=run_dir, originals=originals, reconstructions=work / "reconstructions" / tag,
                          label=tag, sizes_csv=sizes, detectors=tuple(detectors) if detectors else None,
                          quiet=True, report=False)  # fmt: skip
@@ -188,8 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_build = sub.add_parser("build", help="regenerate originals + reconstructions, verify sha256")
-    p_build.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    p_build.add_argument("--work", type=Path, default=None, help="default: .work/realbed-<precision>")
     p_build.add_argument("--update-manifest", action="store_true", help="record hashes instead of checking")
+    p_build.add_argument("--reviewed-only", action="store_true", help="only the reviewed pairs")
+    p_build.add_argument("--precision", choices=("float64", "float32"), default=None,
+                         help="the learned codecs' arithmetic (default: theirs, float64; float32 remakes "
+                              "version 0.1's pixels on the machine that made them)")  # fmt: skip
+    p_build.add_argument("--processes", type=int, default=1, help="worker processes for the codecs")
     p_run = sub.add_parser("run", help="build (cached), scan with the tool, score, write results")
     p_run.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p_run.add_argument("--run-dir", type=Path, default=None, help="default: <work>/runs/<detectors>-<split>")
@@ -223,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.cmd == "build":
-        res = build(args.work, update_manifest=args.update_manifest)
+        pairs = load_reviewed() if args.reviewed_only else None
+        kw = {"update_manifest": args.update_manifest, "pairs": pairs, "precision": args.precision}
+        res = (
+            build_parallel(args.processes, args.work, **kw) if args.processes > 1 else build(args.work, **kw)
+        )
         return 1 if res["mismatches"] or res["missing"] else 0
     if args.cmd == "propose":
         from benchmarks.realbed_label import propose

@@ -6,7 +6,7 @@ images are regenerated here from ``MISCOMP_SHARED`` (Kodak, plates), scikit-imag
 renderer, and every original and reconstruction is checked against the sha256 in the manifest, so a
 codec that no longer reproduces the labelled output is reported instead of silently scored.
 
-    python -m benchmarks.real_codecs build [--out .work/realbed]
+    python -m benchmarks.real_codecs build [--work DIR] [--reviewed-only] [--update-manifest] [--processes N]
 
 Layout of the work folder::
 
@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "datasets" / "realbed"
 MANIFEST = DATASET / "manifest.json"
 LABELS = DATASET / "labels.csv"
-DEFAULT_WORK = REPO / ".work" / "realbed"
-VERSION = "0.1"
+# 0.2: the learned codecs' reconstructions are made in float64 (the codecs' default since issue 29), the
+# same on every CPU setting measured; 0.1's float32 pixels depended on the CPU (README, "Reproducibility").
+VERSION = "0.2"
 
 # The lowest useful rates of the learned codecs we can run, and the ordinary-artefact references.
 CODEC_SPECS = (
@@ -174,33 +175,82 @@ def read_manifest(path: Path = MANIFEST) -> dict:
     return json.loads(path.read_text())
 
 
+def learned_precision(manifest: dict) -> str:
+    """The arithmetic the manifest's learned reconstructions were made in (0.1 predates the field and
+    was made in float32, the codecs' arithmetic then)."""
+    return manifest.get("learned_precision", "float32")
+
+
+def default_work(manifest_path: Path = MANIFEST) -> Path:
+    """One work folder per precision, so that a cached reconstruction is never one of the other kind."""
+    precision = learned_precision(read_manifest(manifest_path)) if manifest_path.exists() else "float64"
+    return REPO / ".work" / f"realbed-{precision}"
+
+
+DEFAULT_WORK = default_work()
+
+
+def learned_spec(spec: str, precision: str | None) -> str:
+    """``spec`` with ``precision`` added when it names a learned codec (None: the codec's default)."""
+    return f"{spec},precision={precision}" if precision and spec.startswith(LEARNED_FAMILIES) else spec
+
+
 def build(
-    work: Path = DEFAULT_WORK,
+    work: Path | None = None,
     manifest_path: Path = MANIFEST,
     codecs: tuple[str, ...] | None = None,
     update_manifest: bool = False,
     log: Callable[[str], None] = print,
+    pairs: set[tuple[str, str]] | None = None,
+    precision: str | None = None,
 ) -> dict:
-    """Write originals + reconstructions into ``work`` (cached: existing files are re-checked, not
-    recomputed) and check every sha256 against the manifest. With ``update_manifest`` (or when the
-    manifest does not exist yet) record the hashes instead. Returns {"mismatches": [...], "missing": [...]}.
-    """
+    """Write originals, reconstructions and bitstreams into ``work`` (default: .work/realbed-<precision>;
+    cached: a pair whose PNG and bitstream exist is re-checked, not recomputed) and check every sha256
+    against the manifest, in the manifest's precision. With
+    ``update_manifest`` (or when the manifest does not exist yet) record the hashes instead; a manifest
+    of an older version is then moved to this one, and the learned codecs' hashes it holds for pairs
+    not rebuilt are dropped (they were made by other arithmetic). ``pairs`` ({(image_id, tag)}) limits
+    the reconstructions made; ``precision`` runs the learned codecs in another precision (``float32``
+    remakes version 0.1's pixels, on the machine that made them) under the default tag.
+    Returns {"mismatches": [...], "missing": [...]}."""
     from miscomp.codecs import create_codec
-    from miscomp.io import read_image, write_png
+    from miscomp.io import atomic_write_text, read_image, write_png
 
     os.environ.setdefault("MISCOMP_TAEF2_DIR", str(shared_dir() / "models" / "taef2"))
     new = not manifest_path.exists()
     manifest = (
         {"version": VERSION, "codecs": [], "images": select_images()} if new else read_manifest(manifest_path)
     )
-    specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
-    built = {s: create_codec(s) for s in specs}
-    manifest["codec_specs"] = specs
-    manifest["codecs"] = {s: c.tag for s, c in built.items()}
     record = new or update_manifest
+    # checking follows the manifest's arithmetic; recording uses the one asked for (default: the codecs')
+    precision = precision or (None if record else learned_precision(manifest))
+    from miscomp.codecs.base import DEFAULT_PRECISION
+
+    used = precision or DEFAULT_PRECISION
+    work = work or REPO / ".work" / f"realbed-{used}"
+    stamp = work / "precision.txt"
+    held = stamp.read_text().strip() if stamp.exists() else used
+    if held != used:
+        raise SystemExit(
+            f"{work}: holds {held} reconstructions, this build makes {used} ones: pass another --work"
+        )
+    atomic_write_text(stamp, used + "\n")  # atomic: parallel builds read it while others write it
+    specs = list(codecs or manifest.get("codec_specs") or CODEC_SPECS)
+    tags = {s: create_codec(s).tag for s in specs}  # the default precision's tags name the labelled pairs
+    manifest["codec_specs"] = specs
+    manifest["codecs"] = tags
+    if record and manifest.get("version") != VERSION:
+        _drop_learned_hashes(manifest, tags, pairs)
+        manifest["version"] = VERSION
+    if record:
+        manifest["learned_precision"] = used
+    built = {s: create_codec(learned_spec(s, precision)) for s in specs}
     mismatches, missing = [], []
-    for n, spec in enumerate(manifest["images"], 1):
+    # held-out images first: a build cut short has made what the held-out figures need
+    for n, spec in enumerate(sorted(manifest["images"], key=lambda s: s["split"] != "heldout"), 1):
         image_id = spec["image_id"]
+        if pairs is not None and not any(p[0] == image_id for p in pairs):
+            continue
         gone = _missing_source(spec)
         if gone:
             missing.append(f"{image_id}: source not found: {gone} (set MISCOMP_SHARED)")
@@ -220,21 +270,28 @@ def build(
             truth_rows = json.dumps([t.__dict__ for t in truths], indent=0, ensure_ascii=False)
             (work / "truths" / f"{image_id}.json").write_text(truth_rows)
         recs = spec.setdefault("reconstructions", {})
-        for codec in built.values():
-            rec_path = work / "reconstructions" / codec.tag / f"{image_id}.png"
-            n_bytes = recs.get(codec.tag, {}).get("bytes")
-            if rec_path.exists() and n_bytes is not None:
-                rec = read_image(rec_path).rgb
+        for s, codec in built.items():
+            tag = tags[s]
+            if pairs is not None and (image_id, tag) not in pairs:
+                continue
+            rec_path = work / "reconstructions" / tag / f"{image_id}.png"
+            bits_path = work / "bitstreams" / tag / f"{image_id}{codec.bitstream_suffix}"
+            if rec_path.exists() and bits_path.exists():  # bytes: the bitstream's size
+                rec, n_bytes = read_image(rec_path).rgb, bits_path.stat().st_size
             else:
                 out = codec.apply(rgb)
                 rec, n_bytes = out.reconstruction, out.n_bytes
+                # the bitstream first, the PNG (written atomically) last: a PNG means both are whole.
+                # Kept so that another machine can decode what this one coded.
+                bits_path.parent.mkdir(parents=True, exist_ok=True)
+                bits_path.write_bytes(out.bitstream or b"")
                 write_png(rec_path, rec)
             rsha = pixel_sha256(rec)
-            if record or codec.tag not in recs:
+            if record or not recs.get(tag, {}).get("sha256"):
                 bpp = round(n_bytes * 8 / rgb[..., 0].size, 4)
-                recs[codec.tag] = {"sha256": rsha, "bytes": n_bytes, "bpp": bpp}
-            elif recs[codec.tag]["sha256"] != rsha:
-                mismatches.append(f"{image_id} {codec.tag}: reconstruction differs from the labelled one")
+                recs[tag] = {"sha256": rsha, "bytes": n_bytes, "bpp": bpp}
+            elif recs[tag]["sha256"] != rsha:
+                mismatches.append(f"{image_id} {tag}: reconstruction differs from the labelled one")
         log(f"[{n}/{len(manifest['images'])}] {image_id}")
     if record or update_manifest:
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +299,50 @@ def build(
     for line in missing + mismatches:
         log("WARNING " + line)
     return {"mismatches": mismatches, "missing": missing}
+
+
+def build_parallel(processes: int, work: Path | None = None, manifest_path: Path = MANIFEST,
+                   pairs: set[tuple[str, str]] | None = None, **kw) -> dict:  # fmt: skip
+    """``build`` with the reconstructions made by ``processes`` worker processes (images dealt out in
+    turn, held-out first), then one pass that checks or records them all from the cache."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from miscomp.codecs import create_codec
+    from miscomp.codecs.base import DEFAULT_PRECISION
+
+    manifest = read_manifest(manifest_path)
+    specs = manifest["codec_specs"]
+    record = kw.get("update_manifest", False)
+    kw["precision"] = kw.get("precision") or (DEFAULT_PRECISION if record else learned_precision(manifest))
+    work = work or REPO / ".work" / f"realbed-{kw['precision']}"
+
+    tags = [create_codec(s).tag for s in specs]
+    images = sorted(manifest["images"], key=lambda s: (s["split"] != "heldout", s["image_id"]))
+    wanted = [
+        {(s["image_id"], t) for t in tags if pairs is None or (s["image_id"], t) in pairs} for s in images
+    ]
+    parts = [set().union(*wanted[i::processes]) for i in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        jobs = [pool.submit(build, work, manifest_path, None, False, _quiet, part, kw["precision"])
+                for part in parts if part]  # fmt: skip
+        for job in jobs:
+            job.result()
+    return build(work, manifest_path, pairs=pairs, **kw)
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def _drop_learned_hashes(manifest: dict, tags: dict[str, str], keep: set[tuple[str, str]] | None) -> None:
+    """Forget an older version's learned-codec hashes, except for the pairs about to be rebuilt; the
+    next full ``build --update-manifest`` records the rest."""
+    learned = {t for s, t in tags.items() if s.startswith(LEARNED_FAMILIES)}
+    for spec in manifest["images"]:
+        for tag in learned & set(spec.get("reconstructions", {})):
+            if keep is None or (spec["image_id"], tag) in keep:
+                continue
+            spec["reconstructions"][tag] = {"sha256": None, "bytes": None, "bpp": None}
 
 
 if __name__ == "__main__":  # pragma: no cover

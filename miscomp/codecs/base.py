@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from miscomp.errors import CodecError
 from miscomp.registry import Registry
 
 
@@ -67,3 +68,30 @@ def safe_tag(text: str) -> str:
 
 
 CODECS: Registry[Codec] = Registry("codec")
+
+# Learned codecs compute in float64 by default. In float32 their pixels depend on the CPU's kernels:
+# the real-codec test bed's 251 learned reconstructions differed between an AMD EPYC and an Intel Xeon
+# (both AVX-512), and oneDNN/ATen ISA limits changed them here too (benchmarks/realbed_repro.py,
+# docs/reproducibility.md). In float64 the kernels' differences (~1e-13 of a pixel step) are far below
+# the distance of any rounded value from its rounding boundary, so symbols and pixels are the same on
+# every CPU setting measured. "float32" stays as a faster opt-in and is named in the codec's tag.
+PRECISIONS = ("float64", "float32")
+DEFAULT_PRECISION = "float64"
+
+
+def check_precision(name: str, precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise CodecError(f"{name}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
+def precision_params(precision: str) -> dict[str, Any]:
+    """The tag part of ``precision``: none for the default, so default tags stay as they were."""
+    return {} if precision == DEFAULT_PRECISION else {"precision": precision}
+
+
+def to_pixels(x: Any) -> np.ndarray:
+    """A decoder's C×H×W torch output (nominally in [0, 1]) as H×W×3 uint8 pixels; the one place
+    learned codecs round (half to even), so benchmarks/realbed_repro.py can measure its margins."""
+    import torch
+
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from miscomp import weights as W
+from miscomp.codecs import base as B
 from miscomp.codecs.base import CODECS, Codec
 from miscomp.errors import CodecError, require
 
@@ -46,6 +49,7 @@ class CompressAICodec(Codec):
     metric: str = "mse"
     weights: str = "miscomp"
     device: str = "cpu"  # a torch device; the bitstream does not depend on it (not in params())
+    precision: str = B.DEFAULT_PRECISION  # float64: the same symbols and pixels on every CPU (base.py)
     _resolved: W.ResolvedWeights | None = field(default=None, init=False, repr=False)
     _model: Any = field(default=None, init=False, repr=False)
     _tables: str = field(default="", init=False, repr=False)
@@ -59,15 +63,18 @@ class CompressAICodec(Codec):
             raise CodecError(f"{self.name}: q must be an integer in [1, {self.max_quality}], got {self.q!r}")
         if self.metric not in ("mse", "ms-ssim"):
             raise CodecError(f"{self.name}: metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
+        B.check_precision(self.name, self.precision)
         self.weights = str(self.weights)
         # Resolve now so a missing file is reported before any image is processed.
         self._resolved = self._resolve_weights()
 
     def params(self) -> dict[str, Any]:
-        return {"q": self.q, "metric": self.metric, "weights": self._weights_label()}
+        return {"q": self.q, "metric": self.metric, "weights": self._weights_label(),
+                **B.precision_params(self.precision)}  # fmt: skip
 
     def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"arch": self.name, "compressai": require("compressai", "neural").__version__}
+        out: dict[str, Any] = {"arch": self.name, "compressai": require("compressai", "neural").__version__,
+                               "precision": self.precision}  # fmt: skip
         if self._resolved is not None:
             out["weights"] = self._resolved.info()
         if self._tables:
@@ -102,7 +109,7 @@ class CompressAICodec(Codec):
         if self._model is None:
             assert self._resolved is not None
             model, self._tables = load_model(self.name, self.q, self.metric, self._resolved.path)
-            self._model = model.to(self.device)
+            self._model = model.to(self.device, getattr(_torch(), self.precision))
         return self._model
 
     # -- coding ---------------------------------------------------------------------------------
@@ -114,10 +121,11 @@ class CompressAICodec(Codec):
         h, w = _check_rgb(rgb, self.name)
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
         # a writable copy: torch warns on the read-only arrays images arrive as
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255)
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None]
+        x = x.to(getattr(torch, self.precision)).div_(255)
         # Edge replication, not zeros: a black border would cost bits and bleed into the image.
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(self.device)
-        with torch.no_grad():
+        with torch.no_grad(), _default_dtype(x.dtype):
             out = self.model().compress(x)
         groups = [_single(s, self.name) for s in out["strings"]]
         shape = [int(d) for d in out["shape"]]
@@ -131,12 +139,11 @@ class CompressAICodec(Codec):
         torch = _torch()
         h, w, shape, groups = self._parse(data)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _default_dtype(getattr(torch, self.precision)):
                 x_hat = self.model().decompress([[g] for g in groups], shape)["x_hat"]
         except (RuntimeError, ValueError, IndexError) as err:
             raise CodecError(f"{self.name}: cannot decode bitstream: {err}") from err
-        x_hat = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
-        return x_hat.permute(1, 2, 0).contiguous().cpu().numpy()
+        return B.to_pixels(x_hat[0, :, :h, :w])
 
     def _parse(self, data: bytes) -> tuple[int, int, list[int], list[bytes]]:
         bad = f"{self.name}: bad bitstream"
@@ -195,8 +202,9 @@ def official_spec(arch: str, metric: str, quality: int) -> W.WeightsSpec:
 
 
 def load_model(arch: str, quality: int, metric: str, path: Path) -> tuple[Any, str]:
-    """Build ``arch`` from a checkpoint; returns the model (eval, float32) and where its entropy
-    tables came from ("checkpoint" or "recomputed")."""
+    """Build ``arch`` from a checkpoint; returns the model (eval; float64 when its tables were
+    recomputed, else float32: the caller casts it) and where its entropy tables came from
+    ("checkpoint" or "recomputed")."""
     torch = _torch()
     require("compressai", "neural")
     from compressai.zoo import image as zoo
@@ -226,9 +234,24 @@ def load_model(arch: str, quality: int, metric: str, path: Path) -> tuple[Any, s
     model.eval()
     tables = "checkpoint"
     if any(b.numel() == 0 for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] in _TABLE_BUFFERS):
-        model.update(force=True)
+        # The integer rANS tables come from the float densities: computed in float64, so that a
+        # bitstream made on one machine decodes on another (the shipped in-house weights carry them).
+        model.double().update(force=True)
         tables = "recomputed"
     return model, tables
+
+
+@contextmanager
+def _default_dtype(dtype: Any) -> Iterator[None]:
+    """The autoregressive models (mbt2018, cheng2020) make their latent buffers with ``torch.zeros``
+    in the default dtype; in float64 that must be float64 too."""
+    torch = _torch()
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _torch_hub_checkpoints() -> Path:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from miscomp import weights as W
+from miscomp.codecs import base as B
 from miscomp.codecs.base import CODECS, Codec
 from miscomp.errors import CodecError, require
 
@@ -39,6 +40,7 @@ SCALE = 8  # spatial downsampling of the encoder
 LATENT_MAGNITUDE, LATENT_SHIFT = 3.0, 0.5  # TAESD's latent scaling: raw / (2·3) + 0.5 → [0, 1]
 FREQ_BITS = 12  # histogram precision sent in the header; rANS itself runs at 16 bits
 _HEADER = struct.Struct("<4sBBIIBHHII")
+BAND_VALUES = 1 << 24  # float64 unfold per convolution band: 128 MB (BandedConv2d)
 UPSTREAM = "https://github.com/madebyollin/taesd/raw/main"
 
 
@@ -65,6 +67,7 @@ class TAEF2(Codec):
     weights_dir: str = ""
     download: bool = True  # False: only local weights; the bundled default run never downloads
     device: str = "cpu"  # a torch device; not in params(): where it runs is not what it codes
+    precision: str = B.DEFAULT_PRECISION  # float64: the same symbols and pixels on every CPU (base.py)
     _paths: dict[str, W.ResolvedWeights] = field(default_factory=dict, init=False, repr=False)
     _nets: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -74,20 +77,24 @@ class TAEF2(Codec):
     def __post_init__(self) -> None:
         if not isinstance(self.bits, int) or not 1 <= self.bits <= 8:
             raise CodecError(f"taef2: bits must be an integer in [1, 8], got {self.bits!r}")
+        B.check_precision("taef2", self.precision)
         self._paths = {
             part: W.resolve(spec, self.weights_dir or None, download=self.download)
             for part, spec in weight_specs().items()
         }
 
     def params(self) -> dict[str, Any]:
-        return {"bits": self.bits}  # weights_dir says where, not what: the sha256 goes to info()
+        # weights_dir says where, not what: the sha256 goes to info()
+        return {"bits": self.bits, **B.precision_params(self.precision)}
 
     def info(self) -> dict[str, Any]:
-        return {f"weights_{part}": resolved.info() for part, resolved in self._paths.items()}
+        out: dict[str, Any] = {f"weights_{part}": r.info() for part, r in self._paths.items()}
+        return {**out, "precision": self.precision}
 
     def net(self, part: str) -> Any:
         if part not in self._nets:
-            self._nets[part] = load_network(part, self._paths[part]).to(self.device)
+            dtype = getattr(_torch(), self.precision)
+            self._nets[part] = load_network(part, self._paths[part]).to(self.device, dtype)
         return self._nets[part]
 
     @property
@@ -101,7 +108,8 @@ class TAEF2(Codec):
         h, w = rgb.shape[:2]
         # Edge padding to a multiple of 8: zeros would add a dark border the latents must code.
         padded = np.pad(rgb, ((0, -h % SCALE), (0, -w % SCALE), (0, 0)), mode="edge")
-        x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div_(255).to(self.device)
+        x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(getattr(torch, self.precision))
+        x = x.div_(255).to(self.device)
         with torch.no_grad():
             latents = self.net("encoder")(x)[0].cpu()
         scaled = latents.div(2 * LATENT_MAGNITUDE).add(LATENT_SHIFT).clamp(0, 1)
@@ -116,11 +124,11 @@ class TAEF2(Codec):
     def decompress(self, data: bytes) -> np.ndarray:
         torch = _torch()
         h, w, symbols = self._parse(data)
-        scaled = torch.from_numpy(symbols.astype(np.float32) / (self.levels - 1))
+        scaled = torch.from_numpy(symbols.astype(self.precision) / (self.levels - 1))
         latents = scaled.sub(LATENT_SHIFT).mul(2 * LATENT_MAGNITUDE)[None].to(self.device)
         with torch.no_grad():
-            out = self.net("decoder")(latents)[0, :, :h, :w].clamp(0, 1)
-        return out.mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+            out = self.net("decoder")(latents)[0, :, :h, :w]
+        return B.to_pixels(out)
 
     def _parse(self, data: bytes) -> tuple[int, int, np.ndarray]:
         bad = "taef2: bad bitstream"
@@ -226,7 +234,8 @@ def load_network(part: str, resolved: W.ResolvedWeights) -> Any:
     net = _architecture()[part]()
     try:
         state = torch.load(resolved.path, map_location="cpu", weights_only=True)
-        # The upstream files are fp16; run in float32 (CPU fp16 convolutions are slow and inexact).
+        # The upstream files are fp16; the codec runs them in float64 (or float32): CPU fp16
+        # convolutions are slow and inexact.
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception as err:
         raise CodecError(
@@ -242,8 +251,31 @@ def _architecture() -> dict[str, Any]:
     torch = _torch()
     from torch import nn
 
+    class BandedConv2d(nn.Conv2d):
+        """A 3×3 convolution that, in float64, runs in bands of output rows. CPU float64 convolutions
+        unfold their whole input first (9 × channels × H × W values: 1.8 GB for a 768×512 image at 64
+        channels; a float64 build of the test bed was killed for memory at 512×384); bands keep that
+        under BAND_VALUES. Same arithmetic per output value, so the same pixels in practice."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            k, s = self.kernel_size[0], self.stride[0]
+            h, w = x.shape[-2:]
+            w_out = (w + 2 - k) // s + 1
+            rows = max(1, BAND_VALUES // (self.in_channels * k * k * w_out))
+            h_out = (h + 2 - k) // s + 1
+            if x.dtype != torch.float64 or rows >= h_out:
+                return super().forward(x)
+            padded = nn.functional.pad(x, (1, 1, 1, 1))
+            bands = [
+                nn.functional.conv2d(
+                    padded[:, :, r * s : (min(r + rows, h_out) - 1) * s + k], self.weight, self.bias, s
+                )  # fmt: skip
+                for r in range(0, h_out, rows)
+            ]
+            return torch.cat(bands, dim=2)
+
     def conv(n_in: int, n_out: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
-        return nn.Conv2d(n_in, n_out, 3, stride=stride, padding=1, bias=bias)
+        return BandedConv2d(n_in, n_out, 3, stride=stride, padding=1, bias=bias)
 
     class Clamp(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -54,3 +54,24 @@ def test_enough_miscompressions(labels):
     learned = mis[mis["codec_tag"].str.startswith(("taef2", "bmshj2018"))]
     assert learned["codec_tag"].nunique() >= 3
     assert set(mis["split"]) == set(SPLITS)
+
+
+def test_learned_precision_and_specs(manifest):
+    from benchmarks.realbed_build import learned_precision, learned_spec
+
+    # version 0.1 was made in float32 and predates the field; a rebuilt manifest records its own
+    assert learned_precision({"version": "0.1"}) == "float32"
+    assert learned_precision(manifest) in ("float32", "float64")
+    if manifest["version"] != "0.1":
+        assert manifest["learned_precision"] == "float64"
+    assert learned_spec("taef2:bits=2", "float32") == "taef2:bits=2,precision=float32"
+    assert learned_spec("bmshj2018-factorized:q=1", None) == "bmshj2018-factorized:q=1"
+    assert learned_spec("jpeg:quality=10", "float32") == "jpeg:quality=10"  # not a learned codec
+
+
+def test_work_folder_of_another_precision_is_refused(tmp_path):
+    from benchmarks.realbed_build import build
+
+    (tmp_path / "precision.txt").write_text("float32\n")
+    with pytest.raises(SystemExit, match="holds float32 reconstructions, this build makes float64"):
+        build(tmp_path, precision="float64", pairs=set())

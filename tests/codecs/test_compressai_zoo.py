@@ -78,7 +78,7 @@ def test_bitstream_matches_model_decode(checkpoints, image):
     """Our packing loses nothing: decoding it equals CompressAI's own compress→decompress."""
     codec = create_codec(f"bmshj2018-hyperprior:q=1,weights={checkpoints['bmshj2018-hyperprior']}")
     model = codec.model()
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255  # the codec runs in float64
     x = torch.nn.functional.pad(x, (0, 128 - 80, 0, 0), mode="replicate")
     with torch.no_grad():
         out = model.compress(x)
@@ -117,7 +117,8 @@ def test_bitstream_of_another_model_is_refused(checkpoints, image):
 
 
 def test_fp16_checkpoint_without_tables_is_updated(tmp_path, image):
-    """Our in-house weights ship in fp16 and may lack the rANS tables: cast and recompute them."""
+    """Our in-house weights ship in fp16 and may lack the rANS tables: cast and recompute them (in
+    float64, so that the integer tables are the same on every machine)."""
     state = _random_model("bmshj2018-hyperprior", update=False).state_dict()
     state = {
         k: v.half() if v.is_floating_point() else v for k, v in state.items() if "_quantized_cdf" not in k
@@ -128,7 +129,7 @@ def test_fp16_checkpoint_without_tables_is_updated(tmp_path, image):
     data = codec.compress(image)
     assert codec.decompress(data).shape == image.shape
     assert codec.info()["entropy_tables"] == "recomputed"
-    assert all(p.dtype == torch.float32 for p in codec.model().parameters())
+    assert all(p.dtype == torch.float64 for p in codec.model().parameters())  # the default precision
 
 
 def test_checkpoint_with_tables_is_used_as_is(checkpoints, image):
