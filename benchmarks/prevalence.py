@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (repeatable)")
     parser.add_argument("--review", type=Path, default=None, help="review evidence JSON")
     parser.add_argument("--evidence-from", type=Path, default=None, help="write evidence from a bed scan")
-    parser.add_argument("--evidence-out", type=Path, default=RESULTS / "prevalence_evidence.json")
+    parser.add_argument("--evidence-out", type=Path, default=RESULTS.parent / "candidates" / "evidence.json")
+    parser.add_argument("--note", default="", help="what the scans were made with (recorded in the summary)")
     args = parser.parse_args(argv)
     set_threads(1)
     if args.evidence_from:
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{name}_images"] = max((r.images for r in res.prevalence), default=0)
         summary[f"{name}_min_score"] = res.min_score
     summary["corrected"] = bool(evidence)
+    summary["scans_note"] = args.note
     summary["bd"] = bd_rows
     write_results("prevalence", summary, rows)
     plot(pd.DataFrame(rows), RESULTS / "prevalence.png")
