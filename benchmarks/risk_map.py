@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-run", type=Path, default=None, help="train on this scan's findings (tune)")
     parser.add_argument("--upper-run", type=Path, default=None, help="scan of held-out pairs: upper bound")
     parser.add_argument("--ship", action="store_true", help="write the model to miscomp/data/risk-model.json")
+    parser.add_argument("--name", default="risk_map", help="results file name (risk_map_from_scans …)")
     args = parser.parse_args(argv)
     set_threads(1)
     shared_dir("data/kodak")
@@ -259,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ship:  # before the cost is measured: it times the shipped model
         default_model_path().write_text(model.to_json())
     summary["map_cost_s_per_mp"] = round(map_cost(manifest), 3)
-    write_results("risk_map", summary, rows)
-    plot(rows, Path(__file__).parent / "results" / "risk_map.png")
+    write_results(args.name, summary, rows)
+    plot(rows, Path(__file__).parent / "results" / f"{args.name}.png")
     print(pd.DataFrame(rows).to_string(index=False))
     print(pd.DataFrame(factors).to_string(index=False))
     return 0
