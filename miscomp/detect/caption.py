@@ -35,6 +35,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from miscomp.config import defined
 from miscomp.detect.base import DETECTORS, Detector, DetectorUnavailable, PairImages
 from miscomp.detect.captioners import ENV_CAPTION_MODEL, Captioner, no_progress_bars
 from miscomp.detect.textdiff import token_changes
@@ -91,6 +92,28 @@ class Embedder:
 
 
 @dataclass(frozen=True)
+class CaptionConfig:
+    """The caption detector's numbers. None was tuned: no real captioning model installs offline here,
+    so every caption this project produced came from tiny random-weight models (docs/captions.md)."""
+
+    min_similarity: float = defined(
+        0.8, "captions closer than this in meaning are the same; all-MiniLM-L6-v2 put '$1,284.50' vs "
+        "'$1,264.50' at 0.90, so numbers and content words are compared token by token as well",
+    )  # fmt: skip
+    max_new_tokens: int = defined(30, "BLIP's own captions end at ~6-12 tokens; a cap for run-away decoders")
+    context: int = defined(224, "the crop window around a region: the captioners' usual input side")
+    max_regions: int = defined(8, "regions captioned per pair: at ~4-5 s a crop on a CPU, a cost bound")
+    salient_regions: int = defined(3, "blobs looked at when no other detector found anything on the pair")
+    salient_threshold: float = defined(
+        2.0, "noise-normalised difference (z) of those blobs: below diff's own 2.7-3.0, so it looks where "
+        "diff did not report",
+    )  # fmt: skip
+
+
+CAPTION = CaptionConfig()
+
+
+@dataclass(frozen=True)
 class Target:
     """A region to caption: its box (reported), the context window cropped around it, and its source."""
 
@@ -134,12 +157,12 @@ class CaptionDetector(Detector):
         model: str | None = None,
         embedder: str | None = None,
         device: str | None = None,
-        min_similarity: float = 0.8,
-        max_new_tokens: int = 30,
-        context: int = 224,
-        max_regions: int = 8,
-        salient_regions: int = 3,
-        salient_threshold: float = 2.0,
+        min_similarity: float = CAPTION.min_similarity,
+        max_new_tokens: int = CAPTION.max_new_tokens,
+        context: int = CAPTION.context,
+        max_regions: int = CAPTION.max_regions,
+        salient_regions: int = CAPTION.salient_regions,
+        salient_threshold: float = CAPTION.salient_threshold,
         captioner: Callable[[list[np.ndarray]], list[str]] | None = None,
         settings: Settings | None = None,
     ) -> None:

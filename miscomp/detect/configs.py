@@ -13,6 +13,7 @@ from typing import Any
 
 def stage_configs() -> dict[str, Any]:
     """{stage name: its default config instance}."""
+    from miscomp.detect.caption import CAPTION
     from miscomp.detect.combine import COMBINE
     from miscomp.detect.diff.config import ARTEFACTS, DIFF, MAPS, SCORE, STRUCTURE
     from miscomp.detect.faces import FACE_CONFIG
@@ -25,6 +26,7 @@ def stage_configs() -> dict[str, Any]:
         "tiles": TILES, "diff": DIFF, "diff_maps": MAPS, "diff_artefacts": ARTEFACTS,
         "diff_structure": STRUCTURE, "diff_score": SCORE, "ocr": OCR, "ocr_rules": RULES, "glyphs": GLYPHS,
         "combine": COMBINE, "structure": STRUCTURE_CONFIG, "face": FACE_CONFIG,
+        "caption": CAPTION,
     }  # fmt: skip
 
 
