@@ -16,23 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.realbed_build import DATASET, LABELS, pixel_sha256, read_manifest
+from miscomp.export.realbed import COLUMNS
 
 REVIEW = DATASET / "review.csv"
 
-LABEL_COLUMNS = [
-    "label_id",
-    "image_id",
-    "codec_tag",
-    "x",
-    "y",
-    "w",
-    "h",
-    "kind",
-    "category",
-    "symbol",
-    "note",
-    "split",
-]
+LABEL_COLUMNS = list(COLUMNS)  # labels.csv, as the dataset export reads it
 KINDS = ("miscompression", "artefact")
 CATEGORIES = ("amplitude", "geometry", "shape")
 SPLITS = ("tune", "heldout")

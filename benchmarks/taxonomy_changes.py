@@ -36,14 +36,10 @@ def _soft_ellipse(shape, cx, cy, r, rng) -> np.ndarray:
 
 
 def _point(img, rng, margin: int) -> tuple[int, int]:
-    """A random point on structure (the top 40% of smoothed gradients)."""
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    grad = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
-    grad = cv2.GaussianBlur(grad, (0, 0), 3)
-    inner = grad[margin:-margin, margin:-margin]
-    ys, xs = np.nonzero(inner > np.percentile(inner, 60))
-    i = int(rng.integers(len(xs)))
-    return int(xs[i]) + margin, int(ys[i]) + margin
+    """A random point on structure, as the tuning kinds pick theirs."""
+    from miscomp.synth.changes import _structured_point
+
+    return _structured_point(img, rng, margin)
 
 
 def _hsv(img: np.ndarray) -> np.ndarray:

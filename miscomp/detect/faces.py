@@ -335,18 +335,10 @@ class FaceDetector(Detector):
 
 def _classify(images: PairImages, box: Box) -> tuple[str, str]:
     """The region's category from its pixels, as every region detector decides it."""
-    from miscomp.taxonomy import classify
+    from miscomp.taxonomy import classify_box
 
-    x, y, w, h = box
-    ih, iw = images.original.shape[:2]
-    pad = max(8, int(0.25 * max(w, h)))
-    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(iw, x + w + pad), min(ih, y + h + pad)
-    mask = np.zeros((y1 - y0, x1 - x0), bool)
-    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
     try:
-        category, _conf, text = classify(
-            images.original[y0:y1, x0:x1], images.reconstruction[y0:y1, x0:x1], mask, w * h / (ih * iw)
-        )
+        category, _conf, text = classify_box(images.original, images.reconstruction, box)
     except ValueError:  # a region too small for the taxonomy's features
         return Category.SHAPE.value, ""
     return category.value, f"; {text}"

@@ -24,6 +24,7 @@ import numpy as np
 from miscomp.config import from_dict, to_dict
 from miscomp.errors import MiscompError
 from miscomp.findings import Category
+from miscomp.geometry import Box
 from miscomp.settings import ENV, Settings
 from miscomp.taxonomy.config import TaxonomyConfig
 from miscomp.taxonomy.features import RegionFeatures, region_features
@@ -116,6 +117,22 @@ def classify(
 ) -> tuple[Category, float, str]:
     """:meth:`Classifier.classify` with the classifier the environment selects."""
     return create_classifier().classify(original_patch, recon_patch, mask, area_fraction, text_lost)
+
+
+def classify_box(
+    original: np.ndarray, reconstruction: np.ndarray, box: Box, text_lost: bool = False
+) -> tuple[Category, float, str]:
+    """:func:`classify` on a box of two whole images: the patch is the box padded by a quarter of its
+    longer side (at least 8 px) so the features see the surroundings it moved over, the mask the box."""
+    x, y, w, h = box
+    ih, iw = original.shape[:2]
+    pad = max(8, int(0.25 * max(w, h)))
+    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(iw, x + w + pad), min(ih, y + h + pad)
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
+    return classify(
+        original[y0:y1, x0:x1], reconstruction[y0:y1, x0:x1], mask, w * h / (ih * iw), text_lost=text_lost
+    )
 
 
 def over_changed_text(category: str, evidence: str) -> tuple[str, str]:

@@ -306,21 +306,9 @@ def _classify(images: PairImages | None, box: Box) -> tuple[str, str]:
     uses, told the text was lost: its strokes blurred away are dissolved contours)."""
     if images is None:
         return Category.GEOMETRY.value, ""
-    from miscomp.taxonomy import classify
+    from miscomp.taxonomy import classify_box
 
-    x, y, w, h = box
-    ih, iw = images.original.shape[:2]
-    pad = max(8, int(0.25 * max(w, h)))
-    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(iw, x + w + pad), min(ih, y + h + pad)
-    mask = np.zeros((y1 - y0, x1 - x0), bool)
-    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
-    category, _conf, text = classify(
-        images.original[y0:y1, x0:x1],
-        images.reconstruction[y0:y1, x0:x1],
-        mask,
-        w * h / (ih * iw),
-        text_lost=True,
-    )
+    category, _conf, text = classify_box(images.original, images.reconstruction, box, text_lost=True)
     return category.value, f"; {text}"
 
 
