@@ -27,7 +27,8 @@ MAX_TABLE_ROWS = 40  # longer tables are left to the CSV beside the envelope
 MAX_SUMMARY_ITEMS = 40
 # The test bed's detector sets, as the headline table names them (file stem → label).
 HEADLINE = (
-    ("real_codecs", "diff + ocr (default)"),
+    ("real_codecs", "default detectors (diff, ocr, structure, face)"),
+    ("real_codecs_v0_2", "diff + ocr, before the structure and face channels"),
     ("real_codecs_diff", "diff alone"),
     ("real_codecs_baseline", "before the test bed (diff + EasyOCR)"),
 )

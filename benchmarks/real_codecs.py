@@ -113,12 +113,12 @@ def run_tool(
 
 
 def write_results(result: dict, out: Path, meta: dict, stem: str = "real_codecs") -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(result["table"])
-    table.to_csv(out / f"{stem}.csv", index=False)
-    payload = {**meta, "table": result["table"], "misses": result["misses"], "stale_pairs": result["stale"]}
-    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str, ensure_ascii=False))
-    plot(table, out / f"{stem}.png")
+    """The harness envelope: rows = the score table, summary = the run's facts, misses, stale pairs."""
+    from benchmarks import harness
+
+    summary = {**meta, "misses": result["misses"], "stale_pairs": result["stale"]}
+    harness.write_results(stem, summary, result["table"], results_dir=out)
+    plot(pd.DataFrame(result["table"]), out / f"{stem}.png")
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:

@@ -34,7 +34,10 @@ def test_headline_takes_the_held_out_row_and_stamps_its_commit(tmp_path):
     path = write_results("real_codecs", {"labels": "x"}, rows, results_dir=tmp_path)
     commit = json.loads(path.read_text())["metadata"]["git_commit"][:10]
     block = docs.headline_md(tmp_path)
-    assert "| diff + ocr (default) | 31 | 0.88 |" in block and f"| `{commit}` |" in block
+    assert (
+        "| default detectors (diff, ocr, structure, face) | 31 | 0.88 |" in block
+        and f"| `{commit}` |" in block
+    )
     assert "0.95" not in block
     text = f"intro\n{docs.BEGIN}\nold table\n{docs.END}\nrest\n"
     assert docs.readme_text(text, tmp_path) == f"intro\n{block}\nrest\n"
