@@ -76,16 +76,24 @@ def prevalence_figure(table: pd.DataFrame, group: str = "all"):
     table = table.dropna(subset=["bpp"])
     if table.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    # The report's other figures are 10 in wide at 100 dpi: the same size keeps the same type size.
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     for basis, style in (("raw", "-"), ("corrected", "--")):
         sub = table[(table["group"] == group) & (table["basis"] == basis)]
         for codec, grp in sub.groupby("codec", sort=True):
             grp = grp.sort_values("bpp")
             label = codec if basis == "raw" else f"{codec} (corrected)"
-            (line,) = ax.plot(grp["bpp"], grp["per_mp"], style, marker="o", label=label)
-            ax.fill_between(
-                grp["bpp"], grp["per_mp_lo"], grp["per_mp_hi"], color=line.get_color(), alpha=0.15
-            )
+            # error bars show each setting's interval (a band alone is invisible for a single rate)
+            err = [grp["per_mp"] - grp["per_mp_lo"], grp["per_mp_hi"] - grp["per_mp"]]
+            bars = ax.errorbar(grp["bpp"], grp["per_mp"], yerr=err, fmt="o" + style, capsize=3, label=label)
+            if len(grp) > 1:
+                ax.fill_between(
+                    grp["bpp"],
+                    grp["per_mp_lo"],
+                    grp["per_mp_hi"],
+                    color=bars.lines[0].get_color(),
+                    alpha=0.12,
+                )
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("miscompressions shown per megapixel")
