@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from miscomp.synth.changes import CROP, DEFAULT_CODECS, ChangedPair, changed_pixels
+from miscomp.synth.changes import DEFAULT_CODECS, ChangedPair
 
 KINDS: dict[str, str] = {
     "strong_brightness": "amplitude",
@@ -83,24 +83,8 @@ def generate(
     sources: Sequence[tuple[str, np.ndarray]], per_kind: int = 20, seed: int = 0, codecs=DEFAULT_CODECS
 ) -> Iterator[ChangedPair]:
     """As :func:`miscomp.synth.changes.generate`, for :data:`KINDS` (its own random stream: seed + 1000)."""
-    from miscomp.codecs import create_codec
+    from miscomp.synth import changes
 
-    rng = np.random.default_rng(seed + 1000)
-    coders = {spec: create_codec(spec) for spec in codecs}
-    for kind in KINDS:
-        for n in range(per_kind):
-            name, photo = sources[int(rng.integers(len(sources)))]
-            y = int(rng.integers(0, photo.shape[0] - CROP + 1))
-            x = int(rng.integers(0, photo.shape[1] - CROP + 1))
-            crop = np.ascontiguousarray(photo[y : y + CROP, x : x + CROP])
-            spec = str(codecs[int(rng.integers(len(codecs)))])
-            rec = coders[spec].apply(crop).reconstruction
-            for _ in range(10):
-                changed, params = apply_change(rec, kind, rng)
-                mask = changed_pixels(rec, changed)
-                if mask.sum() >= 60:
-                    break
-            yield ChangedPair(
-                f"{kind}-{seed}-{n:03d}", kind, KINDS[kind], params, spec, f"{name}@{x},{y}", crop, changed,
-                mask,
-            )  # fmt: skip
+    return changes.generate(
+        sources, per_kind, seed, codecs=codecs, catalogue=KINDS, apply=apply_change, stream=1000
+    )

@@ -25,7 +25,7 @@ everything around it), at a random position on structure, with random size and s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -401,14 +401,21 @@ def generate(
     seed: int = 0,
     kinds: Sequence[str] | None = None,
     codecs: Sequence[str] = DEFAULT_CODECS,
+    catalogue: Mapping[str, str] | None = None,
+    apply: Callable[[np.ndarray, str, np.random.Generator], tuple[np.ndarray, str]] | None = None,
+    stream: int = 0,
 ) -> Iterator[ChangedPair]:
     """``per_kind`` pairs per kind: a random CROP×CROP crop of a random source, a random codec, one
-    change of random strength, size and position; deterministic in ``seed``."""
+    change of random strength, size and position; deterministic in ``seed``. ``catalogue`` (kind ->
+    category) and ``apply`` swap in another set of kinds (the taxonomy benchmark's check-only ones),
+    ``stream`` gives them a random stream of their own (seed + stream; the ids keep ``seed``)."""
     from miscomp.codecs import create_codec
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + stream)
     coders = {spec: create_codec(spec) for spec in codecs}
-    for kind in kinds or KINDS:
+    catalogue = KINDS if catalogue is None else catalogue
+    apply = apply_change if apply is None else apply
+    for kind in kinds or catalogue:
         for n in range(per_kind):
             name, photo = sources[int(rng.integers(len(sources)))]
             y = int(rng.integers(0, photo.shape[0] - CROP + 1))
@@ -417,11 +424,11 @@ def generate(
             spec = str(codecs[int(rng.integers(len(codecs)))])
             rec = coders[spec].apply(crop).reconstruction
             for _ in range(10):  # re-draw until the change is visible (a shift of a flat patch is not)
-                changed, params = apply_change(rec, kind, rng)
+                changed, params = apply(rec, kind, rng)
                 mask = changed_pixels(rec, changed)
                 if mask.sum() >= 60:
                     break
             yield ChangedPair(
-                f"{kind}-{seed}-{n:03d}", kind, KINDS[kind], params, spec, f"{name}@{x},{y}", crop, changed,
-                mask,
+                f"{kind}-{seed}-{n:03d}", kind, catalogue[kind], params, spec, f"{name}@{x},{y}", crop,
+                changed, mask,
             )  # fmt: skip
