@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.golden_findings import CARDS, card_photo
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
@@ -117,23 +118,9 @@ def test_counts_add_up_over_tiles():
 
 # ---- text on a full-size photo: the OCR detector finds text tile by tile and reads each line whole ----
 
-LOWER = ("PRICE 4.50 EUR", "PRICE 4.80 EUR", (1850, 1400))  # in the lower-right OCR tile only
-ACROSS = ("TOTAL PRICE 4.50 EUR TODAY", "TOTAL PRICE 4.80 EUR TODAY", (650, 1000))  # cut by every tile
-
-
-def _photo_with_cards(w: int, h: int, lines: tuple, changed: bool) -> np.ndarray:
-    from PIL import Image, ImageDraw
-    from skimage import data
-
-    from miscomp.synth.scenes import font
-
-    im = Image.fromarray(cv2.resize(data.coffee(), (w, h), interpolation=cv2.INTER_CUBIC))
-    draw = ImageDraw.Draw(im)
-    for before, after, (x, y) in lines:
-        left, top, right, bottom = draw.textbbox((x, y), before, font=font(56))
-        draw.rectangle((left - 20, top - 16, right + 20, bottom + 16), fill=(245, 245, 240))
-        draw.text((x, y), after if changed else before, font=font(56), fill=(20, 20, 20))
-    return np.asarray(im)
+# The card photo of the golden findings (benchmarks/golden_findings.py): one line in the lower-right OCR
+# tile only, one cut by every tile.
+LOWER, ACROSS = CARDS
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +134,8 @@ def photo_scan():
     from miscomp.detect.ocr.detector import OCRDetector
     from miscomp.run import detect_pair
 
-    orig = _photo_with_cards(2400, 1600, (LOWER, ACROSS), changed=False)
-    rec = create_codec("jpeg:quality=85").apply(_photo_with_cards(2400, 1600, (LOWER, ACROSS), True))
+    orig = card_photo(changed=False)
+    rec = create_codec("jpeg:quality=85").apply(card_photo(changed=True))
     detectors = [DiffDetector(), OCRDetector(scales="1")]
     images = PairImages("photo", orig, rec.reconstruction, "sha-photo", "jpeg:quality=85")
     found, _counts, problems = detect_pair(images, detectors)
