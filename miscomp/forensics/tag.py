@@ -37,28 +37,22 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
 
 # Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte
 # string, which reads back as base64 text ('CgwUCA==' for [10, 12, 20, 8]).
-def risk_for_pair(pair: pd.Series, model_path: Path | None) -> dict[str, Any]:
+def risk_for_pair(pair: pd.Series, model: Any, model_sha256: str) -> dict[str, Any]:
     """The risk regions of the pair's original for its codec and rate (``miscomp risk``), made from
-    the original alone as an encoder would before coding it."""
-    import hashlib
-
+    the original alone as an encoder would before coding it. ``model``: a loaded RiskModel."""
     from miscomp.io import read_image
-    from miscomp.study.features import cell_features
-    from miscomp.study.risk import MAP_FEATURES, RiskModel, default_model_path, risk_regions
+    from miscomp.study.riskmap import map_original
 
-    path = Path(model_path) if model_path else default_model_path()
-    model = RiskModel.load(path)
     bpp = pair.get("bpp")
     if bpp is None or pd.isna(bpp) or not float(bpp) > 0:
         raise MiscompError(f"{pair['pair_id']}: no rate (bpp) recorded: cannot make its risk map")
     rgb = read_image(Path(str(pair["original"]))).rgb
-    grid = cell_features(rgb, MAP_FEATURES)
     top_share = 0.05
-    regions = risk_regions(grid, model.predict(grid.flat(), str(pair["codec"]), float(bpp)), top_share)
+    grid, _, regions = map_original(rgb, model, str(pair["codec"]), float(bpp), top_share)
     return {
         "codec": str(pair["codec"]),
         "bpp": round(float(bpp), 4),
-        "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "model_sha256": model_sha256,
         "cell": grid.cell,
         "top_share": top_share,
         "regions": [{"x": g.x, "y": g.y, "w": g.w, "h": g.h, "score": g.score} for g in regions],
@@ -164,6 +158,13 @@ def tag_run(
 
     One file that fails becomes an error result and the others go on."""
     pairs, findings, info = _read_run(run_dir)
+    model = None
+    if risk:  # one model for the whole call (loaded and hashed once, not per image)
+        from miscomp.io import file_sha256
+        from miscomp.study.risk import RiskModel, default_model_path
+
+        model_file = Path(risk_model) if risk_model else default_model_path()
+        model = (RiskModel.load(model_file), file_sha256(model_file))
     if signer is not None:
         check_signer(signer)  # a certificate that cannot sign: one error, not one per image
     measured = pairs[pairs["status"].isin(["ok", "partial"])]
@@ -190,7 +191,7 @@ def tag_run(
             continue
         dest = out_dir / str(pair["codec_tag"]) / src.name
         try:
-            regions = risk_for_pair(pair, risk_model) if risk else None
+            regions = risk_for_pair(pair, *model) if model else None
             analysis = analysis_for_pair(pair, findings, info, min_score, regions)
             exif = _original_exif(pair) if keep_metadata else None
             data, kind = tag_bytes(src.read_bytes(), analysis, src.name, signer, keep_metadata, exif)

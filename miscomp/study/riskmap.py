@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from miscomp.errors import MiscompError
-from miscomp.study.features import cell_features
+from miscomp.study.features import CellGrid, cell_features
 from miscomp.study.risk import MAP_FEATURES, RiskModel, RiskRegion, default_model_path, overlay, risk_regions
 
 
@@ -52,6 +53,16 @@ def resolve_rate(model: RiskModel, spec: str, bpp: float | None) -> tuple[str, f
     raise MiscompError(f"no rate for {canon}: pass --bpp (the model knows typical rates for: {known})")
 
 
+def map_original(
+    rgb, model: RiskModel, codec: str, bpp: float, top_share: float = 0.05
+) -> tuple[CellGrid, np.ndarray, list[RiskRegion]]:
+    """The risk of every cell of an original for ``codec`` at ``bpp``, and its riskiest regions: what
+    ``miscomp risk`` draws and ``miscomp tag --risk`` embeds."""
+    grid = cell_features(rgb, MAP_FEATURES)
+    risk = model.predict(grid.flat(), codec, bpp)
+    return grid, risk, risk_regions(grid, risk, top_share)
+
+
 def risk_map(
     image: Path,
     spec: str,
@@ -60,15 +71,13 @@ def risk_map(
     model_path: Path | None = None,
     top_share: float = 0.05,
 ) -> RiskMap:
-    from miscomp.io import read_image, write_png
+    from miscomp.io import file_sha256, read_image, write_png
 
     model_path = Path(model_path) if model_path else default_model_path()
     model = RiskModel.load(model_path)
     name, rate, source = resolve_rate(model, spec, bpp)
     rgb = read_image(Path(image)).rgb
-    grid = cell_features(rgb, MAP_FEATURES)
-    risk = model.predict(grid.flat(), name, rate)
-    regions = risk_regions(grid, risk, top_share)
+    grid, risk, regions = map_original(rgb, model, name, rate, top_share)
     out = Path(out) if out is not None else Path(image).with_suffix("").parent / "risk"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +93,7 @@ def risk_map(
         bpp=rate,
         bpp_source=source,
         model=str(model_path),
-        model_sha256=hashlib.sha256(model_path.read_bytes()).hexdigest(),
+        model_sha256=file_sha256(model_path),
         cell=grid.cell,
         top_share=top_share,
         regions=regions,
