@@ -139,6 +139,7 @@ def detect_tiled_counted(
             images.codec,
             images.bpp,
             prior,
+            images.image_size or (h, w),
         )
         tile_findings, tile_counts = detector.detect_counted(sub)
         found.extend((i, f.translated(b.x, b.y)) for f in tile_findings)

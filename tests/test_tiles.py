@@ -23,10 +23,12 @@ class ChangedBlobs(Detector):
     def __init__(self) -> None:
         self.seen: list[tuple[int, int]] = []
         self.keys: list[str] = []
+        self.sizes: list[tuple[int, int] | None] = []
 
     def detect(self, images: PairImages) -> list[Finding]:
         self.seen.append(images.original.shape[:2])
         self.keys.append(images.original_sha256)
+        self.sizes.append(images.image_size)
         changed = (images.original != images.reconstruction).any(axis=2).astype(np.uint8)
         n, _, stats, _ = cv2.connectedComponentsWithStats(changed)
         out = []
@@ -72,6 +74,7 @@ def test_a_change_across_tile_borders_is_one_finding_in_image_coordinates():
     found = detect_tiled(det, PairImages("p", orig, rec, "sha"), tile=1024, overlap=128)
     assert all(max(s) <= 1024 for s in det.seen) and len(det.seen) == 4
     assert len(set(det.keys)) == 4 and all(k.startswith("sha@") for k in det.keys)  # a cache key per tile
+    assert det.sizes == [(1500, 1700)] * 4  # each tile knows the whole image's size
     boxes = sorted(f.box for f in found)
     assert boxes == sorted([small, true_box])
     merged = next(f for f in found if f.box == true_box)
@@ -233,3 +236,22 @@ def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay
     orig = np.zeros((300, 2100, 3), np.uint8)
     detect_tiled(det, PairImages("p", orig, orig.copy()), tile=2048)
     assert len(det.seen) >= 3 and all(w <= 1024 for _, w in det.seen)
+
+
+def test_diff_evidence_gives_the_share_of_the_whole_image_not_of_the_tile():
+    # On a tiled photo a region's "% of image" was its share of the 1024-px tile it was found in.
+    from miscomp.detect.diff import DiffDetector
+
+    rng = np.random.default_rng(1)
+    h, w = 1200, 2400
+    yy, xx = np.mgrid[0:h, 0:w]
+    orig = np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 120.0)], axis=-1)
+    orig = np.clip(orig + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+    rec = orig.copy()
+    rec[100:160, 150:250] = np.clip(rec[100:160, 150:250].astype(int) + 60, 0, 255).astype(np.uint8)
+    found = detect_tiled(DiffDetector(), PairImages("p", orig, rec, "sha"), tile=1024, overlap=128)
+    best = max(found, key=lambda f: f.score)
+    assert best.box.intersection(Box(150, 100, 100, 60)) > 0
+    share = float(best.evidence.rsplit("(region ", 1)[1].split("%")[0])
+    # the region is a few thousand pixels: ~0.2-0.4 % of 2.9 MP (of one 1024-px tile it read ~1 %)
+    assert share < 0.5, best.evidence

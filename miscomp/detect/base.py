@@ -48,6 +48,9 @@ class PairImages:
     bpp: float | None = None
     # Findings of the detectors that ran before this one on this pair (see the module docstring).
     prior: tuple[Finding, ...] = ()
+    # (height, width) of the whole image when these are one tile of it (miscomp.tiles): what a
+    # detector reports as a share "of the image" is a share of this, not of the tile.
+    image_size: tuple[int, int] | None = None
 
 
 class Detector(ABC):

@@ -184,7 +184,8 @@ class DiffDetector(Detector):
     ) -> list[Finding]:
         orig, rec = images.original, images.reconstruction
         thr = self.threshold if threshold is None else threshold
-        total = orig.shape[0] * orig.shape[1]
+        ih, iw = images.image_size or orig.shape[:2]  # a tile's share is of the whole image
+        total = ih * iw
         findings: list[Finding] = []
         if cands is None:
             cands = find_candidates(

@@ -319,9 +319,10 @@ def noise_curves(
     med, p90 = qs[:, 0], qs[:, 1]
     # Noise only grows with activity: a monotone envelope stops one lucky bin from hiding a change.
     # A large change can fill most of one activity bin (a flat object, a striped field) and inflate
-    # that bin's spread; capping the spread at a multiple of the whole image's keeps it visible.
-    glob_med, glob_q = np.quantile(sub_v, [0.5, MAPS.spread_q])
-    cap = max(MAPS.spread_cap * (glob_q - glob_med), floor)
+    # that bin's spread; capping the spread at a multiple of the whole image's keeps it visible. The
+    # whole image's spread is read below the change: at the upper quartile (MapsConfig.global_q).
+    glob_med, glob_q = np.quantile(sub_v, [0.5, MAPS.global_q])
+    cap = max(MAPS.spread_cap * MAPS.global_ratio * (glob_q - glob_med), floor)
     med_curve = np.maximum.accumulate(np.minimum(med, glob_med + cap))
     spread = np.minimum(np.maximum.accumulate(p90) - med_curve, cap)
     scale = np.maximum(spread, floor)
