@@ -117,3 +117,13 @@ def test_bad_model_files_are_one_line(tmp_path):
         RiskModel.load(bad)
     with pytest.raises(MiscompError, match="does not exist"):
         RiskModel.load(tmp_path / "none.json")
+
+
+def test_shipped_model_fits_this_versions_features():
+    """A feature added without re-running `benchmarks.risk_map --ship` leaves a model `load` rejects."""
+    from miscomp.study.risk import default_model_path
+
+    model = RiskModel.load(default_model_path())
+    assert "each label weighted once" in model.trained_on and model.typical_bpp
+    grid, codec, bpp, _ = _sample(0)
+    assert model.predict(grid.flat(), codec, bpp).shape == (grid.flat().shape[0],)
