@@ -22,6 +22,12 @@ FEATURE_DOC = {
     "edges": "share of Canny edge pixels",
     "detail": "mean |Laplacian| of L* (fine detail energy)",
     "strokes": "thin dark/bright strokes: mean morphological black-hat + top-hat of L*",
+    "edges_line": "edge density over the cell and the two cells either side in its row (a line of text)",
+    "edges_area": "edge density over the cell and its 8 neighbours",
+    "strokes_line": "thin strokes over the cell and the two cells either side in its row",
+    "strokes_area": "thin strokes over the cell and its 8 neighbours",
+    "detail_line": "fine detail over the cell and the two cells either side in its row",
+    "detail_area": "fine detail over the cell and its 8 neighbours",
     "coherence": "structure-tensor coherence (oriented structure vs texture)",
     "saturation": "mean chroma (C*ab)",
     "entropy": "entropy of the cell's 16-level L* histogram (bits)",
@@ -43,6 +49,9 @@ class FeatureConfig:
         2.6, "rapidocr's detector grows a line's polygon by unclip_ratio 1.6 of its height: line = box / 2.6"
     )
     text_detect: bool = defined(True, "OCR text lines are the strongest factor; off for a quick map")
+    face_detect: bool = defined(True, "the factor table's 'face present'; off for the map (0.1 s/MP, unused)")
+    line_cells: int = defined(5, "context along a row: 5 cells (80 px), a word or two of small text")
+    area_cells: int = defined(3, "context around a cell: its 3×3 neighbourhood")
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,17 @@ def _cell_mean(img: np.ndarray, rows: int, cols: int, cell: int) -> np.ndarray:
     s = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     n = weight.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     return s / np.maximum(n, 1)
+
+
+def _context(v: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A cell feature averaged over a row window and over a square around each cell (edges repeated):
+    a cell inside a line of small text has busy neighbours along the line, an isolated edge does not."""
+    import cv2
+
+    v = v.astype(np.float32)
+    line = cv2.blur(v, (cfg.line_cells, 1), borderType=cv2.BORDER_REPLICATE)
+    area = cv2.blur(v, (cfg.area_cells, cfg.area_cells), borderType=cv2.BORDER_REPLICATE)
+    return line.astype(np.float64), area.astype(np.float64)
 
 
 def text_lines(rgb: np.ndarray, engine=None) -> list[tuple[int, int, int, int]]:
@@ -158,7 +178,7 @@ def cell_features(
     text_h = np.where(np.isfinite(text_h), text_h, 0.0)
 
     face = np.zeros((h, w), np.float32)
-    for x, y, fw, fh in faces(gray):
+    for x, y, fw, fh in faces(gray) if cfg.face_detect else []:
         face[y : y + fh, x : x + fw] = 1.0
     face_share = _cell_mean(face, rows, cols, c)
 
@@ -176,6 +196,9 @@ def cell_features(
         edges,
         detail,
         strokes,
+        *_context(edges, cfg),
+        *_context(strokes, cfg),
+        *_context(detail, cfg),
         coherence,
         saturation,
         entropy,

@@ -18,12 +18,16 @@ import numpy as np
 from miscomp.errors import MiscompError
 from miscomp.study.features import FEATURES, CellGrid, FeatureConfig
 
-# The cell features the within-image part uses: what a small search on the tune split kept
-# (docs/decisions/risk-map.md). The OCR text features are left out on purpose: with them held-out AUC
-# was 0.914 instead of 0.885 but the riskiest 5 % covered fewer labels (0.74 vs 0.79), and the text
-# detector alone costs ~0.5 s CPU per megapixel, the whole budget of the map.
-WITHIN = ("edges", "strokes", "detail", "contrast", "coherence")
-MAP_FEATURES = FeatureConfig(text_detect=False)  # what `miscomp risk` computes: no OCR
+# The cell features the within-image part uses: what a search by cross-validation on the tune split
+# kept (docs/decisions/risk-map.md): the cell's own edges, strokes, detail, contrast and coherence, and
+# edges, strokes and detail around it (along its row and in its 3×3 neighbourhood), which is how a
+# line of small text differs from one busy cell. The OCR text features are left out on purpose: the
+# text detector alone costs 1-2× the map's whole budget of 0.5 s CPU per megapixel.
+WITHIN = (
+    "edges", "strokes", "detail", "contrast", "coherence",
+    "edges_line", "edges_area", "strokes_line", "strokes_area", "detail_line", "detail_area",
+)  # fmt: skip
+MAP_FEATURES = FeatureConfig(text_detect=False, face_detect=False)  # what `miscomp risk` computes
 
 
 def within_design(flat: np.ndarray, codec: str, codecs: tuple[str, ...]) -> np.ndarray:
@@ -136,9 +140,13 @@ def fit(
     settings: list[str] | None = None,
     C: float = 0.01,
     trained_on: str = "",
+    weights: list[np.ndarray] | None = None,
 ) -> RiskModel:
     """Fit on samples: per (image, codec setting) its cell features, codec name, bpp and 0/1 targets;
-    ``settings`` (codec specs) name the typical rates the model keeps for `miscomp risk` without --bpp."""
+    ``settings`` (codec specs) name the typical rates the model keeps for `miscomp risk` without --bpp.
+    ``weights`` (per cell, default 1) weigh the within part's cells, e.g. so that every labelled
+    miscompression counts once however many cells it covers; either way its positive cells together
+    weigh as much as its negative cells (miscompressed cells are a few % even of pairs that have any)."""
     from sklearn.linear_model import LogisticRegression
 
     if not flats:
@@ -149,9 +157,13 @@ def fit(
         raise MiscompError("training targets are all one class: nothing to learn")
     xw = np.vstack([within_design(flats[i], codecs_of[i], codecs) for i in has])
     yw = np.concatenate([targets[i] for i in has]).astype(int)
+    sw = np.concatenate([weights[i] if weights is not None else np.ones(len(targets[i])) for i in has])
+    sw = sw.astype(np.float64)
+    pos = yw == 1
+    sw[pos] *= sw[~pos].sum() / sw[pos].sum()
+    sw *= len(sw) / sw.sum()  # mean weight 1: C means what it meant unweighted
     mean, scale = xw.mean(0), xw.std(0) + 1e-6
-    # class_weight balanced: miscompressed cells are a few % even of the pairs that have any
-    within = LogisticRegression(C=C, class_weight="balanced", max_iter=3000).fit((xw - mean) / scale, yw)
+    within = LogisticRegression(C=C, max_iter=3000).fit((xw - mean) / scale, yw, sample_weight=sw)
     xp = np.vstack(
         [prior_design(len(f), c, b, codecs) for f, c, b in zip(flats, codecs_of, bpps, strict=True)]
     )

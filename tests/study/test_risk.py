@@ -46,6 +46,36 @@ def test_features_see_the_text_lines():
     assert edges[:, :5].mean() > 5 * edges[:, 10:].mean()
 
 
+def test_context_features_average_neighbouring_cells():
+    rgb, lines = _page(0)
+    grid = cell_features(rgb, CFG, lines=lines)
+    v = grid.values
+    edges = v[..., FEATURES.index("edges")]
+    r, c = 4, 6  # an interior cell: the windows lie inside the grid
+    assert v[r, c, FEATURES.index("edges_line")] == pytest.approx(edges[r, c - 2 : c + 3].mean(), abs=1e-6)
+    assert v[r, c, FEATURES.index("edges_area")] == pytest.approx(
+        edges[r - 1 : r + 2, c - 1 : c + 2].mean(), abs=1e-6
+    )
+    assert FeatureConfig(face_detect=False, text_detect=False).face_detect is False
+
+
+def test_weights_decide_which_positives_the_model_learns():
+    """Text cells and the smooth gradient's cells are both positive; the weights say which counts."""
+    rgb, lines = _page(0)
+    grid = cell_features(rgb, CFG, lines=lines)
+    text = grid.flat()[:, FEATURES.index("text")] > 0.3
+    cols = np.tile(np.arange(grid.shape[1]), grid.shape[0])
+    gradient = cols >= 10
+    target = text | gradient
+    ranks = {}
+    for heavy, light in ((text, gradient), (gradient, text)):
+        w = np.where(light, 1e-3, 1.0)
+        model = fit([grid.flat()] * 2, ["taef2", "jpeg"], [0.3, 0.8], [target, target], weights=[w, w])
+        risk = model.predict(grid.flat(), "taef2", 0.3)
+        ranks[bool(heavy is text)] = risk[text].mean() > risk[gradient].mean()
+    assert ranks == {True: True, False: False}
+
+
 def test_fit_predict_and_json_round_trip(tmp_path):
     samples = [_sample(s) for s in range(3)] + [_sample(9, "jpeg", 0.8)]
     model = fit(
@@ -87,3 +117,13 @@ def test_bad_model_files_are_one_line(tmp_path):
         RiskModel.load(bad)
     with pytest.raises(MiscompError, match="does not exist"):
         RiskModel.load(tmp_path / "none.json")
+
+
+def test_shipped_model_fits_this_versions_features():
+    """A feature added without re-running `benchmarks.risk_map --ship` leaves a model `load` rejects."""
+    from miscomp.study.risk import default_model_path
+
+    model = RiskModel.load(default_model_path())
+    assert "each label weighted once" in model.trained_on and model.typical_bpp
+    grid, codec, bpp, _ = _sample(0)
+    assert model.predict(grid.flat(), codec, bpp).shape == (grid.flat().shape[0],)
