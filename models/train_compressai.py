@@ -5,9 +5,11 @@
     # checkpoint -> models/<arch>-q<N>-miscomp.pth (update(force=True), fp16 transforms)
     .venv/bin/python models/train_compressai.py export --quality 1
     # miscompression-aware fine-tune of the shipped q1 (issue 31; models/README.md, "Aware fine-tune")
-    nice -n 19 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 35 \
+    nice -n 19 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 30 \
         --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth \
-        --aware-term masked+edge --aware-lambda 1.0 --lr 1e-4 --warmup 20 --workdir .work/aware
+        --aware-term edge-rel --aware-lambda 0.005 --lr 1e-4 --warmup 20 --workdir .work/aware-a
+    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-a \
+        --out-dir .work/aware-a --suffix aware --settle-steps 1000
 
 The library code is in miscomp/training/ (data.py: training set; loop.py: loss, schedule,
 checkpoints, export); this file only parses arguments.
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--workdir", type=Path, default=REPO / ".work" / "train")
     e.add_argument("--out-dir", type=Path, default=REPO / "models")
     e.add_argument("--fp32", action="store_true", help="keep fp32 transforms (default: fp16)")
+    e.add_argument(
+        "--suffix", default="miscomp", help="exported as <arch>-q<N>-<suffix>.pth (aware: 'aware')"
+    )
+    e.add_argument("--settle-steps", type=int, default=4000, help="quantile-fitting steps at export")
     args = p.parse_args(argv)
 
     import torch
@@ -145,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "export":
         for q in args.quality:
             ckpt = args.workdir / f"{args.arch}-q{q}" / "checkpoint.pt"
-            out = args.out_dir / f"{args.arch}-q{q}-miscomp.pth"
-            print(export_weights(ckpt, out, half=not args.fp32), flush=True)
+            out = args.out_dir / f"{args.arch}-q{q}-{args.suffix}.pth"
+            print(export_weights(ckpt, out, half=not args.fp32, settle_steps=args.settle_steps), flush=True)
         return 0
 
     from miscomp.errors import MiscompError
