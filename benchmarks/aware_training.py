@@ -189,7 +189,7 @@ def cer(pairs: pd.DataFrame) -> float | None:
     return float(errors / chars) if chars else None
 
 
-def report(work: Path, aware: str, train_log: Path | None) -> Path:
+def report(work: Path, aware: str, card: Path | None) -> Path:
     from benchmarks.harness import write_results
 
     text = pd.concat([pd.read_csv(work / f"text-{m}.csv") for m in ("base", aware)])
@@ -210,14 +210,13 @@ def report(work: Path, aware: str, train_log: Path | None) -> Path:
                  "delta_psnr": float(kod["delta_psnr"].mean())})  # fmt: skip
     by = {(r["model"], r["set"]): r for r in rows}
     b, a = by[("base", "all text")], by[(aware, "all text")]
-    steps = minutes = None
-    if train_log is not None and train_log.exists():
-        recs = [json.loads(x) for x in train_log.read_text().splitlines()]
-        steps = max(r["step"] for r in recs)
-        minutes = round(max(r["elapsed_s"] for r in recs) / 60, 1)
+    meta = json.loads(card.read_text()) if card is not None and card.exists() else {}
+    steps, minutes = meta.get("steps"), meta.get("train_minutes")  # of the exported checkpoint
     summary = {
         "base": BASE_SPEC,
         "aware": aware,
+        "aware_term": meta.get("aware_term"),
+        "aware_lambda": meta.get("aware_lambda"),
         "train_steps": steps,
         "train_minutes": minutes,
         "text_images": a["images"],
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="results/aware_training.{json,csv} from an eval's work folder")
     r.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     r.add_argument("--aware", default="", help="the aware model's name (its .pth stem)")
-    r.add_argument("--train-log", type=Path, default=None, help="the run's log.jsonl (steps, minutes)")
+    r.add_argument("--card", type=Path, default=None, help="the exported weights' sidecar .json (steps)")
     args = p.parse_args(argv)
     import torch
 
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             df.to_csv(args.work / "kodak.csv", index=False)
             print(df.groupby("model")[["bpp", "psnr"]].mean(), flush=True)
     elif args.cmd == "report":
-        report(args.work, args.aware, args.train_log)
+        report(args.work, args.aware, args.card)
     return 0
 
 
