@@ -4,6 +4,12 @@
     OMP_NUM_THREADS=1 .venv/bin/python models/train_compressai.py train --quality 1 2 --minutes 55
     # checkpoint -> models/<arch>-q<N>-miscomp.pth (update(force=True), fp16 transforms)
     .venv/bin/python models/train_compressai.py export --quality 1
+    # miscompression-aware fine-tune of the shipped q1 (issue 31; models/README.md, "Aware fine-tune")
+    nice -n 19 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 30 \
+        --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth \
+        --aware-term edge-rel --aware-lambda 0.005 --lr 1e-4 --warmup 20 --workdir .work/aware-a
+    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-a \
+        --out-dir .work/aware-a --suffix aware --settle-steps 1000
 
 The library code is in miscomp/training/ (data.py: training set; loop.py: loss, schedule,
 checkpoints, export); this file only parses arguments.
@@ -51,7 +57,34 @@ def _monitor(path: Path):
     return monitor
 
 
+def _aware_set(base, plates: Path | None, text_share: float):
+    """The text crops of the aware fine-tune: rendered scenes away from every evaluated seed, and plate
+    photos of the real-codec test bed's *tune* split only (its split rule, applied to every photo)."""
+    import sys
+
+    sys.path.insert(0, str(REPO))  # benchmarks/ holds the test bed's split rule
+    from benchmarks.realbed_build import split_of
+    from miscomp.training.data import AwareTrainingSet, TextCropConfig, plate_text_crops, text_scene_crops
+
+    def keep(ref: str) -> bool:
+        region, name = ref.split("/", 1)
+        return split_of("plate_" + region + "_" + Path(name).stem.replace("-", "_")) == "tune"
+
+    # the ordinary plate crops too: nothing the aware model is measured on is trained on
+    if "plates" in base.groups:
+        kept = [i for i, n in enumerate(base.names["plates"]) if keep(n)]
+        base.groups["plates"] = [base.groups["plates"][i] for i in kept]
+        base.names["plates"] = [base.names["plates"][i] for i in kept]
+    cfg = TextCropConfig()
+    text = [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + cfg.scenes_per_kind), cfg)]
+    if plates is not None and plates.exists():
+        text.append(plate_text_crops(plates, keep, cfg))
+    return AwareTrainingSet(base, text, text_share)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from miscomp.training.aware import AWARE_TERMS
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
@@ -71,6 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     t.add_argument("--max-steps", type=int, default=0)
     t.add_argument(
+        "--init-weights", type=Path, default=None,
+        help="start a new run from these weights (a checkpoint or a shipped .pth state dict)",
+    )  # fmt: skip
+    t.add_argument("--lmbda", type=float, default=None, help="MSE weight λ (default: CompressAI's table)")
+    t.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    t.add_argument(
+        "--aware-term", default="none", choices=AWARE_TERMS,
+        help="miscompression-aware term on text masks (miscomp/training/aware.py)",
+    )  # fmt: skip
+    t.add_argument(
+        "--aware-lambda", type=float, default=0.0, help="weight of the aware term (× the MSE weight)"
+    )  # fmt: skip
+    t.add_argument(
+        "--aware-text-share", type=float, default=0.5, help="share of each batch that is text crops"
+    )  # fmt: skip
+    t.add_argument(
         "--device", default=None, help="auto | cpu | cuda[:N] (default: $MISCOMP_DEVICE, else auto)"
     )
     t.add_argument("--lr", type=float, default=5e-4)
@@ -87,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--workdir", type=Path, default=REPO / ".work" / "train")
     e.add_argument("--out-dir", type=Path, default=REPO / "models")
     e.add_argument("--fp32", action="store_true", help="keep fp32 transforms (default: fp16)")
+    e.add_argument(
+        "--suffix", default="miscomp", help="exported as <arch>-q<N>-<suffix>.pth (aware: 'aware')"
+    )
+    e.add_argument("--settle-steps", type=int, default=4000, help="quantile-fitting steps at export")
     args = p.parse_args(argv)
 
     import torch
@@ -97,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "export":
         for q in args.quality:
             ckpt = args.workdir / f"{args.arch}-q{q}" / "checkpoint.pt"
-            out = args.out_dir / f"{args.arch}-q{q}-miscomp.pth"
-            print(export_weights(ckpt, out, half=not args.fp32), flush=True)
+            out = args.out_dir / f"{args.arch}-q{q}-{args.suffix}.pth"
+            print(export_weights(ckpt, out, half=not args.fp32, settle_steps=args.settle_steps), flush=True)
         return 0
 
     from miscomp.errors import MiscompError
@@ -111,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         p.exit(2, f"error: {err}\n")
 
     data = build_training_set(None if args.no_plates else args.plates)
+    if args.aware_term != "none":
+        data = _aware_set(data, None if args.no_plates else args.plates, args.aware_text_share)
     print("training set:", data.summary(), flush=True)
     monitor = _monitor(_shared() / "data" / "kodak" / "kodim23.png")
     minutes = args.minutes * len(args.quality) if len(args.minutes) == 1 else args.minutes
@@ -127,9 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             minutes=budget,
             max_steps=args.max_steps,
             checkpoint_every_s=args.checkpoint_every,
+            lmbda=args.lmbda,
+            warmup_steps=args.warmup,
+            log_every=args.log_every,
+            aware_term=args.aware_term,
+            aware_lambda=args.aware_lambda,
+            aware_text_share=args.aware_text_share,
         )
         workdir = args.workdir / cfg.name
-        init = previous if args.init_from_previous else None
+        init = previous if args.init_from_previous else args.init_weights
         train(
             cfg, data, workdir, monitor=monitor, log=lambda s: print(s, flush=True), init_from=init,
             device=device,

@@ -129,3 +129,134 @@ def build_training_set(
     names["rendered"] = [f"rendered_{i:03d}" for i in range(n_rendered)]
     weights = weights or {"photos": 0.35, "plates": 0.4, "rendered": 0.25}
     return TrainingSet(groups=groups, weights=weights, names=names)
+
+
+# ---------------------------------------------------------------------------------------------------
+# text crops with masks, for the miscompression-aware fine-tune (miscomp/training/aware.py)
+
+
+@dataclass(frozen=True)
+class TextCropConfig:
+    """Where the aware fine-tune's text crops come from. Seeds are chosen away from the real-codec test
+    bed's scenes (seeds 0-3) and from the evaluation's fresh scenes (``eval_seed0`` on), so nothing the
+    result is measured on is trained on (defined)."""
+
+    train_seed0: int = 1000
+    scenes_per_kind: int = 12
+    eval_seed0: int = 2000
+    mask_pad: int = 2  # px around a text box: the stroke edges and anti-aliasing belong to the text
+    centre_jitter: float = 0.35  # a crop's centre moves by up to this share of the patch around a box
+
+
+@dataclass
+class TextCropSet:
+    """Images with a text mask (H×W uint8, 1 inside text boxes: a quarter of float32's memory, which
+    matters with 200 full-size plate photos); ``sample`` centres each crop on a
+    random text box (jittered), so every crop holds text."""
+
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    boxes: list[list[tuple[int, int, int, int]]]
+    names: list[str]
+    jitter: float = 0.35
+
+    def sample(self, rng: np.random.Generator, batch: int, patch: int) -> tuple[np.ndarray, np.ndarray]:
+        out = np.empty((batch, 3, patch, patch), dtype=np.float32)
+        msk = np.empty((batch, 1, patch, patch), dtype=np.float32)
+        for i in range(batch):
+            k = int(rng.integers(len(self.images)))
+            img, mask = self.images[k], self.masks[k]
+            x, y, w, h = self.boxes[k][int(rng.integers(len(self.boxes[k])))]
+            j = self.jitter * patch
+            cx = x + w / 2 + rng.uniform(-j, j)
+            cy = y + h / 2 + rng.uniform(-j, j)
+            x0 = int(np.clip(round(cx - patch / 2), 0, img.shape[1] - patch))
+            y0 = int(np.clip(round(cy - patch / 2), 0, img.shape[0] - patch))
+            crop = img[y0 : y0 + patch, x0 : x0 + patch]
+            out[i] = crop.transpose(2, 0, 1) / 255.0
+            msk[i, 0] = mask[y0 : y0 + patch, x0 : x0 + patch]
+        return out, msk
+
+
+def box_mask(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]], pad: int) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    for x, y, w, h in boxes:
+        mask[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad] = 1
+    return mask
+
+
+def text_scene_crops(seeds: range, cfg: TextCropConfig, kinds: tuple[str, ...] | None = None) -> TextCropSet:
+    """Rendered text scenes (``miscomp.synth.text_scenes``) with their ground-truth boxes as the mask."""
+    from miscomp.synth.text_scenes import SCENE_KINDS, render_scene
+
+    images, masks, boxes, names = [], [], [], []
+    for kind in kinds or SCENE_KINDS:
+        for seed in seeds:
+            scene = render_scene(kind, seed)
+            b = [(it.x, it.y, it.w, it.h) for it in scene.items if it.kind != "hand"]
+            if not b:
+                continue
+            images.append(scene.image)
+            masks.append(box_mask(scene.image.shape[:2], b, cfg.mask_pad))
+            boxes.append(b)
+            names.append(f"scene_{kind}{seed}")
+    return TextCropSet(images, masks, boxes, names, jitter=cfg.centre_jitter)
+
+
+def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 128) -> TextCropSet:
+    """Plate photos (``shared/data/plates/<region>/*.jpg`` with ``<name>.txt``: name, x, y, w, h, text)
+    whose reference ``<region>/<name>`` passes ``keep`` (the caller keeps the tune split only); the mask
+    is the plate box. Photos are used at full size (the plate's characters keep their real size)."""
+    from PIL import Image
+
+    images, masks, boxes, names = [], [], [], []
+    for txt in sorted(folder.glob("*/*.txt")):
+        for line in txt.read_text().splitlines():
+            parts = line.strip().split("\t")
+            if len(parts) != 6:
+                continue
+            name, x, y, w, h = parts[0], *map(int, parts[1:5])
+            ref = f"{txt.parent.name}/{name}"
+            path = txt.parent / name
+            if not keep(ref) or not path.exists():
+                continue
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"))
+            if min(rgb.shape[:2]) < min_side:
+                continue
+            images.append(rgb)
+            masks.append(box_mask(rgb.shape[:2], [(x, y, w, h)], cfg.mask_pad))
+            boxes.append([(x, y, w, h)])
+            names.append(ref)
+    return TextCropSet(images, masks, boxes, names, jitter=cfg.centre_jitter)
+
+
+@dataclass
+class AwareTrainingSet:
+    """The ordinary training set (masks empty) mixed with text crops (masks set): each batch item is a
+    text crop with probability ``text_share``. ``sample`` gives images only (the plain loop's API)."""
+
+    base: TrainingSet
+    text: list[TextCropSet]
+    text_share: float = 0.5
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = self.base.summary()
+        for i, t in enumerate(self.text):
+            out[f"text{i}"] = {"images": len(t.images), "megapixels": sum(m.size for m in t.masks) / 1e6}
+        return out
+
+    def sample_masked(
+        self, rng: np.random.Generator, batch: int, patch: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n_text = int(rng.binomial(batch, self.text_share))
+        x = self.base.sample(rng, batch - n_text, patch)
+        m = np.zeros((batch - n_text, 1, patch, patch), dtype=np.float32)
+        parts = [(x, m)]
+        sets = [t for t in self.text if t.images]
+        for _ in range(n_text):
+            parts.append(sets[int(rng.integers(len(sets)))].sample(rng, 1, patch))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def sample(self, rng: np.random.Generator, batch: int, patch: int) -> np.ndarray:
+        return self.sample_masked(rng, batch, patch)[0]

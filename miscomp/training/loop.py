@@ -41,6 +41,16 @@ class TrainConfig:
     checkpoint_every_s: float = 300.0
     log_every: int = 50
     seed: int = 0
+    # The miscompression-aware term (miscomp/training/aware.py): "none" trains plain rate-distortion.
+    aware_term: str = "none"
+    aware_lambda: float = 0.0
+    aware_text_share: float = 0.5
+
+    @property
+    def aware(self):
+        from miscomp.training.aware import AwareConfig
+
+        return AwareConfig(self.aware_term, self.aware_lambda, self.aware_text_share)
 
     @property
     def lambda_(self) -> float:
@@ -113,6 +123,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def initial_weights(path: Path) -> dict[str, Any]:
+    """The model weights that start a new run: a training checkpoint's ``model``, or a shipped state
+    dict (``models/*-miscomp.pth``: fp16 transforms, cast back to fp32 here; its integer rANS tables
+    are loaded too and recomputed at export)."""
+    state = load_checkpoint(path)
+    state = state.get("model", state)
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     import torch
 
@@ -143,6 +162,8 @@ def train(
     import torch
     from compressai.losses import RateDistortionLoss
 
+    from miscomp.training.aware import aware_loss
+
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / "checkpoint.pt"
     log_path = workdir / "log.jsonl"
@@ -165,7 +186,7 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min spent")
     elif init_from is not None:
-        model.load_state_dict(load_checkpoint(init_from)["model"])
+        model.load_state_dict(initial_weights(init_from))
         log(f"[{cfg.name}] initialised from {init_from}")
 
     def checkpoint(final: bool = False) -> dict[str, Any]:
@@ -197,18 +218,29 @@ def train(
             return False
         return cfg.minutes <= 0 or elapsed < cfg.minutes * 60
 
+    aware = cfg.aware
+    if aware.active and not hasattr(dataset, "sample_masked"):
+        raise ValueError(f"[{cfg.name}] --aware-term {aware.term} needs a dataset with text masks")
     model.train()
     last_ckpt = elapsed
     window: list[tuple[float, float, float, float]] = []
+    aware_window: list[float] = []
     t_prev = time.monotonic()
     while budget_left():
         lr = learning_rate(cfg, step, elapsed)
         for group in opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch)).to(device)
         opt.zero_grad()
         aux_opt.zero_grad()
-        out = criterion(model(x), x)
+        if aware.active:
+            xs, ms = dataset.sample_masked(rng, cfg.batch_size, cfg.patch)
+            x, mask = torch.from_numpy(xs).to(device), torch.from_numpy(ms).to(device)
+            pred = model(x)
+            out = aware_loss(criterion(pred, x), pred, x, mask, cfg.lambda_, aware)
+            aware_window.append(float(out["aware"].item()))
+        else:
+            x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch)).to(device)
+            out = criterion(model(x), x)
         out["loss"].backward()
         if cfg.clip_max_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_max_norm)
@@ -236,10 +268,14 @@ def train(
                 "psnr": psnr,
                 "aux": auxv,
             }
+            if aware_window:
+                rec["aware"] = float(np.mean(aware_window))
+                aware_window.clear()
             _log_json(log_path, rec)
             log(
                 f"[{cfg.name}] step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss:.4f} "
                 f"bpp {bpp:.3f} psnr {psnr:.2f} aux {auxv:.1f}"
+                + (f" aware {rec['aware']:.5f}" if "aware" in rec else "")
             )
         if elapsed - last_ckpt >= cfg.checkpoint_every_s:
             checkpoint()
@@ -304,6 +340,8 @@ def export_weights(
         "quality": cfg.quality,
         "lambda": cfg.lambda_,
         "metric": "mse",
+        "aware_term": cfg.aware_term,
+        "aware_lambda": cfg.aware_lambda,
         "steps": state["step"],
         "train_minutes": round(state["elapsed_s"] / 60, 1),
         "final": state.get("final", False),
