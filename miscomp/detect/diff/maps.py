@@ -307,6 +307,7 @@ def noise_curves(
     step: int = 4,
     bins: ActivityBins | None = None,
     median_only: bool = False,
+    robust: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Per-pixel (median, scale) of the noise model fitted on ``fit``; None when it cannot be fitted.
     ``bins`` (from :func:`activity_bins` on ``activity``) reuses the binning of another map;
@@ -319,10 +320,14 @@ def noise_curves(
     med, p90 = qs[:, 0], qs[:, 1]
     # Noise only grows with activity: a monotone envelope stops one lucky bin from hiding a change.
     # A large change can fill most of one activity bin (a flat object, a striped field) and inflate
-    # that bin's spread; capping the spread at a multiple of the whole image's keeps it visible. The
-    # whole image's spread is read below the change: at the upper quartile (MapsConfig.global_q).
-    glob_med, glob_q = np.quantile(sub_v, [0.5, MAPS.global_q])
-    cap = max(MAPS.spread_cap * MAPS.global_ratio * (glob_q - glob_med), floor)
+    # that bin's spread; capping the spread at a multiple of the whole image's keeps it visible.
+    # ``robust``: the whole image's spread is also bounded from its upper quartile, which a change
+    # covering a tenth of the image does not reach (MapsConfig.global_q, global_ratio).
+    glob_med, glob_q, glob_u = np.quantile(sub_v, [0.5, MAPS.spread_q, MAPS.global_q])
+    spread = glob_q - glob_med
+    if robust:
+        spread = min(spread, MAPS.global_ratio * (glob_u - glob_med))
+    cap = max(MAPS.spread_cap * spread, floor)
     med_curve = np.maximum.accumulate(np.minimum(med, glob_med + cap))
     spread = np.minimum(np.maximum.accumulate(p90) - med_curve, cap)
     scale = np.maximum(spread, floor)
@@ -365,7 +370,9 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     explained, raw = {}, {}
     bins = activity_bins(pm.activity)
     for name, value in pm.maps.items():
-        curves = noise_curves(pm.raw[name], pm.activity, FLOORS[name], bins=bins)
+        curves = noise_curves(
+            pm.raw[name], pm.activity, FLOORS[name], bins=bins, robust=name in MAPS.robust_maps
+        )
         if curves is None:
             explained[name] = raw[name] = np.zeros_like(value)
             continue
@@ -382,7 +389,9 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         # 0.88/0.84 and 0.95/0.95 with this; with the region limits of DiffDetector too 0.94/0.90
         # and 0.95/1.00 (those limits alone, at threshold 2.5: 0.88/0.79 and 1.00/1.00). No false
         # finding on the 39 clean pairs in any of these.
-        own = noise_curves(value, pm.activity, FLOORS[name], bins=bins, median_only=True)
+        own = noise_curves(
+            value, pm.activity, FLOORS[name], bins=bins, median_only=True, robust=name in MAPS.robust_maps
+        )
         m_e = own[0] if own is not None else m.copy()
         raw[name] = np.divide(pm.raw[name] - m, s, out=m)
         explained[name] = np.minimum(np.divide(value - m_e, s, out=m_e), raw[name])
