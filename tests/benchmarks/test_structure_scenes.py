@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from benchmarks.harness import REPO
-from benchmarks.structure_scenes import STRUCTURE_KINDS, render_structure
+from benchmarks.structure_scenes import BED_KINDS, render_structure
 
 BED = REPO / "datasets" / "realbed" / "nontext"
 
 
-@pytest.mark.parametrize("kind", STRUCTURE_KINDS)
+@pytest.mark.parametrize("kind", BED_KINDS)
 def test_scene_is_deterministic_with_items_inside(kind):
     a, b = render_structure(kind, 3), render_structure(kind, 3)
     assert np.array_equal(a.image, b.image) and a.items == b.items
