@@ -144,8 +144,94 @@ def _bars(draw: ImageDraw.ImageDraw, x: int, y: int, n: int, gap: int, h: int, i
     items.append(Item("bars", f"{n} bars", x, y - 2, w, h + 4))
 
 
+def _dial(
+    draw: ImageDraw.ImageDraw,
+    cx: int,
+    cy: int,
+    r: int,
+    scale: tuple[int, int],
+    value: float,
+    dark: bool,
+    items: list[Item],
+) -> None:
+    """A 270° dial reading 0..``top`` with a numeral every ``step``: speedometers (0-240), rev
+    counters (0-8), pressure (0-16), thermometers (0-120); light or dark face, needle at ``value``."""
+    top, step = scale
+    face, ink = ((25, 28, 32), (235, 235, 230)) if dark else ((240, 240, 232), (20, 20, 20))
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=face, outline=(90, 90, 90), width=3)
+    font = _font(max(8, r // 5))
+    n = top // step
+    for k in range(n + 1):
+        a = math.radians(135 + 270 * k / n)
+        draw.line((cx + 0.93 * r * math.cos(a), cy + 0.93 * r * math.sin(a),
+                   cx + 0.78 * r * math.cos(a), cy + 0.78 * r * math.sin(a)), fill=ink, width=2)  # fmt: skip
+        draw.text((cx + 0.6 * r * math.cos(a), cy + 0.6 * r * math.sin(a)), str(k * step), font=font,
+                  fill=ink, anchor="mm")  # fmt: skip
+        if k < n:
+            b = math.radians(135 + 270 * (k + 0.5) / n)
+            minor = (cx + 0.93 * r * math.cos(b), cy + 0.93 * r * math.sin(b))
+            draw.line((*minor, cx + 0.86 * r * math.cos(b), cy + 0.86 * r * math.sin(b)), fill=ink, width=1)
+    a = math.radians(135 + 270 * value / top)
+    x1, y1 = cx + 0.82 * r * math.cos(a), cy + 0.82 * r * math.sin(a)
+    draw.line((cx, cy, x1, y1), fill=(230, 60, 20), width=3)
+    draw.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(120, 120, 120))
+    items.append(Item("dial", f"dial 0-{top} at {value:.0f}", cx - r, cy - r, 2 * r, 2 * r))
+
+
+def _icon(draw: ImageDraw.ImageDraw, x: int, y: int, s: int, which: str, items: list[Item]) -> None:
+    """A small app/road icon of side ``s``: warning triangle, no-entry, house, battery or signal
+    level (a count of bars), check mark, or the arrows and pictograms of the signs scene."""
+    white, black = (250, 250, 250), (25, 25, 25)
+    w = max(2, s // 10)
+    if which.startswith("arrow"):
+        _arrow(draw, x, y, s, which.split()[1], white, [])
+    elif which in ("person", "cross", "bike"):
+        _pictogram(draw, x, y, s, which, [])
+    elif which == "warning":
+        draw.polygon([(x + s / 2, y + 0.05 * s), (x + 0.97 * s, y + 0.92 * s), (x + 0.03 * s, y + 0.92 * s)],
+                     fill=(240, 200, 20), outline=(200, 20, 20), width=w)  # fmt: skip
+        draw.rectangle((x + 0.46 * s, y + 0.35 * s, x + 0.54 * s, y + 0.66 * s), fill=black)
+        draw.ellipse((x + 0.455 * s, y + 0.72 * s, x + 0.545 * s, y + 0.81 * s), fill=black)
+    elif which == "no entry":
+        draw.ellipse((x, y, x + s, y + s), fill=(200, 20, 20))
+        draw.rectangle((x + 0.18 * s, y + 0.42 * s, x + 0.82 * s, y + 0.58 * s), fill=white)
+    elif which == "house":
+        draw.rectangle((x, y, x + s, y + s), fill=(40, 110, 190))
+        draw.polygon([(x + 0.5 * s, y + 0.15 * s), (x + 0.88 * s, y + 0.5 * s), (x + 0.12 * s, y + 0.5 * s)],
+                     fill=white)  # fmt: skip
+        draw.rectangle((x + 0.22 * s, y + 0.5 * s, x + 0.78 * s, y + 0.85 * s), fill=white)
+        draw.rectangle((x + 0.43 * s, y + 0.62 * s, x + 0.57 * s, y + 0.85 * s), fill=(40, 110, 190))
+    elif which == "check":
+        draw.rounded_rectangle((x, y, x + s, y + s), radius=s // 6, fill=(30, 150, 70))
+        draw.line((x + 0.22 * s, y + 0.52 * s, x + 0.42 * s, y + 0.72 * s, x + 0.8 * s, y + 0.28 * s),
+                  fill=white, width=w + 1, joint="curve")  # fmt: skip
+    elif which.startswith("battery"):
+        n = int(which.split()[1])
+        draw.rectangle(
+            (x, y + 0.25 * s, x + 0.9 * s, y + 0.75 * s), fill=(235, 235, 230), outline=black, width=w
+        )
+        draw.rectangle((x + 0.9 * s, y + 0.4 * s, x + s, y + 0.6 * s), fill=black)
+        for k in range(n):
+            x0 = x + 0.1 * s + k * 0.19 * s
+            draw.rectangle((x0, y + 0.34 * s, x0 + 0.13 * s, y + 0.66 * s), fill=(30, 150, 70))
+    else:  # "signal n": n of 5 rising bars filled
+        n = int(which.split()[1])
+        draw.rectangle((x, y, x + s, y + s), fill=(235, 235, 230))
+        for k in range(5):
+            x0, top = x + 0.08 * s + k * 0.18 * s, y + (0.8 - 0.14 * (k + 1)) * s
+            draw.rectangle((x0, top, x0 + 0.12 * s, y + 0.9 * s), fill=black if k < n else (190, 190, 185))
+    items.append(Item("icon", which, x, y, s, s))
+
+
+ICONS = ("arrow left", "arrow right", "arrow up", "arrow down", "person", "cross", "bike", "warning",
+         "no entry", "house", "check", "battery 1", "battery 2", "battery 3", "battery 4", "signal 1",
+         "signal 2", "signal 3", "signal 4")  # fmt: skip
+DIAL_SCALES = ((100, 20), (240, 40), (8, 1), (16, 2), (120, 20), (60, 10), (300, 50))
+
+
 def render_structure(kind: str, seed: int) -> StructureScene:
-    """One 384×512 scene: ``gauges``, ``signs`` (arrows + pictograms), ``counts`` or ``clocks``."""
+    """One 384×512 scene: ``gauges``, ``signs`` (arrows + pictograms), ``counts``, ``clocks``, ``dials``
+    (six dials of mixed scales) or ``icons`` (twelve small icons). Deterministic from kind + seed."""
     rng = np.random.default_rng(seed)
     if kind == "clocks":
         s = render_clocks(seed)
@@ -181,9 +267,37 @@ def render_structure(kind: str, seed: int) -> StructureScene:
             draw, 280, 20, int(rng.integers(3, 6)), int(rng.integers(3, 5)), int(rng.integers(14, 24)), items
         )
         _bars(draw, 30, 240, int(rng.integers(8, 16)), int(rng.integers(7, 12)), 80, items)
+    elif kind == "dials":
+        for k in range(6):  # a 3x2 panel of dials of mixed scales and sizes
+            r = int(rng.integers(54, 80))
+            scale = DIAL_SCALES[int(rng.integers(0, len(DIAL_SCALES)))]
+            cx, cy = (
+                88 + 168 * (k % 3) + int(rng.integers(-6, 7)),
+                98 + 190 * (k // 3) + int(rng.integers(-8, 9)),
+            )
+            _dial(
+                draw,
+                cx,
+                cy,
+                r,
+                scale,
+                float(rng.uniform(0.05, 0.95)) * scale[0],
+                bool(rng.random() < 0.4),
+                items,
+            )
+    elif kind == "icons":
+        for k in range(12):  # a 4x3 grid of small icons, 36-76 px
+            s = int(rng.integers(36, 77))
+            x, y = (
+                14 + 124 * (k % 4) + int(rng.integers(0, 100 - s + 10)),
+                14 + 124 * (k // 4) + int(rng.integers(0, 100 - s + 10)),
+            )
+            _icon(draw, x, y, s, ICONS[int(rng.integers(0, len(ICONS)))], items)
     else:
-        raise ValueError(f"unknown structure scene {kind!r}; known: {', '.join(STRUCTURE_KINDS)}")
+        raise ValueError(f"unknown structure scene {kind!r}; known: {', '.join(BED_KINDS)}")
     return StructureScene(f"{kind}{seed}", np.asarray(im.convert("RGB")).copy(), tuple(items))
 
 
 STRUCTURE_KINDS = ("clocks", "gauges", "signs", "counts")
+# the non-text test bed's kinds: the structure benchmark's four and two denser ones added for it
+BED_KINDS = (*STRUCTURE_KINDS, "dials", "icons")

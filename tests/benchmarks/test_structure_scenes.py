@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from benchmarks.harness import REPO
-from benchmarks.structure_scenes import STRUCTURE_KINDS, render_structure
+from benchmarks.structure_scenes import BED_KINDS, render_structure
 
 BED = REPO / "datasets" / "realbed" / "nontext"
 
 
-@pytest.mark.parametrize("kind", STRUCTURE_KINDS)
+@pytest.mark.parametrize("kind", BED_KINDS)
 def test_scene_is_deterministic_with_items_inside(kind):
     a, b = render_structure(kind, 3), render_structure(kind, 3)
     assert np.array_equal(a.image, b.image) and a.items == b.items
@@ -53,3 +53,17 @@ def test_manifest_matches_the_generator():
     first = manifest["images"][0]
     scene = render_structure(first["kind"], first["seed"])
     assert hashlib.sha256(np.ascontiguousarray(scene.image).tobytes()).hexdigest() == first["sha256"]
+
+
+def test_findings_cache_key_follows_code_specs_and_pixels(tmp_path):
+    from benchmarks.nontext_bed import findings_cache
+
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 1
+    key = findings_cache(tmp_path, "tree", ["ocr"], "x1", a, a)
+    assert findings_cache(tmp_path, None, ["ocr"], "x1", a, a) is None  # uncommitted code: no cache
+    assert key == findings_cache(tmp_path, "tree", ["ocr"], "x1", a, a.copy())
+    assert key != findings_cache(tmp_path, "tree", ["ocr"], "x1", a, b)
+    assert key != findings_cache(tmp_path, "tree", ["ocr", "diff"], "x1", a, a)
+    assert key != findings_cache(tmp_path, "other", ["ocr"], "x1", a, a)
