@@ -230,8 +230,9 @@ def record_built(work: Path = DEFAULT_WORK, split: str = "all") -> int:
     manifest = json.loads(MANIFEST.read_text())
     stamp = work / "precision.txt"  # the builder's: the arithmetic the learned reconstructions were made in
     held = stamp.read_text().strip() if stamp.exists() else None
-    if held and held != learned_precision(manifest):
-        raise SystemExit(f"{work}: holds {held} reconstructions, the manifest's are {learned_precision(manifest)}")
+    want = learned_precision(manifest)
+    if held and held != want:
+        raise SystemExit(f"{work}: holds {held} reconstructions, the manifest's are {want}")
     n = 0
     for spec in built_images(work, manifest):
         if split not in ("all", spec["split"]):
