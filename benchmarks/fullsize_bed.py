@@ -217,25 +217,42 @@ def propose(work: Path, manifest: dict, split: str = "all", log=print) -> list[d
     return rows
 
 
-def record_built(work: Path = DEFAULT_WORK) -> int:
-    """Record in the manifest the pixel sha256 of every photo built in ``work`` that it has none for
-    yet (original and each reconstruction), for a build cut short before its parts merged: the labels
-    are then tied to the pixels they were made on. Byte counts are unknown there (null). Returns the
-    number of photos recorded."""
-    from benchmarks.realbed_build import pixel_sha256
+def record_built(work: Path = DEFAULT_WORK, split: str = "all") -> int:
+    """Record in the manifest the pixel sha256 of every photo of ``split`` built in ``work`` whose
+    hashes it lacks or that ``work`` holds other pixels of (original and each reconstruction), for a
+    build cut short before its parts merged: the labels are then tied to the pixels they were made
+    on. Byte counts come from the bitstreams the build keeps beside the PNGs (null where there is
+    none). Photos of the other split are left alone: two people may build and label the two splits at
+    once. Returns the number of photos recorded."""
+    from benchmarks.realbed_build import learned_precision, pixel_sha256
     from miscomp.io import read_image
 
     manifest = json.loads(MANIFEST.read_text())
+    stamp = work / "precision.txt"  # the builder's: the arithmetic the learned reconstructions were made in
+    held = stamp.read_text().strip() if stamp.exists() else None
+    want = learned_precision(manifest)
+    if held and held != want:
+        raise SystemExit(f"{work}: holds {held} reconstructions, the manifest's are {want}")
     n = 0
     for spec in built_images(work, manifest):
-        if spec.get("sha256"):
+        if split not in ("all", spec["split"]):
             continue
         rgb = read_image(work / "originals" / f"{spec['image_id']}.png").rgb
-        spec.update(width=int(rgb.shape[1]), height=int(rgb.shape[0]), sha256=pixel_sha256(rgb))
         name = f"{spec['image_id']}.png"
-        recs = {t: read_image(work / "reconstructions" / t / name).rgb for t in codec_tags(work, manifest)}
-        unknown_size = {"bytes": None, "bpp": None}
-        spec["reconstructions"] = {t: {"sha256": pixel_sha256(r), **unknown_size} for t, r in recs.items()}
+        tags = codec_tags(work, manifest)
+        recs = {t: pixel_sha256(read_image(work / "reconstructions" / t / name).rgb) for t in tags}
+        known = spec.get("reconstructions") or {}
+        if spec.get("sha256") == pixel_sha256(rgb) and all(
+            known.get(t, {}).get("sha256") == h and known[t].get("bytes") is not None for t, h in recs.items()
+        ):
+            continue
+        spec.update(width=int(rgb.shape[1]), height=int(rgb.shape[0]), sha256=pixel_sha256(rgb))
+        spec["reconstructions"] = {}
+        for t, sha in recs.items():
+            bits = sorted((work / "bitstreams" / t).glob(f"{spec['image_id']}.*"))
+            n_bytes = bits[0].stat().st_size if bits else None
+            bpp = round(n_bytes * 8 / (rgb.shape[0] * rgb.shape[1]), 4) if n_bytes is not None else None
+            spec["reconstructions"][t] = {"sha256": sha, "bytes": n_bytes, "bpp": bpp}
         n += 1
     MANIFEST.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return n
@@ -267,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "build":
         if args.record_built:
-            print(f"{record_built(args.work)} photos recorded")
+            print(f"{record_built(args.work, args.split)} photos recorded")
             return 0
         res = build_bed(args.work, args.update_manifest, args.processes, args.split)
         return 1 if res["mismatches"] or res["missing"] else 0
@@ -303,9 +320,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         from benchmarks.real_codecs import write_results
 
+        crops, meta["crop_results"] = beside_crops(args.out)
+        result["table"] = result["table"] + crops
         write_results(result, args.out, meta, stem="fullsize")
     print_table(result["table"])
     return 0
+
+
+def beside_crops(results: Path) -> tuple[list[dict], dict]:
+    """The version-1 bed's rows over all pairs of each split (crops and scenes, the same default
+    detectors; ``real_codecs.json`` in ``results``), as rows of group ``crop_bed``, to be read beside
+    the full-size rows (the issue asks for both side by side), and where they come from."""
+    path = results / "real_codecs.json"
+    if not path.exists():
+        return [], {"source": None}
+    data = json.loads(path.read_text())
+    rows = [r | {"group": "crop_bed", "name": "crops (version 1)"} for r in data["rows"]
+            if r.get("group") == "all" and r.get("split") in ("tune", "heldout")]  # fmt: skip
+    source = {"source": f"{path.name}", "git_commit": data["metadata"].get("git_commit"),
+              "version": data["summary"].get("version")}  # fmt: skip
+    return rows, source
 
 
 if __name__ == "__main__":

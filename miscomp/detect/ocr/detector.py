@@ -70,6 +70,19 @@ class OCRConfig:
         "every labelled text box stayed covered at 0.02-0.3 alike (107/110, all 80 of height <= 9 px, as "
         "without gating) while the upscaled area fell to 29 % at 0.05; held out 135/142 as ungated",
     )
+    reread: float = tuned(
+        3.0,
+        "tune splits: the full-size bed's first 5 tune photos (15 pairs) and version 1's tune plate crops "
+        "(11 pairs), the OCR detector alone, reread 0 / 2 / 3 (issue 28)",
+        "a small line the original does not read legibly is searched again at this scale around it (0: "
+        "never): symbol labels found 21 -> 27 of 37 (full-size: a two-line 6 px camera stamp boxed as one) "
+        "and 12 -> 14 of 24 (crops: 'LIQUI' over 'MOLY' boxed as one line read 'MLYLY' 0.59, then "
+        "'MOLY' 1.00), symbol findings off a symbol label 12 -> 12 and 9 -> 9; 2 gave the same",
+    )
+    reread_max_height: int = defined(
+        32, "only small text is searched again (px, the line's box): a taller box that reads badly is a "
+        "large line or texture, which an upscaled search only makes costlier",
+    )  # fmt: skip
 
 
 OCR = OCRConfig()
@@ -127,6 +140,7 @@ class OCRDetector(Detector):
         skip_unchanged: bool = False,
         settings: Settings | None = None,
         likely: float = OCR.likely,
+        reread: float = OCR.reread,
     ) -> None:
         """``settings``: the run's, resolved once: the device, rapidocr's threads and EasyOCR's model
         folder come from them when not given (default: the engines read the environment)."""
@@ -153,9 +167,11 @@ class OCRDetector(Detector):
         self.scales = _floats(scales) if scales else self.engine.default_scales
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"ocr: scales must be positive numbers, got {scales!r}")
+        if float(reread) < 0:
+            raise ValueError(f"ocr: reread must be 0 (off) or a scale > 0, got {reread!r}")
         self.config = OCRConfig(
             engine=engine, rescale=float(rescale), min_box_side=int(min_box_side), mode=mode,
-            likely=float(likely),
+            likely=float(likely), reread=float(reread),
         )  # fmt: skip
         self.rescale = float(rescale)
         self.likely = float(likely)  # upscaled passes only where scale 1's text map reaches this (reading.py)
@@ -202,6 +218,7 @@ class OCRDetector(Detector):
 
     def cache_tag(self) -> str:
         """Everything that changes the original's reads: the engine and the reading settings."""
+        cfg = self.config
         settings = json.dumps(
             [
                 self.engine.cache_key(),
@@ -211,6 +228,8 @@ class OCRDetector(Detector):
                 self.min_box_side,
                 _CACHE_VERSION,
                 *([self.likely] if self.likely > 0 else []),  # keys of ungated reads stay as they were
+                # reads searched again are other reads: their key says so (keys without it stay valid)
+                *([["reread", cfg.reread, cfg.reread_max_height]] if cfg.reread > 0 else []),
             ]
         )
         return hashlib.sha1(settings.encode()).hexdigest()[:10]
@@ -245,7 +264,7 @@ class OCRDetector(Detector):
             except (ValueError, KeyError, TypeError):
                 pass  # a corrupt cache entry is recomputed and overwritten
         boxes = self._find_text(images.original, tiles)
-        lines = read_lines(self.engine, images.original, boxes, self.rescale)
+        lines = self._reread(images.original, read_lines(self.engine, images.original, boxes, self.rescale))
         self._memory[key] = lines
         if path is not None:
             atomic_write_text(
@@ -288,6 +307,39 @@ class OCRDetector(Detector):
             inside = [(b, s) for b, s in again if b.intersection(box) >= 0.5 * b.area]
             out += inside or [(box, scale)]
         return sorted(out, key=lambda bs: (bs[0].y, bs[0].x))
+
+    def _reread(self, rgb: np.ndarray, lines: list[TextLine]) -> list[TextLine]:
+        """Small lines the original does not read legibly, searched again for text at ``reread``× in
+        a window around each: a box the first search drew around two stacked lines ('LIQUI' over
+        'MOLY', read 'MLYLY' 0.59) or loosely around one gets the detector's boxes at that scale, each
+        read as usual. A line is replaced by what the search finds there only when one of those reads
+        legibly; otherwise it stays as it was. Nothing else changes: a line that still does not read
+        legibly gives no claim (the comparison's gates), so guesses stay out."""
+        scale, max_h = self.config.reread, self.config.reread_max_height
+        if scale <= 0:
+            return lines
+        h, w = rgb.shape[:2]
+        again = [not self.rules.legible(ln) and ln.box[3] <= max_h for ln in lines]
+        out = [ln for ln, a in zip(lines, again, strict=True) if not a]
+        for line in (ln for ln, a in zip(lines, again, strict=True) if a):
+            box = Box(*line.box)
+            pad = max(4, box.h // 2)
+            win = Box.from_xyxy(
+                max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
+            )
+            crop = np.ascontiguousarray(rgb[win.y : win.y1, win.x : win.x1])
+            found = [
+                (Box(b.x + win.x, b.y + win.y, b.w, b.h), scale)
+                for b, _ in detect_text(self.engine, crop, (scale,), self.min_box_side)
+            ]
+            found = [(b, s) for b, s in found if b.intersection(box) >= 0.5 * b.area]
+            parts = read_lines(self.engine, rgb, found, self.rescale) if found else []
+            if not any(self.rules.legible(p) for p in parts):
+                out.append(line)
+                continue
+            # two boxes over one sticker ('LQUI' and 'MLYLY') find the same parts: each is kept once
+            out += [p for p in parts if not any(Box(*p.box).iou(Box(*k.box)) >= 0.5 for k in out)]
+        return sorted(out, key=lambda ln: (ln.box[1], ln.box[0]))
 
     def read_reconstruction(
         self, rgb: np.ndarray, lines: list[TextLine], only: list[bool] | None = None,

@@ -251,3 +251,51 @@ def test_reads_are_counted_for_the_impact_curves(detector):
     assert swapped["ocr_exact_lines"] == swapped["ocr_lines"] - 1 and swapped["ocr_char_errors"] == 1
     blank = np.full_like(orig, 255)
     assert detector.detect_counted(PairImages("c3", blank, blank))[1]["ocr_lines"] == 0
+
+
+class StackedLinesEngine:
+    """A sticker of two stacked words that the text detector boxes as one line at scale 1 (read
+    'MLYLY' 0.59, as rapidocr read a 'LIQUI MOLY' sticker) and as two lines when upscaled."""
+
+    default_scales = (1.0,)
+    legible_conf = 0.8
+    name = "stacked"
+
+    def __init__(self, moly_conf: float = 0.99) -> None:
+        self.moly_conf = moly_conf
+
+    def detect(self, rgb):
+        from miscomp.geometry import Box
+
+        if rgb.shape[0] <= 100:  # the photo as is: one box over both words
+            return [Box(20, 20, 60, 24)]
+        return [Box(36, 36, 180, 33), Box(36, 75, 180, 33)]  # the window around it, upscaled 3x
+
+    def detect_map(self, rgb):
+        return self.detect(rgb), None
+
+    def read_boxes(self, rgb, boxes, scales, keep=None):
+        def read(b):
+            if b.h >= 20:
+                return ("MLYLY", 0.59)
+            return ("LQUI", 0.7) if b.y < 30 else ("MOLY", self.moly_conf)
+
+        return [[read(b) for b in boxes] for _ in scales]
+
+    def cache_key(self):
+        return [self.name]
+
+
+@pytest.mark.parametrize("moly_conf,texts", [(0.99, ["LQUI", "MOLY"]), (0.6, ["MLYLY"])])
+def test_a_line_read_unlegibly_is_searched_again_upscaled(moly_conf, texts):
+    """A small line the original does not read legibly is searched again at ``reread``x around it:
+    replaced by the lines found there when one of them reads legibly, else kept as it was (no claim
+    from a guess: the comparison's gates decide as before)."""
+    blank = np.full((100, 200, 3), 255, np.uint8)
+    det = DETECTORS.create("ocr")
+    det.engine, det.scales = StackedLinesEngine(moly_conf), (1.0,)
+    assert [ln.text for ln in det.read_original(PairImages("s", blank, blank))] == texts
+    off = DETECTORS.create("ocr", reread=0)
+    off.engine, off.scales = StackedLinesEngine(moly_conf), (1.0,)
+    assert [ln.text for ln in off.read_original(PairImages("s", blank, blank))] == ["MLYLY"]
+    assert off.cache_tag() != det.cache_tag()  # reread reads are never taken for the old ones
