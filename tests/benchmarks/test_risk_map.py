@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.risk_map import bootstrap, label_weights, summarise
+from benchmarks.risk_map import bed_weighted, bootstrap, label_weights, summarise
 
 
 def test_label_weights_count_each_label_once():
@@ -11,6 +11,13 @@ def test_label_weights_count_each_label_once():
     w = label_weights(cover)
     assert w.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 1.0, 1.0, 1.0])
     assert label_weights(np.zeros((3, 0), bool)).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_bed_weighted_scales_a_copy():
+    bed = [{"image_id": "a", "weight": np.array([1.0, 0.25])}]
+    out = bed_weighted(bed, 0.5)
+    assert out[0]["weight"].tolist() == [0.5, 0.125] and out[0]["image_id"] == "a"
+    assert bed[0]["weight"].tolist() == [1.0, 0.25]  # the bed itself is left as it was
 
 
 def _pair(image, scores, target, hit, symbol):
