@@ -172,3 +172,5 @@ def test_a_shift_blended_in_is_geometry_by_the_ghost_model():
     assert decide(replace(blended, ghost_back=t.layer_back - 0.05))[0] is Category.SHAPE
     assert decide(replace(blended, ghost_px=0.5 * t.ghost_motion))[0] is Category.SHAPE
     assert decide(replace(blended, ghost=0.9, nonrigid=0.95))[0] is Category.SHAPE
+    # nor for text that stopped reading: parts of neighbouring glyphs blended in make new glyphs
+    assert decide(blended, text_lost=True)[0] is Category.SHAPE
