@@ -289,6 +289,39 @@ CLAUSES: tuple[Clause, ...] = (
         ),
     ),
     Clause(
+        "ghost",
+        Category.GEOMETRY,
+        "A detail shifted and blended in: the reconstruction is a soft blend of the original moved by one "
+        "translation and the original in place (the ghost model: the blend weight varies smoothly, the "
+        "translation is found by a photometric search, not read off the flow). It explains at least "
+        "`ghost_explains` of the change and at least as much as the non-rigid field (where a free smooth "
+        "field explains more, the contours bent: a bulge or pinch is locally a shift too), the "
+        "translation is `ghost_motion` px or more (a blend of the original and the original moved by "
+        "1 px is the original moved by a fraction of a pixel: a redrawn edge), and the model explains at "
+        "least `layer_back` the other way round. A shift blended in with a soft mask leaves a ghost of "
+        "the old position: the mixtures are new colours (the colour-distribution gate of the clauses "
+        "above fails), the hard two layers leave the blend's ramp unexplained, and on fine texture "
+        "(grass, water, branches) the flow does not follow the shift at all. Never for text that "
+        "stopped reading: a blend weight free over a few pixels assembles new glyphs from parts of the "
+        "old ones a glyph or two away (real-codec test bed, held out: three garbled lines, 'Reis' -> "
+        "'HPIS', read as a ghost 80-100 %).",
+        ("ghost_explains", "ghost_motion", "layer_back"),
+        lambda x, t: (
+            ~x["text_lost"]
+            & (x["ghost"] >= t.ghost_explains)
+            & (x["ghost"] >= x["nonrigid"])
+            & (x["ghost_px"] >= t.ghost_motion)
+            & (x["ghost_back"] >= t.layer_back)
+        ),
+        lambda f, t: 0.5 + min(f.ghost - t.ghost_explains, f.ghost - f.nonrigid + 0.05, 0.49),
+        lambda f, t: (
+            f"the detail shifted by {f.ghost_px:.1f} px and blended in: a soft blend of the original moved "
+            f"and in place explains {_pct(f.ghost)} of the change ({_pct(f.ghost_back)} the other way "
+            f"round; one {f.low_freedom[0]} motion {_pct(f.low_freedom[1])}, non-rigid {_pct(f.nonrigid)}, "
+            f"distribution kept {f.distribution_kept:.2f})"
+        ),
+    ),
+    Clause(
         "bent",
         Category.SHAPE,
         "The colours were kept and only the non-rigid field explains at least `bent_explains`: "

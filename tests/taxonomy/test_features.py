@@ -161,3 +161,37 @@ def test_a_glyph_swapped_is_not_two_layers_the_other_way_round():
     # strokes have nothing to come from.
     swapped = region_features(orig, _text("KX71"), mask)
     assert swapped.layered_back < 0.3 < swapped.layered[1]
+
+
+def _soft_shift(img: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+    """``img`` with a disc in its centre shifted by (dx, dy) px and blended in with a soft mask (the
+    ghost of the old position stays in the ramp), and the mask of the changed region."""
+    h, w = img.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    cv2.circle(alpha, (w // 2, h // 2), 22, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 7.0)[..., None]
+    moved = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+    out = np.clip(img * (1 - alpha) + moved * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out, alpha[..., 0] > 0.05
+
+
+def test_the_ghost_model_explains_a_blended_shift_and_finds_it():
+    # Fine texture shifted by 6 px and blended in: the ghost model (a soft blend of the original moved
+    # and in place, the translation searched photometrically) explains it, both ways round.
+    _, img, _ = _patch(5)
+    rec, mask = _soft_shift(img, 6, -2)
+    f = region_features(img, rec, mask)
+    assert f.ghost > 0.8 and f.ghost_back > 0.5, (f.ghost, f.ghost_back)
+    assert f.ghost_px == pytest.approx(np.hypot(6, 2), abs=0.5)
+
+
+def test_the_ghost_model_does_not_explain_a_brightness_change_or_a_new_stroke():
+    _, img, _ = _patch(5)
+    alpha = np.zeros((80, 80), np.float32)
+    cv2.circle(alpha, (40, 40), 22, 1.0, -1)
+    mask = alpha > 0
+    brighter = np.clip(img + 45.0 * cv2.GaussianBlur(alpha, (0, 0), 7.0)[..., None], 0, 255).astype(np.uint8)
+    stroke = img.copy()
+    cv2.line(stroke, (22, 30), (58, 50), (250, 250, 250), 3)
+    for rec in (brighter, stroke):
+        assert region_features(img, rec, mask).ghost < 0.5

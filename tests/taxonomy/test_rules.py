@@ -153,3 +153,24 @@ def test_text_that_stopped_reading_is_never_amplitude():
         assert decide(f)[0] is Category.AMPLITUDE
         cat, _, evidence = decide(f, text_lost=True)
         assert cat is Category.SHAPE and "stopped reading" in evidence
+
+
+def test_a_shift_blended_in_is_geometry_by_the_ghost_model():
+    # A soft-edged shift: the blend's mixtures are new colours (distribution kept 0.02), one motion
+    # and the hard two layers leave the ramp (66 %, 72 %); a blend of the moved and the kept original
+    # explains it both ways round.
+    blended = replace(
+        _BASE, distribution_kept=0.02, translation=0.66, nonrigid=0.68, layered_translation=0.72,
+        layered_px=4.4, layered_back=0.67, ghost=0.95, ghost_px=7.8, ghost_back=0.74,
+    )  # fmt: skip
+    cat, _, evidence = decide(blended)
+    assert cat is Category.GEOMETRY and "shifted by 7.8 px and blended in" in evidence
+    # not when the moved original explains it only one way round (a glyph swapped), nor by a 1 px
+    # "shift" (a blend with it is a sub-pixel motion: an edge redrawn), nor when a free smooth field
+    # explains more (a bulge is locally a shift too)
+    t = TaxonomyConfig()
+    assert decide(replace(blended, ghost_back=t.layer_back - 0.05))[0] is Category.SHAPE
+    assert decide(replace(blended, ghost_px=0.5 * t.ghost_motion))[0] is Category.SHAPE
+    assert decide(replace(blended, ghost=0.9, nonrigid=0.95))[0] is Category.SHAPE
+    # nor for text that stopped reading: parts of neighbouring glyphs blended in make new glyphs
+    assert decide(blended, text_lost=True)[0] is Category.SHAPE
