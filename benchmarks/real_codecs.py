@@ -97,9 +97,10 @@ def run_tool(
         originals = pair_folder(work, run_dir, manifest, tag, wanted)
         sizes = work / "sizes" / f"{tag}.csv"
         sizes.parent.mkdir(parents=True, exist_ok=True)
-        sizes.write_text("stem,bytes\n" + "".join(
-            f"{s['image_id']},{s['reconstructions'][tag]['bytes']}\n"
-            for s in manifest["images"] if s["reconstructions"][tag]["bytes"] is not None))  # fmt: skip
+        # An image built but not yet recorded in the manifest has no reconstructions entry: no size.
+        known = {s["image_id"]: s.get("reconstructions", {}).get(tag, {}).get("bytes")
+                 for s in manifest["images"]}  # fmt: skip
+        sizes.write_text("stem,bytes\n" + "".join(f"{i},{b}\n" for i, b in known.items() if b is not None))
         cfg = ScanConfig(out=run_dir, originals=originals, reconstructions=work / "reconstructions" / tag,
                          label=tag, sizes_csv=sizes, detectors=tuple(detectors) if detectors else None,
                          quiet=True, report=False)  # fmt: skip
