@@ -26,7 +26,7 @@ copyrighted; takeo.ppm: no licence stated), scikit-image's camera (the cameraman
 the camera, HOG -0.11) and lfw_subset (25 px crops) and facexlib 0.3.0's test photos (no licence
 stated for them).
 
-Photos longer than 1100 px (the detector's upsample limit) are shrunk (area average) to 1024 px on
+Photos longer than 1100 px (the detector's upsample limit) are shrunk (area average) to 768 px on
 the long side, so each costs the codecs about a Kodak photo and the detector looks for faces the same
 way everywhere. Every original face goes through every codec; per face and codec the row holds the
 identity distance at the same place in the reconstruction and under JPEG at the pair's rate (the
@@ -63,7 +63,7 @@ DEFAULT_CODECS = (
 )  # fmt: skip
 # The detector upsamples photos up to 1100 px once (miscomp.detect.faces.FaceConfig); longer ones
 # are shrunk to this long side so every photo is searched alike and costs the codecs about a Kodak one.
-MAX_SIDE = 1024
+MAX_SIDE = 768
 SHEET_SCALE = 3
 
 
@@ -318,7 +318,20 @@ def image_rows(name: str, img: np.ndarray, codec_specs: list[str], sheets: Path 
     from miscomp.registry import parse_spec
 
     if not _DETECTOR:
-        _DETECTOR.append(FaceDetector())
+        det = FaceDetector()
+        # The row's still_found reuses the detector's own search of the reconstruction (floor -0.5,
+        # filtered to -0.2 below) instead of searching it again: the last search per image is kept.
+        search, last = det.models.detect, {}
+
+        def remembered(rgb, upsample, floor):
+            key = (id(rgb), rgb.shape, upsample)
+            if key not in last or last[key][0] > floor:
+                last.clear()
+                last[key] = (floor, search(rgb, upsample, floor))
+            return [f for f in last[key][1] if f.score >= floor]
+
+        det.models.detect = remembered
+        _DETECTOR.append(det)
     det = _DETECTOR[0]
     before = dict(det._timing)
     codecs = [CODECS.create(n, **params) for n, params in map(parse_spec, codec_specs)]
