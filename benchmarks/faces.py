@@ -56,10 +56,11 @@ import numpy as np
 
 from benchmarks.harness import RESULTS, set_threads, shared_dir, write_results
 
+# Ordered by what they tell (lost, JPEG q50's silence, the learned codecs' lowest rates first): jobs
+# run in this order over all photos, so a run cut short still has every photo through the first ones.
 DEFAULT_CODECS = (
-    "taef2:bits=1", "taef2:bits=2", "taef2:bits=3", "taef2:bits=4",
-    "bmshj2018-factorized:q=1", "bmshj2018-factorized:q=2",
-    "jpeg:quality=5", "jpeg:quality=10", "jpeg:quality=50",
+    "taef2:bits=1", "jpeg:quality=50", "bmshj2018-factorized:q=1", "taef2:bits=2",
+    "jpeg:quality=10", "jpeg:quality=5", "bmshj2018-factorized:q=2", "taef2:bits=3", "taef2:bits=4",
 )  # fmt: skip
 # The detector upsamples photos up to 1100 px once (miscomp.detect.faces.FaceConfig); longer ones
 # are shrunk to this long side so every photo is searched alike and costs the codecs about a Kodak one.
@@ -306,6 +307,7 @@ def write_sheet(path: Path, label: str, crops: list[tuple[str, np.ndarray]]) -> 
 
 
 _DETECTOR: list = []  # one FaceDetector per worker process, models loaded once
+_CODECS: dict = {}  # and one codec per spec
 
 
 def image_rows(name: str, img: np.ndarray, codec_specs: list[str], sheets: Path | None) -> tuple[list, dict]:
@@ -334,7 +336,11 @@ def image_rows(name: str, img: np.ndarray, codec_specs: list[str], sheets: Path 
         _DETECTOR.append(det)
     det = _DETECTOR[0]
     before = dict(det._timing)
-    codecs = [CODECS.create(n, **params) for n, params in map(parse_spec, codec_specs)]
+    for spec in codec_specs:
+        if spec not in _CODECS:
+            name_, params = parse_spec(spec)
+            _CODECS[spec] = CODECS.create(name_, **params)
+    codecs = [_CODECS[spec] for spec in codec_specs]
     sha = hashlib.sha256(img.tobytes()).hexdigest()
     rows = []
     for codec in codecs:
@@ -398,28 +404,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sheets", type=Path, default=None, help="write a crop sheet per finding / face lost here"
     )
-    parser.add_argument("--workers", type=int, default=1, help="processes, each taking whole photos")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes; each job is one codec on one photo"
+    )
     args = parser.parse_args(argv)
     set_threads(1)
 
-    from concurrent.futures import ProcessPoolExecutor
-
-    from miscomp.detect.faces import FACE_CONFIG
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     faces_dir = args.faces_dir or default_faces_dir()
     images, missing = face_images(faces_dir, args.fetch)
     for line in missing:
         print(line)
     t_start = time.perf_counter()
-    jobs = [(src.name, img, list(args.codecs), args.sheets) for src, img in images]
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(image_rows, *zip(*jobs, strict=True)))
-    else:
-        results = [image_rows(*job) for job in jobs]
-    rows = [r for part, _ in results for r in part]
-    cpu_s = sum(t["seconds"] for _, t in results)
-    n_checked = sum(t["faces"] for _, t in results)
+    jobs = [(src.name, img, [spec], args.sheets) for spec in args.codecs for src, img in images]
+    rows: list[dict] = []
+    timing = {"faces": 0, "seconds": 0.0}
+    done = 0
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        futures = [pool.submit(image_rows, *job) for job in jobs]
+        for fut in as_completed(futures):
+            part, t = fut.result()
+            rows += part
+            timing = {k: timing[k] + t[k] for k in timing}
+            done += 1
+            # written after every job: a run stopped early keeps what it measured (jobs_done says how much)
+            write_summary(args, rows, timing, done, len(jobs), missing, images, t_start)
+    return 0
+
+
+def write_summary(args, rows, timing, done, total, missing, images, t_start) -> None:
+    from miscomp.detect.faces import FACE_CONFIG
+
+    rows = sorted(rows, key=lambda r: (r["image"], r["codec"], r["face"]))
+    cpu_s, n_checked = timing["seconds"], timing["faces"]
     shown = [r for r in rows if r.get("finding") and (r["finding_score"] or 0) >= 0.5]
     identity = [r for r in shown if r["finding"] == "identity"]
     jpeg_hi = [
@@ -445,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "cpu_s_per_face": round(cpu_s / n_checked, 3) if n_checked else None,
         "workers": args.workers,
+        "jobs_done": done,
+        "jobs": total,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     sources = [
@@ -454,8 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(
         "faces", {**summary, "sources": sources}, rows, configs=[FACE_CONFIG], results_dir=args.out
     )
-    print(summary, "->", path)
-    return 0
+    print(f"{done}/{total} jobs ->", path, flush=True)
+    if done == total:
+        print(summary)
 
 
 if __name__ == "__main__":
