@@ -62,6 +62,11 @@ class DiffConfig:
         2_000_000, "peak RSS of a 24 MP scan (notes/measured.md)",
         "an original's 10 float32 map planes take ~80 MB at 2 MP; larger originals are tiled and not kept",
     )  # fmt: skip
+    digest_max_bytes: int = measured(
+        64 * 2**20, "benchmarks/throughput.py marginal: a 12 MP photo in 24 tiles of 1024 px (cache.py)",
+        "0.46 MB per 1024-px tile of kodim14 at 12 MP (0.9 % salient pixels, 24 B each): 24 MP (40 tiles) "
+        "keeps ~18 MB; the cap bounds busier originals and larger ones (100 MP: ~180 tiles)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
