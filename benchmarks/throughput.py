@@ -42,7 +42,7 @@ from PIL import Image
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.harness import write_results  # noqa: E402
+from benchmarks.harness import set_threads, write_results  # noqa: E402
 from miscomp.codecs import create_codec  # noqa: E402
 from miscomp.crops import write_crops  # noqa: E402
 from miscomp.detect import PairImages, build_detectors  # noqa: E402
@@ -372,8 +372,10 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
     from miscomp.detect.base import merge_by_box
     from miscomp.detect.combine import combine
     from miscomp.run import default_detectors
-    from miscomp.tiles import DEFAULT_TILE, detect_tiled_counted
+    from miscomp.tiles import TILES, detect_tiled_counted
 
+    # One thread, as a scan applies it (Settings.threads); OpenCV's default here is one per core.
+    set_threads()
     src = KODAK / "kodim14.png"
     rgb = np.asarray(Image.open(src).convert("RGB").resize(SIZES[megapixels], Image.BICUBIC))
     names = default_detectors()
@@ -387,7 +389,7 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
         per_detector = {}
         for det in detectors:
             t0 = time.process_time()
-            found, _ = detect_tiled_counted(det, replace(images, prior=tuple(findings)), DEFAULT_TILE)
+            found, _ = detect_tiled_counted(det, replace(images, prior=tuple(findings)), TILES.tile)
             findings = merge_by_box(findings, found)
             per_detector[f"{det.name}_cpu_s"] = round(time.process_time() - t0, 2)
         findings = combine(findings)
@@ -396,9 +398,11 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
                      "wall_s": round(time.perf_counter() - wall0, 2), "findings": len(findings),
                      "load": load()})  # fmt: skip
         print("marginal", rows[-1], flush=True)
+    from benchmarks.harness import git_commit
+
     return {
         "megapixels": megapixels, "size": list(SIZES[megapixels]), "detectors": names, "rows": rows,
-        "first_codec_cpu_s": rows[0]["cpu_s"],
+        "git_commit": git_commit()[0][:7], "first_codec_cpu_s": rows[0]["cpu_s"],
         "marginal_cpu_s": round(float(np.mean([r["cpu_s"] for r in rows[1:]])), 2) if len(rows) > 1 else None,
     }  # fmt: skip
 
@@ -499,7 +503,11 @@ def main() -> None:
                 res["growth"].append(r)
                 save()
         if want("marginal"):
+            before = res.get("marginal") or {}
             res["marginal"] = marginal(tmp)
+            # The run before this one (its rows and commit), so that a change is read as a ratio.
+            kept = ("rows", "first_codec_cpu_s", "marginal_cpu_s", "git_commit")
+            res["marginal"]["previous"] = {k: before[k] for k in kept if k in before}
             save()
         if want("memory") and not args.skip_memory:
             res["memory"] = []

@@ -134,7 +134,8 @@ def window_stats(
 ) -> WindowStats:
     go, gr = _gray(original), _gray(reconstruction)
     gn = _gray(null) if null is not None else go
-    eo, er, en = _edges(go), _edges(gr), _edges(gn)
+    eo, er = _edges(go), _edges(gr)
+    en = _edges(gn) if null is not None else eo
     near = lambda e: cv2.distanceTransform((~e).astype(np.uint8), cv2.DIST_L2, 3) <= tolerance  # noqa: E731
     near_o = near(eo)
     gxo, gyo = _grad(go)
@@ -148,10 +149,16 @@ def window_stats(
     e_o = W(mag_o) + 1e-3
     out["coherence"] = W(mag_o * coh) / e_o
     for tag, g, e in (("rec", gr, er), ("null", gn, en)):
-        gx, gy = _grad(g)
-        mag = np.hypot(gx, gy)
-        c, s, _ = _tensor(gx, gy)
-        out[f"recall_{tag}"] = W(eo & near(e)) / np.maximum(n_o, 1)
+        if tag == "null" and null is None:
+            # The original is its own reference: its measures from above, not made again (the same
+            # values; a third of this function's time on a 2048-px tile of a WebP pair).
+            mag, c, s, near_e = mag_o, co, so, near_o
+        else:
+            gx, gy = _grad(g)
+            mag = np.hypot(gx, gy)
+            c, s, _ = _tensor(gx, gy)
+            near_e = near(e)
+        out[f"recall_{tag}"] = W(eo & near_e) / np.maximum(n_o, 1)
         out[f"energy_{tag}"] = W(mag) / e_o
         out[f"orient_{tag}"] = W(mag_o * (co * c + so * s)) / e_o
         if tag == "rec":

@@ -130,7 +130,7 @@ def test_pairs_with_the_null_model_use_the_null_threshold(monkeypatch, codec, bp
 
 
 def test_the_original_maps_are_made_once_per_original_and_change_nothing(monkeypatch):
-    import miscomp.detect.diff as diff_module
+    import miscomp.detect.diff.cache as cache_module
 
     img = scene()
     recs = {q: create_codec(f"jpeg:quality={q}").apply(img).reconstruction for q in (10, 30, 60)}
@@ -139,8 +139,8 @@ def test_the_original_maps_are_made_once_per_original_and_change_nothing(monkeyp
     ]
 
     made = []
-    real = diff_module.original_maps
-    monkeypatch.setattr(diff_module, "original_maps", lambda rgb: made.append(1) or real(rgb))
+    real = cache_module.original_maps
+    monkeypatch.setattr(cache_module, "original_maps", lambda rgb, digest=None: made.append(1) or real(rgb))
     det = DiffDetector()
     cached = [det.detect(PairImages(f"q{q}", img, r, "sha-a", f"jpeg-quality{q}")) for q, r in recs.items()]
     assert cached == fresh  # the same findings, to the last digit of every score

@@ -24,17 +24,16 @@ import numpy as np
 from miscomp.config import to_dict
 from miscomp.detect.base import DETECTORS, Detector, PairImages
 from miscomp.detect.diff.artefacts import ArtefactModel, codec_family, fit_artefacts, null_reconstruction
+from miscomp.detect.diff.cache import OriginalCache
 from miscomp.detect.diff.config import ARTEFACTS, DIFF, MAPS, SCORE, STRUCTURE
 from miscomp.detect.diff.maps import (
     FLOORS,
     Candidate,
-    OriginalMaps,
     PairMaps,
     _components,
     _patch,
     difference_maps,
     find_candidates,
-    original_maps,
     pair_maps,
     z_maps,
 )
@@ -120,22 +119,13 @@ class DiffDetector(Detector):
             colour_min_area_fraction=self.colour_gate[1], max_regions=self.max_regions,
             structures=self.structures, explain=self.explain, null=null,
         )  # fmt: skip
-        # The original's maps of the last original seen (key: content hash and shape). A scan's unit of
-        # work is one original with all its codecs, so one entry is enough.
-        self._original: tuple[tuple, OriginalMaps] | None = None
+        # What this detector keeps of the current original for its next codec (cache.py): a scan's
+        # unit of work is one original with all its codecs.
+        self._cache = OriginalCache(self.config.cache_max_pixels, self.config.digest_max_bytes)
 
     def clear_cache(self) -> None:
         """Forget the cached original (benchmarks that time a pipeline without caches)."""
-        self._original = None
-
-    def _original_maps(self, images: PairImages) -> OriginalMaps:
-        orig = images.original
-        if not images.original_sha256 or orig.shape[0] * orig.shape[1] > self.config.cache_max_pixels:
-            return original_maps(orig)
-        key = (images.original_sha256, orig.shape)
-        if self._original is None or self._original[0] != key:
-            self._original = (key, original_maps(orig))
-        return self._original[1]
+        self._cache.clear()
 
     def info(self) -> dict:
         """The configs in force, whole (run.json), and the taxonomy's."""
@@ -160,7 +150,7 @@ class DiffDetector(Detector):
         null = None
         if self.null == "jpeg" or (self.null == "block" and codec_family(images.codec) in ("jpeg", "")):
             null = null_reconstruction(orig, images.codec, images.bpp)
-        om = self._original_maps(images)
+        om = self._cache.maps(orig, images.original_sha256)
         pm = pair_maps(orig, rec, images.codec, explain=self.explain, null_reference=null, orig=om)
         zs, raw_zs = z_maps(pm)
         # With the null model (this codec family at this rate) the explained maps hold little but
@@ -171,6 +161,7 @@ class DiffDetector(Detector):
             findings = self._add_structures(images, pm, findings)
         if self.explain:
             findings += self._artefacts(images, pm, findings, zs, raw_zs, thr)
+        self._cache.keep(om, orig, images.original_sha256)
         findings.sort(key=lambda f: -f.score)
         return findings
 

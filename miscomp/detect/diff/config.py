@@ -62,6 +62,11 @@ class DiffConfig:
         2_000_000, "peak RSS of a 24 MP scan (notes/measured.md)",
         "an original's 10 float32 map planes take ~80 MB at 2 MP; larger originals are tiled and not kept",
     )  # fmt: skip
+    digest_max_bytes: int = measured(
+        16 * 2**20, "benchmarks/throughput.py marginal (12 MP, 24 tiles of 1024 px); benchmarks/memory.py",
+        "0.46 MB per 1024-px tile of kodim14 at 12 MP (all 24 tiles: ~11 MB). The digests stay through the "
+        "later detectors: with 64 MiB a one-codec 24 MP text scan peaked at 1593 MiB (base 1547)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

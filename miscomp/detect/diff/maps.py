@@ -28,7 +28,8 @@ bleeding.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,6 +37,9 @@ import numpy as np
 from miscomp.detect.diff.artefacts import ArtefactModel, fit_artefacts, grid_mask, predicted
 from miscomp.detect.diff.config import DIFF, MAPS
 from miscomp.findings import Region
+
+if TYPE_CHECKING:  # structure imports this module for PairMaps
+    from miscomp.detect.diff.structure import SalientPoints
 
 # Smallest deviation worth a finding, per map, whatever the noise level (MapsConfig).
 FLOORS = MAPS.floors()
@@ -113,51 +117,90 @@ class PairMaps:
     kept for :mod:`.structure`, which compares edges with the same gradients."""
 
     maps: dict[str, np.ndarray]
-    activity: np.ndarray
     model: ArtefactModel
     lab_o: np.ndarray
     lab_r: np.ndarray
     lab_p: np.ndarray  # the original with the codec's ordinary artefacts (artefacts.predicted)
     grads: dict[str, tuple[np.ndarray, np.ndarray]]  # "o", "r", "p" → (gx, gy)
     raw: dict[str, np.ndarray]  # the maps against the original alone: the noise model is fitted on them
-    orig: OriginalMaps | None = None  # what came from the original alone (kept between codecs)
+    orig: OriginalMaps  # what came from the original alone (kept between codecs)
+
+    @property
+    def activity(self) -> np.ndarray:
+        """The original's local activity (what the noise model bins pixels by)."""
+        return self.orig.activity
+
+
+@dataclass(frozen=True)
+class OriginalDigest:
+    """The small part of :class:`OriginalMaps` that is worth keeping for every tile of an original
+    between its codecs: the noise model's activity bins (without the per-pixel LUT cells) and the
+    salient structure's points. On a 1024² tile of kodim14 upscaled to 12 MP they took ~0.5 MB and
+    ~40 ms a codec to make (salient structure 31, its density 6, the bins' quantiles ~5 ms), where
+    the tile's whole maps take ~40 MB."""
+
+    bins: ActivityBins | None
+    points: SalientPoints | None
+
+    @property
+    def nbytes(self) -> int:
+        parts = [*(self.bins.arrays() if self.bins else ()), *(self.points.arrays() if self.points else ())]
+        return sum(a.nbytes for a in parts)
 
 
 @dataclass(frozen=True)
 class OriginalMaps:
     """What :func:`pair_maps` computes from the original alone (Lab, L* plane, local statistics, L*
-    gradients, activity): the same for every codec of an original, so a scan computes it once per
-    original (~17 % of the diff detector's time on a Kodak pair)."""
+    gradients; activity, its noise-model bins and the salient structure when first asked for): the
+    same for every codec of an original, so a scan computes it once per original (~17 % of the diff
+    detector's time on a Kodak pair). ``digest``: bins and salient points kept from an earlier codec
+    (a tile of a large original, whose whole maps are not kept)."""
 
     lab: np.ndarray
     lum: np.ndarray
     stats: tuple[np.ndarray, np.ndarray, np.ndarray]
     grad: tuple[np.ndarray, np.ndarray]
-    activity: np.ndarray
+    digest: OriginalDigest | None = None
 
     @functools.cached_property
-    def salient(self) -> np.ndarray:
-        """The original's salient structure (:func:`.structure.salient_structure`, ~22 ms on Kodak)."""
-        from miscomp.detect.diff.structure import salient_structure
+    def activity(self) -> np.ndarray:
+        """Local activity: luminance and chroma gradients, so isoluminant colour edges (where 4:2:0
+        chroma subsampling bleeds) count as busy too."""
+        lab_o, (gx_o, gy_o) = self.lab, self.grad
+        chroma = np.abs(cv2.Sobel(np.ascontiguousarray(lab_o[..., 1]), cv2.CV_32F, 1, 0)) + np.abs(
+            cv2.Sobel(np.ascontiguousarray(lab_o[..., 2]), cv2.CV_32F, 0, 1)
+        )
+        return cv2.GaussianBlur(
+            np.sqrt(gx_o**2 + gy_o**2) + chroma / 8 + np.sqrt(np.maximum(self.stats[1], 0)), (0, 0), 3.0
+        )
 
-        return salient_structure(self.lum, self.grad)
+    @functools.cached_property
+    def bins(self) -> ActivityBins:
+        """The activity bins of the noise model (:func:`activity_bins`), shared by every map."""
+        if self.digest is not None and self.digest.bins is not None:
+            return self.digest.bins.expanded(self.activity)
+        return activity_bins(self.activity)
+
+    @functools.cached_property
+    def points(self) -> SalientPoints:
+        """The original's salient structure (:func:`.structure.salient_points`, ~22 ms on Kodak)."""
+        if self.digest is not None and self.digest.points is not None:
+            return self.digest.points
+        from miscomp.detect.diff.structure import salient_points
+
+        return salient_points(self.lum, self.grad)
+
+    def digested(self) -> OriginalDigest:
+        """The bins and points made so far (what was never asked for stays None), compact."""
+        made = self.__dict__
+        return OriginalDigest(made["bins"].compact() if "bins" in made else None, made.get("points"))
 
 
-def original_maps(original: np.ndarray) -> OriginalMaps:
+def original_maps(original: np.ndarray, digest: OriginalDigest | None = None) -> OriginalMaps:
     lab_o = _lab(original)
     # L* planes as contiguous arrays: OpenCV copies a strided view (lab[..., 0]) on every call.
     lum = np.ascontiguousarray(lab_o[..., 0])
-    stats = _local_stats(lum)
-    gx_o, gy_o = grad = _grad(lum)
-    # Activity: luminance and chroma gradients, so isoluminant colour edges (where 4:2:0 chroma
-    # subsampling bleeds) count as busy too.
-    chroma = np.abs(cv2.Sobel(np.ascontiguousarray(lab_o[..., 1]), cv2.CV_32F, 1, 0)) + np.abs(
-        cv2.Sobel(np.ascontiguousarray(lab_o[..., 2]), cv2.CV_32F, 0, 1)
-    )
-    activity = cv2.GaussianBlur(
-        np.sqrt(gx_o**2 + gy_o**2) + chroma / 8 + np.sqrt(np.maximum(stats[1], 0)), (0, 0), 3.0
-    )
-    return OriginalMaps(lab_o, lum, stats, grad, activity)
+    return OriginalMaps(lab_o, lum, _local_stats(lum), _grad(lum), digest)
 
 
 def pair_maps(
@@ -177,7 +220,7 @@ def pair_maps(
     om = orig if orig is not None else original_maps(original)
     lab_o, lab_r = om.lab, _lab(reconstruction)
     model = fit_artefacts(lab_o, lab_r, codec)
-    lab_p = predicted(lab_o, model) if explain else lab_o
+    lab_p = predicted(lab_o, model, om.lum) if explain else lab_o
     refs = {"o": lab_o, "p": lab_p} if explain else {"o": lab_o}
     if explain and null_reference is not None:
         refs["j"] = _lab(null_reference)
@@ -229,7 +272,7 @@ def pair_maps(
         raw = {"lightness": lightness[0], "chroma": chroma_diff[0],
                "structure": cv2.GaussianBlur(structure[0], (0, 0), 2.0),
                "edges": cv2.GaussianBlur(edges[0], (0, 0), 2.0)}  # fmt: skip
-    return PairMaps(maps, om.activity, model, lab_o, lab_r, lab_p, grads, raw, om)
+    return PairMaps(maps, model, lab_o, lab_r, lab_p, grads, raw, om)
 
 
 def difference_maps(
@@ -252,7 +295,27 @@ class ActivityBins:
     counts: np.ndarray  # ... the first counts[i] of row i; the rest point one past the end
     centres: np.ndarray  # median activity of those bins
     lut_index: np.ndarray  # per pixel: its activity's cell on the fine LUT grid
-    grid: np.ndarray  # the LUT grid of activities
+    grid: np.ndarray  # the LUT grid of activities, 0 .. top
+    top: float  # the activity's maximum (1 when it is 0)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.members, self.counts, self.centres, self.lut_index, self.grid
+
+    def compact(self) -> ActivityBins:
+        """The bins to keep between codecs: the per-pixel LUT cells left out (2 MB of ~2.5 MB on a
+        1024² tile; :meth:`expanded` makes them again from the activity, ~20 ms) and the members'
+        indices in the smallest integer type that holds them."""
+        small = self.members.astype(np.min_scalar_type(self.members.max(initial=0)), copy=False)
+        return replace(self, members=small, lut_index=np.empty(0, np.intp))
+
+    def expanded(self, activity: np.ndarray) -> ActivityBins:
+        """Kept bins made whole again for the same ``activity`` (as :func:`activity_bins` made them)."""
+        return replace(self, members=self.members.astype(np.intp), lut_index=lut_cells(activity, self.top))
+
+
+def lut_cells(activity: np.ndarray, top: float) -> np.ndarray:
+    """Each pixel's cell on the LUT grid 0 .. ``top`` (``MAPS.lut`` cells)."""
+    return (activity * ((MAPS.lut - 1) / top)).astype(np.intp)
 
 
 def activity_bins(activity: np.ndarray, step: int = 4) -> ActivityBins:
@@ -275,8 +338,7 @@ def activity_bins(activity: np.ndarray, step: int = 4) -> ActivityBins:
     # more than everything else here together.
     top = float(activity.max()) or 1.0
     grid = np.linspace(0.0, top, MAPS.lut)
-    lut_index = (activity * ((MAPS.lut - 1) / top)).astype(np.intp)
-    return ActivityBins(step, table, counts, np.array(centres), lut_index, grid)
+    return ActivityBins(step, table, counts, np.array(centres), lut_cells(activity, top), grid, top)
 
 
 _QS = np.array([0.5, MAPS.spread_q])
@@ -302,7 +364,7 @@ def _bin_quantiles(values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.
 
 def noise_curves(
     fit: np.ndarray,
-    activity: np.ndarray,
+    activity: np.ndarray | None,
     floor: float,
     step: int = 4,
     bins: ActivityBins | None = None,
@@ -310,9 +372,12 @@ def noise_curves(
     robust: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Per-pixel (median, scale) of the noise model fitted on ``fit``; None when it cannot be fitted.
-    ``bins`` (from :func:`activity_bins` on ``activity``) reuses the binning of another map;
-    ``median_only`` leaves the scale out (None)."""
-    bins = bins if bins is not None and bins.step == step else activity_bins(activity, step)
+    ``bins`` (from :func:`activity_bins` on ``activity``) reuses the binning of another map (then
+    ``activity`` may be None); ``median_only`` leaves the scale out (None)."""
+    if bins is None or bins.step != step:
+        if activity is None:
+            raise ValueError("noise_curves needs the activity or its bins at this step")
+        bins = activity_bins(activity, step)
     if not bins.counts.size:
         return None
     sub_v = fit[::step, ::step].ravel()
@@ -368,11 +433,10 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     a z; the spread is never taken from the explained map, whose collapse made blur misfits stand
     out)."""
     explained, raw = {}, {}
-    bins = activity_bins(pm.activity)
+    bins = pm.orig.bins
     for name, value in pm.maps.items():
-        curves = noise_curves(
-            pm.raw[name], pm.activity, FLOORS[name], bins=bins, robust=name in MAPS.robust_maps
-        )
+        # The bins, not the activity: an original's tile kept from an earlier codec has only them.
+        curves = noise_curves(pm.raw[name], None, FLOORS[name], bins=bins, robust=name in MAPS.robust_maps)
         if curves is None:
             explained[name] = raw[name] = np.zeros_like(value)
             continue
@@ -390,7 +454,7 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         # and 0.95/1.00 (those limits alone, at threshold 2.5: 0.88/0.79 and 1.00/1.00). No false
         # finding on the 39 clean pairs in any of these.
         own = noise_curves(
-            value, pm.activity, FLOORS[name], bins=bins, median_only=True, robust=name in MAPS.robust_maps
+            value, None, FLOORS[name], bins=bins, median_only=True, robust=name in MAPS.robust_maps
         )
         m_e = own[0] if own is not None else m.copy()
         raw[name] = np.divide(pm.raw[name] - m, s, out=m)

@@ -86,25 +86,53 @@ def salient_structure(lum: np.ndarray, grad: tuple[np.ndarray, np.ndarray] | Non
     return cand & long[labels]
 
 
+@dataclass(frozen=True)
+class SalientPoints:
+    """The original's salient edge pixels (:func:`salient_structure`) with what
+    :func:`dissolved_structures` needs of the original there: the same for every codec, so kept
+    between codecs (a few hundred kB where the mask and maps they come from take MBs)."""
+
+    ys: np.ndarray  # int32 row, column of each salient pixel (row-major order, as np.nonzero)
+    xs: np.ndarray
+    mag: np.ndarray  # float32 gradient magnitude of the original's L* there (L*/px)
+    nx: np.ndarray  # float32 unit normal of the edge (the gradient's direction)
+    ny: np.ndarray
+    density: np.ndarray  # float32 the salient mask blurred along the structure (σ along_sigma), ≥ 1e-6
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.ys, self.xs, self.mag, self.nx, self.ny, self.density
+
+
+def salient_points(lum: np.ndarray, grad: tuple[np.ndarray, np.ndarray] | None = None) -> SalientPoints:
+    """:func:`salient_structure` of the original's L* as points (see :class:`SalientPoints`)."""
+    gx, gy = grad if grad is not None else _gradients(lum)
+    mask = salient_structure(lum, (gx, gy))
+    ys, xs = np.nonzero(mask)
+    mag = np.hypot(gx[ys, xs], gy[ys, xs])
+    density = np.empty(0, np.float32)  # too few points: dissolved_structures stops before it
+    if ys.size >= STRUCTURE.min_dissolved:
+        # Blurred over the whole mask, read at the points: the same values as dividing whole images.
+        den = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), STRUCTURE.along_sigma)
+        density = np.maximum(den, 1e-6)[ys, xs]
+    # int32 rows and columns: ys + k·ny is float64 from int32 as from intp (numpy's promotion).
+    ys, xs = ys.astype(np.int32), xs.astype(np.int32)
+    return SalientPoints(ys, xs, mag, gx[ys, xs] / mag, gy[ys, xs] / mag, density)
+
+
 def dissolved_structures(pm: PairMaps) -> list[StructureChange]:
     """Pieces of the original's salient structure the reconstruction lost beyond the codec's blur."""
     lum_o = pm.lab_o[..., 0]
-    gx, gy = pm.grads["o"]
-    mask = pm.orig.salient if pm.orig is not None else salient_structure(lum_o, pm.grads["o"])
-    ys, xs = np.nonzero(mask)
+    pts = pm.orig.points
+    ys, xs, mag, nx, ny = pts.ys, pts.xs, pts.mag, pts.nx, pts.ny
     if ys.size < STRUCTURE.min_dissolved:
         return []
-    mag = np.hypot(gx[ys, xs], gy[ys, xs])
-    nx, ny = gx[ys, xs] / mag, gy[ys, xs] / mag
     got = _across(*pm.grads["r"], ys, xs, nx, ny)
     expected = _across(*pm.grads["p"], ys, xs, nx, ny)
     # Share kept relative to what the ordinary artefacts keep (blur lowers both alike).
     ratio = np.zeros(lum_o.shape, np.float32)
     ratio[ys, xs] = np.clip(got / np.maximum(expected, 0.25 * mag), -1, 2)
     # Averaged along the structure: one noisy pixel is not a dissolved line.
-    m = mask.astype(np.float32)
-    den = cv2.GaussianBlur(m, (0, 0), STRUCTURE.along_sigma)
-    local = (cv2.GaussianBlur(ratio, (0, 0), STRUCTURE.along_sigma) / np.maximum(den, 1e-6))[ys, xs]
+    local = cv2.GaussianBlur(ratio, (0, 0), STRUCTURE.along_sigma)[ys, xs] / pts.density
     kept_pair = float(np.median(local))
     # The pair's median speaks for "what this codec does to structure" only when there is enough
     # other structure; a picture with one line that dissolves has a median of that line alone.
