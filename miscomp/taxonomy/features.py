@@ -40,8 +40,10 @@ _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's sm
 _LAYER_SIGMA = 2.0  # px: the neighbourhood over which a pixel chooses its layer (see _layered)
 _CLIP = (5, 250)  # uint8 levels at the gamut's edge: a pixel there was clipped (JPEG rings a little)
 # The ghost model (:func:`_ghost`): translations searched photometrically within ±_GHOST_REACH px (the
-# generated shifts and moved parts reach 9 px), on a grid of _GHOST_STEP px then refined to 1 px, and
-# the neighbourhood (σ, px) over which the blend weight is one number: a soft mask's ramp is wider.
+# issue's soft-edged shifts reach 9 px; the square's corners go further only so that a best fit beyond
+# the reach, which the rules' `ghost_reach` refuses, is seen as one), on a grid of _GHOST_STEP px
+# then refined to 1 px, and the neighbourhood (σ, px) over which the blend weight is one number: a
+# soft mask's ramp is wider.
 _GHOST_REACH = 10
 _GHOST_STEP = 2
 _GHOST_SIGMA = 4.0

@@ -172,5 +172,10 @@ def test_a_shift_blended_in_is_geometry_by_the_ghost_model():
     assert decide(replace(blended, ghost_back=t.layer_back - 0.05))[0] is Category.SHAPE
     assert decide(replace(blended, ghost_px=0.5 * t.ghost_motion))[0] is Category.SHAPE
     assert decide(replace(blended, ghost=0.9, nonrigid=0.95))[0] is Category.SHAPE
+    # nor when the best translation lies beyond the reach: an in-painted stroke, a fill that a blend
+    # with the original moved 12.8 px explains 90 % (73 % back)
+    in_painted = replace(blended, ghost=0.9, ghost_px=12.8, ghost_back=0.73, nonrigid=0.74)
+    assert decide(replace(in_painted, ghost_px=t.ghost_reach - 0.5))[0] is Category.GEOMETRY
+    assert decide(in_painted)[0] is Category.SHAPE and in_painted.ghost_px > t.ghost_reach
     # nor for text that stopped reading: parts of neighbouring glyphs blended in make new glyphs
     assert decide(blended, text_lost=True)[0] is Category.SHAPE
