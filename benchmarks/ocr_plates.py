@@ -34,6 +34,7 @@ from PIL import Image
 
 from benchmarks.harness import RESULTS, pyplot, read_results, shared_dir, write_results
 from miscomp.codecs import create_codec
+from miscomp.datasets.plates import read_plate_boxes
 from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.ocr.reading import detect_text, read_lines
 from miscomp.detect.textdiff import normalise_text
@@ -52,22 +53,11 @@ PLATE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def load_plates() -> list[dict]:
-    plates = []
-    for txt in sorted((SHARED / "data" / "plates").glob("*/*.txt")):
-        for line in txt.read_text().splitlines():
-            parts = line.strip().split("\t")
-            if len(parts) != 6:
-                continue
-            name, x, y, w, h, text = parts
-            plates.append(
-                {
-                    "image": str(txt.with_name(name)),
-                    "box": tuple(map(int, (x, y, w, h))),
-                    "text": normalise_text(text),
-                    "set": txt.parent.name,
-                }
-            )
-    return plates
+    folder = SHARED / "data" / "plates"
+    return [
+        {"image": str(folder / p.ref), "box": p.box, "text": normalise_text(p.text), "set": p.region}
+        for p in read_plate_boxes(folder)
+    ]
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:

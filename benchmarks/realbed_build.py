@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from miscomp.datasets.plates import read_plate_boxes
+
 # A known string (or clock hand) in an original: what the proposal step reads on both sides.
 from miscomp.synth.text_scenes import TextItem as Truth
 
@@ -76,14 +78,7 @@ def pixel_sha256(rgb: np.ndarray) -> str:
 
 
 def _plate_rows() -> list[tuple[str, str, int, int, int, int, str]]:
-    rows = []
-    for txt in sorted((shared_dir() / "data" / "plates").glob("*/*.txt")):
-        for line in txt.read_text().splitlines():
-            parts = line.strip().split("\t")
-            if len(parts) == 6:
-                name, x, y, w, h, text = parts
-                rows.append((txt.parent.name, name, int(x), int(y), int(w), int(h), text))
-    return rows
+    return [(p.region, p.name, *p.box, p.text) for p in read_plate_boxes(shared_dir() / "data" / "plates")]
 
 
 def plate_crop(x: int, y: int, w: int, h: int, width: int, height: int) -> tuple[int, int, int, int]:

@@ -241,3 +241,18 @@ def test_build_without_push_writes_a_manifest(tmp_path, textured_image):
     assert (tmp_path / "run" / "findings.parquet").exists()
     with pytest.raises(DatasetError, match="neither a folder"):
         datasets.build("no-such-thing", tmp_path / "r2", ["jpeg"])
+
+
+def test_plate_boxes_are_read_in_order_and_malformed_lines_skipped(tmp_path):
+    from miscomp.datasets.plates import PlateBox, read_plate_boxes
+
+    (tmp_path / "us").mkdir()
+    (tmp_path / "eu").mkdir()
+    (tmp_path / "us" / "b.txt").write_text("b.jpg\t1\t2\t30\t10\tABC 123\n")
+    (tmp_path / "eu" / "a.txt").write_text("a.jpg\t5\t6\t70\t20\tXY-99\nbroken line\na.jpg\t1\t2\n")
+    plates = read_plate_boxes(tmp_path)
+    assert plates == [
+        PlateBox("eu", "a.jpg", 5, 6, 70, 20, "XY-99"),
+        PlateBox("us", "b.jpg", 1, 2, 30, 10, "ABC 123"),
+    ]
+    assert plates[0].ref == "eu/a.jpg" and plates[1].box == (1, 2, 30, 10)

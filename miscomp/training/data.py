@@ -209,25 +209,21 @@ def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 12
     is the plate box. Photos are used at full size (the plate's characters keep their real size)."""
     from PIL import Image
 
+    from miscomp.datasets.plates import read_plate_boxes
+
     images, masks, boxes, names = [], [], [], []
-    for txt in sorted(folder.glob("*/*.txt")):
-        for line in txt.read_text().splitlines():
-            parts = line.strip().split("\t")
-            if len(parts) != 6:
-                continue
-            name, x, y, w, h = parts[0], *map(int, parts[1:5])
-            ref = f"{txt.parent.name}/{name}"
-            path = txt.parent / name
-            if not keep(ref) or not path.exists():
-                continue
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
-            if min(rgb.shape[:2]) < min_side:
-                continue
-            images.append(rgb)
-            masks.append(box_mask(rgb.shape[:2], [(x, y, w, h)], cfg.mask_pad))
-            boxes.append([(x, y, w, h)])
-            names.append(ref)
+    for plate in read_plate_boxes(folder):
+        path = folder / plate.ref
+        if not keep(plate.ref) or not path.exists():
+            continue
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        if min(rgb.shape[:2]) < min_side:
+            continue
+        images.append(rgb)
+        masks.append(box_mask(rgb.shape[:2], [plate.box], cfg.mask_pad))
+        boxes.append([plate.box])
+        names.append(plate.ref)
     return TextCropSet(images, masks, boxes, names, jitter=cfg.centre_jitter)
 
 
