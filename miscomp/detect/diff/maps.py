@@ -435,8 +435,9 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     explained, raw = {}, {}
     bins = pm.orig.bins
     for name, value in pm.maps.items():
+        robust = name in MAPS.robust_maps
         # The bins, not the activity: an original's tile kept from an earlier codec has only them.
-        curves = noise_curves(pm.raw[name], None, FLOORS[name], bins=bins, robust=name in MAPS.robust_maps)
+        curves = noise_curves(pm.raw[name], None, FLOORS[name], bins=bins, robust=robust)
         if curves is None:
             explained[name] = raw[name] = np.zeros_like(value)
             continue
@@ -453,9 +454,7 @@ def z_maps(pm: PairMaps) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         # 0.88/0.84 and 0.95/0.95 with this; with the region limits of DiffDetector too 0.94/0.90
         # and 0.95/1.00 (those limits alone, at threshold 2.5: 0.88/0.79 and 1.00/1.00). No false
         # finding on the 39 clean pairs in any of these.
-        own = noise_curves(
-            value, None, FLOORS[name], bins=bins, median_only=True, robust=name in MAPS.robust_maps
-        )
+        own = noise_curves(value, None, FLOORS[name], bins=bins, median_only=True, robust=robust)
         m_e = own[0] if own is not None else m.copy()
         raw[name] = np.divide(pm.raw[name] - m, s, out=m)
         explained[name] = np.minimum(np.divide(value - m_e, s, out=m_e), raw[name])

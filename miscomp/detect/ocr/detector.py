@@ -293,9 +293,7 @@ class OCRDetector(Detector):
             # looks once more at the line alone. Never at more than a tile's worth of pixels: a large
             # box over texture found in two tiles (1311×767 on the coffee photo) cost 30 s CPU there.
             pad = max(8, box.h // 2)
-            win = Box.from_xyxy(
-                max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
-            )
+            win = Box.from_xyxy(box.x - pad, box.y - pad, box.x1 + pad, box.y1 + pad).clip(w, h)
             if max(p.area for p in parts) >= 0.9 * box.area or win.area > side_w * side_h:
                 out.append((box, scale))
                 continue
@@ -324,9 +322,7 @@ class OCRDetector(Detector):
         for line in (ln for ln, a in zip(lines, again, strict=True) if a):
             box = Box(*line.box)
             pad = max(4, box.h // 2)
-            win = Box.from_xyxy(
-                max(0, box.x - pad), max(0, box.y - pad), min(w, box.x1 + pad), min(h, box.y1 + pad)
-            )
+            win = Box.from_xyxy(box.x - pad, box.y - pad, box.x1 + pad, box.y1 + pad).clip(w, h)
             crop = np.ascontiguousarray(rgb[win.y : win.y1, win.x : win.x1])
             found = [
                 (Box(b.x + win.x, b.y + win.y, b.w, b.h), scale)
