@@ -58,6 +58,15 @@ def _pair(orig, rec, codec="", bpp=None, sha="astronaut") -> PairImages:
     return PairImages("p", orig, rec, sha, codec, bpp)
 
 
+def _blur_around(rgb: np.ndarray, box, margin: int, sigma: float) -> np.ndarray:
+    """``rgb`` with the face box and ``margin`` px around it blurred away (σ ``sigma``)."""
+    x, y, w, h = box
+    out = rgb.copy()
+    win = (slice(y - margin, y + h + margin), slice(x - margin, x + w + margin))
+    out[win] = cv2.GaussianBlur(rgb, (0, 0), sigma)[win]
+    return out
+
+
 def test_original_face_found_and_kept_at_jpeg_q50(detector, astronaut):
     faces, _ = detector.original_faces(_pair(astronaut, astronaut))
     assert len(faces) == 1
@@ -69,11 +78,7 @@ def test_original_face_found_and_kept_at_jpeg_q50(detector, astronaut):
 
 def test_face_lost_is_reported_high_when_the_null_model_keeps_it(detector, astronaut):
     (face,), _ = detector.original_faces(_pair(astronaut, astronaut))
-    x, y, w, h = face.box
-    rec = astronaut.copy()
-    rec[y - 10 : y + h + 10, x - 10 : x + w + 10] = cv2.GaussianBlur(rec, (0, 0), 12)[
-        y - 10 : y + h + 10, x - 10 : x + w + 10
-    ]
+    rec = _blur_around(astronaut, face.box, 10, 12)
     found, counts = detector.detect_counted(_pair(astronaut, rec, "learned", 0.5))
     assert [f.details["kind"] for f in found] == ["lost"]
     assert found[0].score >= 0.9 and found[0].details["null_keeps_face"] is True
@@ -112,11 +117,7 @@ def test_info_records_model_hashes(detector):
 
 def test_a_face_only_the_reconstruction_shows_has_appeared(detector, astronaut):
     (face,), _ = detector.original_faces(_pair(astronaut, astronaut))
-    x, y, w, h = face.box
-    blank = astronaut.copy()
-    blank[y - 20 : y + h + 20, x - 20 : x + w + 20] = cv2.GaussianBlur(blank, (0, 0), 20)[
-        y - 20 : y + h + 20, x - 20 : x + w + 20
-    ]
+    blank = _blur_around(astronaut, face.box, 20, 20)
     found, counts = detector.detect_counted(_pair(blank, astronaut, "learned", 0.5, sha="blank"))
     appeared = [f for f in found if f.details["kind"] == "appeared"]
     assert len(appeared) == 1 and counts["faces_appeared"] == 1 and appeared[0].score == 0.8
