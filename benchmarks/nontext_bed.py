@@ -62,6 +62,11 @@ def _pixels(a) -> bytes:
     return np.ascontiguousarray(a).tobytes()
 
 
+def pixels_sha256(rgb) -> str:
+    """The bed's hash of an image (manifest.json): sha256 of the raw pixel bytes."""
+    return hashlib.sha256(_pixels(rgb)).hexdigest()
+
+
 def shown_findings(pair, detectors, cache: Path | None) -> list[dict]:
     """The findings the scan would show on ``pair`` (boxes merged in scan order), cached in ``cache``."""
     from miscomp.detect.base import merge_by_box
@@ -111,19 +116,19 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     cache_dir = Settings.from_env().cache_dir
     recs = Reconstructions(cache_dir / "recs")
-    sha = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()  # noqa: E731
     code = code_key()
     rows, found_rows = [], []
     for image in manifest["images"]:
         if args.split != "all" and image["split"] != args.split:
             continue
         scene = render_structure(image["kind"], image["seed"])
+        orig_sha = pixels_sha256(scene.image)  # the same for every codec
         for tag, spec in manifest["codecs"].items():
             if tag not in image["reconstructions"]:
                 continue
             rec, bpp, codec_tag = recs.get(scene.name, scene.image, spec)
-            same = sha(rec) == image["reconstructions"][tag]["sha256"]
-            pair = PairImages(f"{scene.name}/{tag}", scene.image, rec, sha(scene.image), codec_tag, bpp)
+            same = pixels_sha256(rec) == image["reconstructions"][tag]["sha256"]
+            pair = PairImages(f"{scene.name}/{tag}", scene.image, rec, orig_sha, codec_tag, bpp)
             cache = findings_cache(cache_dir, code, specs, scene.name, scene.image, rec)
             shown = [(f, Box(*f["box"])) for f in shown_findings(pair, detectors, cache)]
             here = labels[(labels.image_id == scene.name) & (labels.codec_tag == tag)]

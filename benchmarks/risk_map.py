@@ -67,23 +67,18 @@ def grids(manifest: dict, work: Path) -> dict[str, object]:
 
 def nontext_grids(manifest: dict, work: Path) -> dict[str, object]:
     """The same for the non-text bed's rendered structure scenes (kind + seed regenerate them)."""
+    from benchmarks.nontext_bed import pixels_sha256
     from benchmarks.structure_scenes import render_structure
 
     def load(spec):
         rgb = render_structure(spec["kind"], int(spec["seed"])).image
-        if _sha(rgb) != spec["sha256"]:  # the bed's own hashing (benchmarks/nontext_bed.py)
+        if pixels_sha256(rgb) != spec["sha256"]:  # the bed's own hashing
             raise SystemExit(f"{NONTEXT_BED}/manifest.json: {spec['id']} renders other pixels than recorded")
         return rgb
 
     return _grids(
         [(spec["id"], spec["sha256"], lambda spec=spec: load(spec)) for spec in manifest["images"]], work
     )
-
-
-def _sha(rgb: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
 
 
 def _grids(originals, work: Path) -> dict[str, object]:
