@@ -21,6 +21,14 @@ def scene(seed: int = 3) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def ramp(height: int, width: int, seed: int) -> np.ndarray:
+    """height×width RGB: red rising left to right, green top to bottom, blue 120, plus noise σ 4."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = np.stack([xx * 255 / width, yy * 255 / height, np.full_like(xx, 120.0)], axis=-1)
+    return np.clip(img + rng.normal(0, 4, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
 def brighten(img: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The disc (an object) gets 35 levels brighter, its outline stays: amplitude."""
     out = img.astype(np.int16)

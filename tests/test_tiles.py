@@ -241,12 +241,9 @@ def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay
 def test_diff_evidence_gives_the_share_of_the_whole_image_not_of_the_tile():
     # On a tiled photo a region's "% of image" was its share of the 1024-px tile it was found in.
     from miscomp.detect.diff import DiffDetector
+    from testing.shapes import ramp
 
-    rng = np.random.default_rng(1)
-    h, w = 1200, 2400
-    yy, xx = np.mgrid[0:h, 0:w]
-    orig = np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 120.0)], axis=-1)
-    orig = np.clip(orig + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+    orig = ramp(1200, 2400, seed=1)
     rec = orig.copy()
     rec[100:160, 150:250] = np.clip(rec[100:160, 150:250].astype(int) + 60, 0, 255).astype(np.uint8)
     found = detect_tiled(DiffDetector(), PairImages("p", orig, rec, "sha"), tile=1024, overlap=128)

@@ -9,7 +9,7 @@ from miscomp.codecs import create_codec
 from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.diff import DiffDetector
 from miscomp.findings import Region
-from testing.shapes import brighten, bulge, scene, shift_patch
+from testing.shapes import brighten, bulge, ramp, scene, shift_patch
 
 
 def _detect(original: np.ndarray, reconstruction: np.ndarray) -> list:
@@ -69,15 +69,11 @@ def test_a_recoloured_object_covering_up_to_a_tenth_of_the_image_is_found(share)
     # the image sat, and the square got chroma z 0 and a hidden "texture hallucination" finding.
     # (From ~15 % of the image the chroma fit of the artefact model takes the change for bleeding:
     # a known limit, docs/decisions/diff-detector.md.)
-    rng = np.random.default_rng(5)
     h, w = 128, 160
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 120.0)], axis=-1)
-    img = np.clip(img + rng.normal(0, 4, (h, w, 3)), 0, 255)
+    img = ramp(h, w, seed=5)
     side = int(round(np.sqrt(share * h * w)))
     y0, x0 = 20, 30
     img[y0 : y0 + side, x0 : x0 + side] = [200, 40, 40]
-    img = img.astype(np.uint8)
     rec = img.copy()
     rec[y0 : y0 + side, x0 : x0 + side] = [40, 40, 200]
     findings = _detect(img, rec)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from miscomp.run import ScanConfig, run_scan
+from testing.shapes import ramp
 
 
 def _name(cn: str):  # noqa: ANN202
@@ -113,14 +114,8 @@ def run_with_finding(tmp_path_factory) -> Path:
     """A scan of one JPEG original (with GPS EXIF) against an external 'codec' output whose red square
     turned blue: the diff detector finds it, so the run has a real finding to tag."""
     root = tmp_path_factory.mktemp("run")
-    rng = np.random.default_rng(5)
-    h, w = 128, 160
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 120.0)], axis=-1) + rng.normal(
-        0, 4, (h, w, 3)
-    )
+    img = ramp(128, 160, seed=5)
     img[30:70, 40:90] = [200, 40, 40]
-    img = np.clip(img, 0, 255).astype(np.uint8)
     (root / "orig").mkdir()
     Image.fromarray(img).save(root / "orig" / "photo.jpg", quality=95, exif=make_gps_exif())
     decoded = np.asarray(Image.open(root / "orig" / "photo.jpg").convert("RGB")).copy()
