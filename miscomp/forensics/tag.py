@@ -37,9 +37,10 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
 
 # Boxes are objects, not [x, y, w, h]: c2pa-rs stores a JSON array of small integers as a CBOR byte
 # string, which reads back as base64 text ('CgwUCA==' for [10, 12, 20, 8]).
-def risk_for_pair(pair: pd.Series, model: Any, model_sha256: str) -> dict[str, Any]:
+def risk_for_pair(pair: pd.Series, model: Any, model_sha256: str, engine: Any = None) -> dict[str, Any]:
     """The risk regions of the pair's original for its codec and rate (``miscomp risk``), made from
-    the original alone as an encoder would before coding it. ``model``: a loaded RiskModel."""
+    the original alone as an encoder would before coding it. ``model``: a loaded RiskModel; ``engine``:
+    its text detector, loaded once per call (:func:`miscomp.study.features.text_engine`)."""
     from miscomp.io import read_image
     from miscomp.study.riskmap import map_original
 
@@ -48,7 +49,7 @@ def risk_for_pair(pair: pd.Series, model: Any, model_sha256: str) -> dict[str, A
         raise MiscompError(f"{pair['pair_id']}: no rate (bpp) recorded: cannot make its risk map")
     rgb = read_image(Path(str(pair["original"]))).rgb
     top_share = 0.05
-    grid, _, regions = map_original(rgb, model, str(pair["codec"]), float(bpp), top_share)
+    grid, _, regions = map_original(rgb, model, str(pair["codec"]), float(bpp), top_share, engine)
     return {
         "codec": str(pair["codec"]),
         "bpp": round(float(bpp), 4),
@@ -161,10 +162,11 @@ def tag_run(
     model = None
     if risk:  # one model for the whole call (loaded and hashed once, not per image)
         from miscomp.io import file_sha256
+        from miscomp.study.features import text_engine
         from miscomp.study.risk import RiskModel, default_model_path
 
         model_file = Path(risk_model) if risk_model else default_model_path()
-        model = (RiskModel.load(model_file), file_sha256(model_file))
+        model = (RiskModel.load(model_file), file_sha256(model_file), text_engine())
     if signer is not None:
         check_signer(signer)  # a certificate that cannot sign: one error, not one per image
     measured = pairs[pairs["status"].isin(["ok", "partial"])]

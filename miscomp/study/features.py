@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from miscomp.config import defined
+from miscomp.config import defined, tuned
 
 # Column order of the feature matrix; FEATURE_DOC says what each one is (docs and the factor table).
 FEATURE_DOC = {
@@ -18,6 +18,9 @@ FEATURE_DOC = {
     "text_height": "height in px of the smallest text line over the cell (0 where none)",
     "text_fineness": "10 px / that height (0 where no text): grows as the text gets smaller",
     "small_text": "1 where a text line under 10 px high covers the cell",
+    "text_prob": "mean text probability of the OCR detector's network over the cell (no boxes, half scale)",
+    "text_prob_line": "text probability over the cell and the two cells either side in its row",
+    "text_prob_area": "text probability over the cell and its 8 neighbours",
     "contrast": "standard deviation of L* in the cell",
     "edges": "share of Canny edge pixels",
     "detail": "mean |Laplacian| of L* (fine detail energy)",
@@ -50,6 +53,13 @@ class FeatureConfig:
     )
     text_detect: bool = defined(True, "OCR text lines are the strongest factor; off for a quick map")
     face_detect: bool = defined(True, "the factor table's 'face present'; off for the map (0.1 s/MP, unused)")
+    text_prob: bool = defined(True, "the text detector's probability map: the map's text feature (no boxes)")
+    text_prob_scale: float = tuned(
+        0.5,
+        "benchmarks/risk_map tune splits, 3-fold CV over images of both beds (scales 0.25-1.0)",
+        "CV score 0.901 at 0.5, 0.899 at 0.25, 0.897 at 0.375 (docs/decisions/risk-map.md); the "
+        "network alone costs ~0.25 s CPU/MP at 0.5, ~1 s at full scale (over the map's 0.5 s budget)",
+    )
     line_cells: int = defined(5, "context along a row: 5 cells (80 px), a word or two of small text")
     area_cells: int = defined(3, "context around a cell: its 3×3 neighbourhood")
 
@@ -80,16 +90,33 @@ class CellGrid:
         return np.stack([x0, y0, w, h], axis=1)
 
 
-def _cell_mean(img: np.ndarray, rows: int, cols: int, cell: int) -> np.ndarray:
-    """Mean of ``img`` over each cell (the last row/column of cells may be partial)."""
-    h, w = img.shape[:2]
-    padded = np.zeros((rows * cell, cols * cell), np.float64)
-    weight = np.zeros_like(padded)
-    padded[:h, :w] = img
-    weight[:h, :w] = 1.0
-    s = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    n = weight.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    return s / np.maximum(n, 1)
+class _Cells:
+    """Means over the cells of one image (the last row/column of cells may be partial). The pixel count
+    of each cell is computed once per image: recomputing it for every feature was most of the map's
+    cost (same values)."""
+
+    def __init__(self, h: int, w: int, cell: int) -> None:
+        self.h, self.w, self.cell = h, w, cell
+        self.rows, self.cols = -(-h // cell), -(-w // cell)
+        ones = np.zeros((self.rows * cell, self.cols * cell), np.float64)
+        ones[:h, :w] = 1.0
+        self.count = np.maximum(self._sum(ones), 1)
+
+    def _sum(self, padded: np.ndarray) -> np.ndarray:
+        c = self.cell
+        return padded.reshape(self.rows, c, self.cols, c).sum(axis=(1, 3))
+
+    def mean(self, img: np.ndarray) -> np.ndarray:
+        padded = np.zeros((self.rows * self.cell, self.cols * self.cell), np.float64)
+        padded[: self.h, : self.w] = img
+        return self._sum(padded) / self.count
+
+    def histogram(self, levels: np.ndarray, n: int) -> np.ndarray:
+        """rows × cols × n: the share of each cell's pixels at each of the ``n`` integer levels."""
+        c = self.cell
+        index = (np.arange(self.h)[:, None] // c) * self.cols + np.arange(self.w)[None, :] // c
+        counts = np.bincount((index * n + levels).ravel(), minlength=self.rows * self.cols * n)
+        return counts.reshape(self.rows, self.cols, n) / self.count[..., None]
 
 
 def _context(v: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -105,11 +132,7 @@ def _context(v: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]
 
 def text_lines(rgb: np.ndarray, engine=None) -> list[tuple[int, int, int, int]]:
     """Text line boxes of the original at its own scale (rapidocr's detector, no recognition)."""
-    if engine is None:
-        from miscomp.detect.ocr.engines import RapidOCREngine
-
-        engine = RapidOCREngine(threads=1)
-    return [tuple(int(v) for v in b) for b in engine.detect(rgb)]
+    return [tuple(int(v) for v in b) for b in (engine or text_engine()).detect(rgb)]
 
 
 def faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -125,6 +148,50 @@ def faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [tuple(int(2 * v) for v in f) for f in found]
 
 
+def _boxes_mask(boxes, h: int, w: int) -> np.ndarray:
+    mask = np.zeros((h, w), np.float32)
+    for x, y, bw, bh in boxes:
+        mask[y : y + bh, x : x + bw] = 1.0
+    return mask
+
+
+def _line_features(lines, cells: _Cells, cfg: FeatureConfig) -> tuple[np.ndarray, ...]:
+    """Per cell from text line boxes: share inside a line, lines over it, the smallest line's height in
+    px (0 where none), 'small text' (0/1) and fineness (10 px / that height, 0 where none)."""
+    rows, cols, c, h, w = cells.rows, cells.cols, cells.cell, cells.h, cells.w
+    if not lines:
+        zero = np.zeros((rows, cols))
+        return zero, zero, zero, zero, zero
+    nlines = np.zeros((h, w), np.float32)
+    height = np.full((h, w), np.inf, np.float32)
+    for x, y, bw, bh in lines:
+        nlines[y : y + bh, x : x + bw] += 1.0
+        line_h = bh / cfg.det_growth
+        height[y : y + bh, x : x + bw] = np.minimum(height[y : y + bh, x : x + bw], line_h)
+    # the smallest line over the cell: a min over cells (inf where no line)
+    hpad = np.full((rows * c, cols * c), np.inf, np.float32)
+    hpad[:h, :w] = height
+    text_h = hpad.reshape(rows, c, cols, c).min(axis=(1, 3))
+    small = (text_h < cfg.small_text_px).astype(np.float64)
+    fineness = np.where(np.isfinite(text_h), cfg.small_text_px / np.maximum(text_h, 1.0), 0.0)
+    text_h = np.where(np.isfinite(text_h), text_h, 0.0)
+    return cells.mean(_boxes_mask(lines, h, w)), cells.mean(nlines), text_h, small, fineness
+
+
+def text_probability(rgb: np.ndarray, scale: float, engine=None) -> np.ndarray:
+    """How text-like each pixel looks: the OCR text detector's own probability map (rapidocr's DB
+    network alone: no boxes, no recognition), run at ``scale`` of the image to fit the map's budget."""
+    return (engine or text_engine()).text_probability(rgb, scale)
+
+
+def text_engine():
+    """The OCR engine whose detector the features use (rapidocr, one thread): load it once for many
+    images (its models take longer to load than one map takes to compute)."""
+    from miscomp.detect.ocr.engines import RapidOCREngine
+
+    return RapidOCREngine(threads=1)
+
+
 def cell_features(
     rgb: np.ndarray,
     cfg: FeatureConfig = FeatureConfig(),
@@ -136,51 +203,37 @@ def cell_features(
 
     h, w = rgb.shape[:2]
     c = cfg.cell
-    rows, cols = -(-h // c), -(-w // c)
+    cells = _Cells(h, w, c)
+    rows, cols = cells.rows, cells.cols
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     L = lab[..., 0] * (100.0 / 255.0)
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
-    mean_L = _cell_mean(L, rows, cols, c)
-    contrast = np.sqrt(np.maximum(_cell_mean(L * L, rows, cols, c) - mean_L**2, 0))
-    edges = _cell_mean(cv2.Canny(gray, cfg.canny_low, cfg.canny_high) > 0, rows, cols, c)
-    detail = _cell_mean(np.abs(cv2.Laplacian(L, cv2.CV_32F, ksize=3)), rows, cols, c)
+    mean_L = cells.mean(L)
+    contrast = np.sqrt(np.maximum(cells.mean(L * L) - mean_L**2, 0))
+    edges = cells.mean(cv2.Canny(gray, cfg.canny_low, cfg.canny_high) > 0)
+    detail = cells.mean(np.abs(cv2.Laplacian(L, cv2.CV_32F, ksize=3)))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (cfg.stroke_kernel, cfg.stroke_kernel))
-    strokes = _cell_mean(
-        cv2.morphologyEx(L, cv2.MORPH_BLACKHAT, k) + cv2.morphologyEx(L, cv2.MORPH_TOPHAT, k), rows, cols, c
-    )
+    hats = cv2.morphologyEx(L, cv2.MORPH_BLACKHAT, k) + cv2.morphologyEx(L, cv2.MORPH_TOPHAT, k)
+    strokes = cells.mean(hats)
     gx, gy = cv2.Sobel(L, cv2.CV_32F, 1, 0), cv2.Sobel(L, cv2.CV_32F, 0, 1)
-    jxx, jyy, jxy = (_cell_mean(v, rows, cols, c) for v in (gx * gx, gy * gy, gx * gy))
+    jxx, jyy, jxy = (cells.mean(v) for v in (gx * gx, gy * gy, gx * gy))
     coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / np.maximum(jxx + jyy, 1e-6)
-    saturation = _cell_mean(chroma, rows, cols, c)
+    saturation = cells.mean(chroma)
     levels = np.minimum((L / 100.0 * 16).astype(np.int64), 15)
-    hist = np.stack([_cell_mean(levels == i, rows, cols, c) for i in range(16)], axis=-1)
+    hist = cells.histogram(levels, 16)
     entropy = -(hist * np.log2(np.where(hist > 0, hist, 1))).sum(axis=-1)
 
     if lines is None:
         lines = text_lines(rgb, engine) if cfg.text_detect else []
-    text = np.zeros((h, w), np.float32)
-    nlines = np.zeros((h, w), np.float32)
-    height = np.full((h, w), np.inf, np.float32)
-    for x, y, bw, bh in lines:
-        text[y : y + bh, x : x + bw] = 1.0
-        nlines[y : y + bh, x : x + bw] += 1.0
-        line_h = bh / cfg.det_growth
-        height[y : y + bh, x : x + bw] = np.minimum(height[y : y + bh, x : x + bw], line_h)
-    text_share = _cell_mean(text, rows, cols, c)
-    # the smallest line over the cell: a min over cells (inf where no line)
-    hpad = np.full((rows * c, cols * c), np.inf, np.float32)
-    hpad[:h, :w] = height
-    text_h = hpad.reshape(rows, c, cols, c).min(axis=(1, 3))
-    small = (text_h < cfg.small_text_px).astype(np.float64)
-    fineness = np.where(np.isfinite(text_h), cfg.small_text_px / np.maximum(text_h, 1.0), 0.0)
-    text_h = np.where(np.isfinite(text_h), text_h, 0.0)
-
-    face = np.zeros((h, w), np.float32)
-    for x, y, fw, fh in faces(gray) if cfg.face_detect else []:
-        face[y : y + fh, x : x + fw] = 1.0
-    face_share = _cell_mean(face, rows, cols, c)
+    text_share, nlines, text_h, small, fineness = _line_features(lines, cells, cfg)
+    found = faces(gray) if cfg.face_detect else []
+    face_share = cells.mean(_boxes_mask(found, h, w)) if found else np.zeros((rows, cols))
+    if cfg.text_prob:
+        text_prob = cells.mean(text_probability(rgb, cfg.text_prob_scale, engine))
+    else:
+        text_prob = np.zeros((rows, cols))
 
     ys, xs = np.mgrid[0:rows, 0:cols]
     cy = (ys * c + np.minimum(c, h - ys * c) / 2) / h
@@ -188,10 +241,12 @@ def cell_features(
     centre = np.hypot(cx - 0.5, cy - 0.5) / np.hypot(0.5, 0.5)
     stack = [
         text_share,
-        _cell_mean(nlines, rows, cols, c),
+        nlines,
         text_h,
         fineness,
         small,
+        text_prob,
+        *_context(text_prob, cfg),
         contrast,
         edges,
         detail,

@@ -19,13 +19,16 @@ from miscomp.errors import MiscompError
 from miscomp.study.features import FEATURES, CellGrid, FeatureConfig
 
 # The cell features the within-image part uses: what a search by cross-validation on the tune split
-# kept (docs/decisions/risk-map.md): the cell's own edges, strokes, detail, contrast and coherence, and
+# kept (docs/decisions/risk-map.md): the cell's own edges, strokes, detail, contrast and coherence;
 # edges, strokes and detail around it (along its row and in its 3×3 neighbourhood), which is how a
-# line of small text differs from one busy cell. The OCR text features are left out on purpose: the
-# text detector alone costs 1-2× the map's whole budget of 0.5 s CPU per megapixel.
+# line of small text differs from one busy cell; the text detector's probability map at half scale
+# and around the cell (what tells a grille from a plate); saturation and entropy (colour panels). The
+# OCR boxes (text share, line height) are left out on purpose: a full detection costs 2× the map's
+# whole budget of 0.5 s CPU per megapixel; the probability map at half scale a quarter of that.
 WITHIN = (
     "edges", "strokes", "detail", "contrast", "coherence",
     "edges_line", "edges_area", "strokes_line", "strokes_area", "detail_line", "detail_area",
+    "text_prob", "text_prob_line", "text_prob_area", "saturation", "entropy",
 )  # fmt: skip
 MAP_FEATURES = FeatureConfig(text_detect=False, face_detect=False)  # what `miscomp risk` computes
 

@@ -54,11 +54,12 @@ def resolve_rate(model: RiskModel, spec: str, bpp: float | None) -> tuple[str, f
 
 
 def map_original(
-    rgb, model: RiskModel, codec: str, bpp: float, top_share: float = 0.05
+    rgb, model: RiskModel, codec: str, bpp: float, top_share: float = 0.05, engine=None
 ) -> tuple[CellGrid, np.ndarray, list[RiskRegion]]:
     """The risk of every cell of an original for ``codec`` at ``bpp``, and its riskiest regions: what
-    ``miscomp risk`` draws and ``miscomp tag --risk`` embeds."""
-    grid = cell_features(rgb, MAP_FEATURES)
+    ``miscomp risk`` draws and ``miscomp tag --risk`` embeds. ``engine``: the text detector
+    (:func:`~miscomp.study.features.text_engine`), loaded once for many originals."""
+    grid = cell_features(rgb, MAP_FEATURES, engine=engine)
     risk = model.predict(grid.flat(), codec, bpp)
     return grid, risk, risk_regions(grid, risk, top_share)
 

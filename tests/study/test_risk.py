@@ -8,7 +8,7 @@ from miscomp.errors import MiscompError
 from miscomp.study.features import FEATURES, FeatureConfig, cell_features
 from miscomp.study.risk import RiskModel, fit, risk_regions, top_cells
 
-CFG = FeatureConfig(text_detect=False)
+CFG = FeatureConfig(text_detect=False, text_prob=False)
 
 
 def _page(seed: int, size=(256, 192)) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
@@ -57,6 +57,50 @@ def test_context_features_average_neighbouring_cells():
         edges[r - 1 : r + 2, c - 1 : c + 2].mean(), abs=1e-6
     )
     assert FeatureConfig(face_detect=False, text_detect=False).face_detect is False
+
+
+class _ProbEngine:
+    """Stands in for the text detector: 'text-like' exactly where the page has its text lines."""
+
+    def __init__(self, lines):
+        self.lines, self.scales = lines, []
+
+    def text_probability(self, rgb, scale):
+        self.scales.append(scale)
+        prob = np.zeros(rgb.shape[:2], np.float32)
+        for x, y, w, h in self.lines:
+            prob[y : y + h, x : x + w] = 1.0
+        return prob
+
+
+def test_text_probability_features_come_from_the_detectors_map():
+    rgb, lines = _page(0)
+    engine = _ProbEngine(lines)
+    grid = cell_features(rgb, FeatureConfig(text_detect=False, text_prob_scale=0.5), lines=[], engine=engine)
+    assert engine.scales == [0.5]  # the map at the configured scale
+    prob = grid.values[..., FEATURES.index("text_prob")]
+    assert prob[:, :5].mean() > 0.5 and prob[:, 7:].max() == 0
+    assert grid.values[..., FEATURES.index("text")].max() == 0  # no OCR boxes were asked for
+    r, c = 4, 6
+    line = grid.values[r, c, FEATURES.index("text_prob_line")]
+    assert line == pytest.approx(prob[r, c - 2 : c + 3].mean(), abs=1e-6)
+    off = cell_features(rgb, CFG, lines=[], engine=engine)
+    assert engine.scales == [0.5] and off.values[..., FEATURES.index("text_prob")].max() == 0
+
+
+def test_cell_means_count_the_pixels_of_partial_cells():
+    from miscomp.study.features import _Cells
+
+    rng = np.random.default_rng(1)
+    img = rng.random((37, 50))
+    levels = rng.integers(0, 4, (37, 50))
+    cells = _Cells(37, 50, 16)  # 3 × 4 cells, the last row 5 px high, the last column 2 px wide
+    mean, hist = cells.mean(img), cells.histogram(levels, 4)
+    assert mean.shape == (3, 4) and hist.shape == (3, 4, 4)
+    assert mean[2, 3] == pytest.approx(img[32:, 48:].mean())
+    assert mean[0, 0] == pytest.approx(img[:16, :16].mean())
+    assert hist[2, 3] == pytest.approx(np.bincount(levels[32:, 48:].ravel(), minlength=4) / 10)
+    assert np.allclose(hist.sum(axis=-1), 1.0)
 
 
 def test_weights_decide_which_positives_the_model_learns():

@@ -191,6 +191,21 @@ class RapidOCREngine(OCREngine):
         prob = np.asarray(seen[-1], dtype=np.float32).reshape(seen[-1].shape[-2:])
         return boxes, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
+    def text_probability(self, rgb: np.ndarray, scale: float) -> np.ndarray:
+        """The DB network's text-probability map of ``rgb`` seen at ``scale`` (sides rounded to the
+        network's multiple of 32), resized back to the image: one network run, no box search, no
+        recognition. The risk map's text feature: at scale 0.5 a quarter of a full detection's cost."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        det = self.ocr._load_det_model()
+        rh, rw = (max(32, round(side * scale / 32) * 32) for side in (h, w))
+        img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (rw, rh), interpolation=cv2.INTER_AREA)
+        mean, std = np.asarray(det.mean, np.float32), np.asarray(det.std, np.float32)
+        x = (img.astype(np.float32) / 255.0 - mean) / std
+        prob = np.asarray(det.session(x.transpose(2, 0, 1)[None]), dtype=np.float32)
+        return cv2.resize(prob.reshape(prob.shape[-2:]), (w, h), interpolation=cv2.INTER_LINEAR)
+
     def recognize(self, rgb: np.ndarray, boxes: list[Box], scale: float = 1.0) -> list[tuple[str, float]]:
         return self.read_boxes(rgb, boxes, (scale,))[0]
 

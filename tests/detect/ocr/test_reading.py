@@ -83,6 +83,18 @@ def test_detect_map_gives_the_boxes_of_detect_and_a_map_that_lights_on_text(rapi
     assert prob[10:46, 10:200].max() > 0.2 > prob[120:, 300:].max()  # the table, not the blank page
 
 
+def test_text_probability_is_the_detectors_map_at_a_chosen_scale(rapid):
+    table = dense_table()[:192]  # sides a multiple of 32: neither resizes
+    _, prob = rapid.detect_map(table)
+    assert np.allclose(rapid.text_probability(table, 1.0), prob, atol=1e-4)  # the same network run
+    page = np.full((192, 320, 3), 235, np.uint8)
+    im = Image.fromarray(page)
+    ImageDraw.Draw(im).text((10, 20), "Bahnhofstrasse 1284", font=font(20, bold=False), fill=(20, 20, 20))
+    half = rapid.text_probability(np.asarray(im), 0.5)
+    assert half.shape == page.shape[:2] and half.dtype == np.float32
+    assert half[20:45, 10:200].max() > 0.5 > half[100:, :].max()  # the line, not the blank page
+
+
 def test_gated_upscaling_keeps_the_small_lines_and_skips_blank_areas(rapid):
     canvas = np.full((600, 900, 3), 235, np.uint8)
     canvas[300:500, 400:880] = dense_table()
