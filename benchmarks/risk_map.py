@@ -2,7 +2,7 @@
 
     python -m benchmarks.risk_map [--train-run RUN_DIR] [--upper-run RUN_DIR] [--ship]
 
-Cells are 32 px squares of the ORIGINAL; a cell of a reviewed pair (image × codec setting) is
+Cells are 16 px squares of the ORIGINAL; a cell of a reviewed pair (image × codec setting) is
 positive when a human-labelled miscompression covers it (overlap >= 30 % of the smaller of cell and
 label). The model is fitted on the `tune` split, either on those human labels (default) or on a
 scan's shown findings (`--train-run`: the detectors take the human out of the loop), and checked on
