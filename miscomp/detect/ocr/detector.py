@@ -135,6 +135,8 @@ class OCRDetector(Detector):
         glyph_floor: float = RULES.glyph_floor,
         confirm_ratio: float = RULES.confirm_ratio,
         line_floor: float = RULES.line_floor,
+        weak_conf: float = RULES.weak_conf,
+        weak_line_floor: float = RULES.weak_line_floor,
         block_line_floor: float = RULES.block_line_floor,
         confirm: str = "",
         skip_unchanged: bool = False,
@@ -187,7 +189,8 @@ class OCRDetector(Detector):
             case_sensitive=bool(case_sensitive), alnum_only=bool(alnum_only), glyph_check=bool(glyph_check),
             glyph_ratio=float(glyph_ratio), glyph_floor=float(glyph_floor),
             confirm_ratio=float(confirm_ratio), line_floor=float(line_floor),
-            block_line_floor=float(block_line_floor),
+            block_line_floor=float(block_line_floor), weak_conf=float(weak_conf),
+            weak_line_floor=float(weak_line_floor),
         )  # fmt: skip
         self._memory: dict[str, list[TextLine]] = {}
 

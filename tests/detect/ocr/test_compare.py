@@ -178,3 +178,23 @@ def test_an_edit_no_glyph_cell_can_confirm_needs_a_legible_original():
     # without the glyph check nothing confirms any edit, and the read decides as before
     unchecked = CompareRules(min_conf=0.5, legible_conf=0.8, glyph_check=False)
     assert len(compare_reads(images, [line("10", 0.71)], [line("0", 0.93)], unchecked, "ocr")) == 1
+
+
+def test_a_line_read_below_legible_confidence_counts_only_on_a_large_stroke_change():
+    """A stable read between ``weak_conf`` and ``legible_conf`` (a small badge read 0.65) gives an
+    illegible finding when the strokes changed by ``weak_line_floor`` or more, never below it, never
+    without pixels, and a read under ``weak_conf`` never does."""
+    rules = CompareRules(min_conf=0.5, legible_conf=0.8, weak_conf=0.6, weak_line_floor=0.6)
+    orig = render()
+    rec = smeared(orig)
+    change = line_change(orig, rec, BOX)
+    weak, gone = line("BERLIN 1284", 0.65), line("BFRl1N 12B4", 0.31, "8ERLN", 0.2)
+    assert rules.weakly_legible(weak) and not rules.legible(weak)
+    f = compare(PairImages("p", orig, rec), weak, gone, rules)
+    assert f is not None and f.symbol and f.details["kind"] == "illegible" and f.details["weak_read"]
+    assert "below legible" in f.evidence
+    higher = CompareRules(min_conf=0.5, legible_conf=0.8, weak_conf=0.6, weak_line_floor=change + 0.01)
+    assert compare(PairImages("p", orig, rec), weak, gone, higher) is None
+    assert compare(PairImages("p", orig, rec), line("BERLIN 1284", 0.55), gone, rules) is None
+    assert compare(None, weak, gone, rules) is None  # no pixels: the read alone is not enough
+    assert compare(None, line("BERLIN 1284", 0.99), gone, rules) is not None
