@@ -34,6 +34,7 @@ _CORE = 0.4  # core: blurred error ≥ this × the region's 95th percentile erro
 _MIN_CORE = 12
 SCATTER_PX = 3  # a dissolved contour's pixels land within a few px of where they were
 _EDGE_MIN = 2.0  # Lab units per px: weaker gradients are texture or codec noise, not contours
+_CONTOUR_PX = 2  # px: an edge's own strength is its gradient's peak within this reach (a 5×5 window)
 _FLOW_PRESETS = (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, cv2.DISOPTICAL_FLOW_PRESET_FAST)
 _BACK_INTERP = cv2.INTER_CUBIC  # undoing a motion: bilinear would blur and leave error of its own
 _BLUR_SIGMAS = (0.8, 1.2, 1.8, 2.7, 4.0)  # px: the scales at which a codec's smoothing removes strokes
@@ -69,7 +70,7 @@ class RegionFeatures:
     distribution_kept: float  # 1 − (distance between the core's colour distributions) / E0
     scatter: float  # explained by "every pixel came from somewhere within SCATTER_PX", no coherence
     coherence: float  # how much those per-pixel displacements agree between neighbours
-    contours_kept: float  # edge contrast kept in place, both ways (1: every contour still there)
+    contours_kept: float  # edge profile kept in place, both ways (1: every contour still there)
     mean_dl: float  # mean L* change on the core (reconstruction − original)
     mean_dab: float  # magnitude of the mean a*b* change
     # Median displacement of the smoothed dense flow on the core, px: coherent motion. A dissolve's
@@ -285,10 +286,19 @@ def _scatter(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[fl
 
 
 def _contours_kept(lab_o: np.ndarray, lab_r: np.ndarray, mask: np.ndarray) -> float:
-    """How much edge contrast stays where it was: on the original's strong edges, the reconstruction's
-    gradient / the original's (capped at 1), and the same the other way round (new contours); the
-    smaller median. A brightened object keeps its contour; an in-painted stroke or a moved contour
-    leaves none at the old place."""
+    """How much of the edge profile stays where it was: on the original's strong edges, the
+    reconstruction's gradient as a share of its own local contour strength, against the original's
+    (capped at 1), and the same the other way round (new contours); the smaller median. A brightened
+    or recoloured object keeps its contour; an in-painted stroke or a moved contour leaves none at
+    the old place.
+
+    Each side's gradient is read against its own contour strength nearby (the peak within
+    _CONTOUR_PX), so a contour whose contrast changed, by a factor that varies along it, still counts
+    as kept; a moved contour puts its peak elsewhere, and a vanished one leaves nothing above what
+    codec noise draws. One level for the whole region did not do this: a red square turned blue next
+    to a bluish background kept its contour at half the contrast on one side, and its edge's flanks
+    (above the noise floor over a width that grows with the contrast) read as lost (0.74 where this
+    reads 0.99; issue 32's follow-up)."""
 
     def grad(lab):
         # All three Lab channels: a brightened object can end up isoluminant with its surroundings,
@@ -297,19 +307,21 @@ def _contours_kept(lab_o: np.ndarray, lab_r: np.ndarray, mask: np.ndarray) -> fl
         gx, gy = cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1)
         return np.sqrt((gx**2 + gy**2).sum(-1)) / 8
 
+    def profile(g):
+        # The gradient as a share of the contour strength nearby; none where that is codec noise.
+        peak = cv2.dilate(g, np.ones((2 * _CONTOUR_PX + 1,) * 2, np.uint8))
+        return np.where(peak >= _EDGE_MIN, g / np.maximum(peak, 1e-6), 0.0)
+
     g_o, g_r = grad(lab_o), grad(lab_r)
-    # Strong edges: top third of the mask's gradients, and above what codec noise draws (L*/px). Each
-    # side's gradient is measured against its own strong-edge level, so a contour whose contrast
-    # changed (a brightened object) still counts as kept; one that moved or vanished does not.
+    p_o, p_r = profile(g_o), profile(g_r)
+    # Strong edges: top third of the mask's gradients, and above what codec noise draws (L*/px).
     out = []
-    for a, b in ((g_o, g_r), (g_r, g_o)):
-        strong_a = mask & (a >= max(np.percentile(a[mask], 67), _EDGE_MIN))
-        strong_b = mask & (b >= max(np.percentile(b[mask], 67), _EDGE_MIN))
-        if strong_a.sum() < 6:
+    for a, p_a, p_b in ((g_o, p_o, p_r), (g_r, p_r, p_o)):
+        strong = mask & (a >= max(np.percentile(a[mask], 67), _EDGE_MIN))
+        if strong.sum() < 6:
             out.append(1.0)
             continue
-        level = float(np.median(b[strong_b])) if strong_b.sum() >= 6 else _EDGE_MIN
-        out.append(float(np.median(np.minimum(b[strong_a] / level, 1.0))))
+        out.append(float(np.median(np.minimum(p_b[strong] / p_a[strong], 1.0))))
     return min(out)
 
 

@@ -166,9 +166,11 @@ CLAUSES: tuple[Clause, ...] = (
         "colour",
         Category.AMPLITUDE,
         "The colour model (no motion) explains at least `colour_explains` of the change and more than "
-        "any motion does, and the contours stayed (`contours_kept`: the edge contrast at the original's "
-        "edges, and at the reconstruction's, is still there): intensity or colour changed while the "
-        "geometry held. Without the contour test an in-painted stroke would be 'pixels got brighter'. "
+        "any motion does, and the contours stayed (`contours_kept`: the edge profile at the original's "
+        "edges, and at the reconstruction's, is still there, each side's gradient against its own "
+        "contour strength nearby, so a contrast that changed along a contour still counts as kept): "
+        "intensity or colour changed while the geometry held. Without the contour test an in-painted "
+        "stroke would be 'pixels got brighter'. "
         "Never for text that stopped reading (nor the two amplitude clauses after this one): that the "
         "read changed is contour evidence at the glyph's own scale, which the contour measure misses "
         "at 10-14 px (issue 32: HiFiC garbled text read 100% colour, contours kept 0.95).",

@@ -84,6 +84,19 @@ def test_a_recoloured_object_covering_up_to_a_tenth_of_the_image_is_found(share)
     assert "ordinary codec artefact" not in best.evidence
 
 
+def test_a_recoloured_square_next_to_a_background_of_its_new_colour_is_amplitude():
+    # The report's case (issue 32's follow-up): a red 140×100 square turned blue on a 512×384 ramp
+    # (7 % of the image), bluish where the square's left side is. Found, but called shape ("colour
+    # 100 % with contours kept 0.82"): its contour, at half the contrast on that side, read as lost.
+    img = ramp(384, 512, seed=5)
+    img[40:140, 60:200] = [200, 40, 40]
+    rec = img.copy()
+    rec[40:140, 60:200] = [40, 40, 200]
+    best = max(_detect(img, rec), key=lambda f: f.score)
+    assert best.region.iou(Region(60, 40, 140, 100)) >= 0.5
+    assert best.category == "amplitude", best.evidence
+
+
 def test_size_mismatch_is_a_clear_error():
     img = scene()
     with pytest.raises(ValueError, match="differ in size"):

@@ -115,3 +115,55 @@ def test_bad_shapes_and_empty_mask_are_clear_errors():
         classify(img, rec[:10], mask)
     with pytest.raises(ValueError, match="empty"):
         region_features(img, rec, np.zeros_like(mask))
+
+
+def _on_ramp(kind: str, box: tuple[int, int, int, int], size=(384, 512)):
+    """A red object on a noisy 512×384 colour ramp (testing.shapes.ramp: red rising to the right, so
+    bluish on the left) and the reconstruction with one change to it:
+    - ``blue``: a hard-edged square turned blue (the report's case: 140×100 px, 7 % of the image);
+    - ``soft_blue``: a soft-edged disc (σ 3 px) turned blue;
+    - ``hue_flip``: a soft-edged disc with a texture of its own, red and blue swapped (the texture stays);
+    - ``eroded``: the hard-edged square 6 px smaller on every side, its colour kept."""
+    from testing.shapes import ramp
+
+    x, y, w, h = box
+    img = ramp(*size, seed=5).astype(np.float32)
+    obj = np.zeros(size, np.float32)
+    if kind in ("soft_blue", "hue_flip"):
+        cv2.ellipse(obj, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360, 1.0, -1)
+        obj = cv2.GaussianBlur(obj, (0, 0), 3.0)
+    else:
+        obj[y : y + h, x : x + w] = 1.0
+    red = np.float32([200, 40, 40]) + np.zeros((*size, 3), np.float32)
+    if kind == "hue_flip":
+        tex = cv2.GaussianBlur(np.random.default_rng(1).normal(0, 1, size).astype(np.float32), (0, 0), 2.0)
+        red = red + (25 / tex.std()) * tex[..., None] * np.float32([1, 0.5, 0.5])
+    after, new = obj, red[..., ::-1] if kind == "hue_flip" else np.float32([40, 40, 200])
+    if kind == "eroded":
+        after = np.zeros(size, np.float32)
+        after[y + 6 : y + h - 6, x + 6 : x + w - 6] = 1.0
+        new = red
+    before = img * (1 - obj[..., None]) + red * obj[..., None]
+    rec = img * (1 - after[..., None]) + new * after[..., None]
+    return tuple(np.clip(a + 0.5, 0, 255).astype(np.uint8) for a in (before, rec))
+
+
+@pytest.mark.parametrize(
+    ("kind", "box", "expected"),
+    [
+        # The report's case (issue 32's follow-up): called shape, "colour 100 % with contours kept 0.82".
+        ("blue", (60, 40, 140, 100), Category.AMPLITUDE),
+        ("blue", (60, 40, 100, 70), Category.AMPLITUDE),
+        ("blue", (340, 30, 140, 100), Category.AMPLITUDE),
+        ("soft_blue", (70, 50, 80, 80), Category.AMPLITUDE),
+        ("hue_flip", (70, 50, 80, 80), Category.AMPLITUDE),
+        # The same square's contour moved: the colour model explains this too, the contours do not.
+        ("eroded", (60, 40, 140, 100), Category.SHAPE),
+    ],
+)
+def test_a_recolouring_is_amplitude_where_the_background_shares_the_new_colour(kind, box, expected):
+    from miscomp.geometry import Box
+    from miscomp.taxonomy import classify_box
+
+    cat, _, evidence = classify_box(*_on_ramp(kind, box), Box(*box))
+    assert cat is expected, evidence
