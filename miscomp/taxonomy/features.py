@@ -446,14 +446,15 @@ def _blend_residual(
 ) -> float:
     """Residual on the core of b ≈ a + α·(moved − a), all float RGB in [0, 1], with α ∈ [0, 1] the
     least-squares blend weight over each pixel's neighbourhood (σ _GHOST_SIGMA px): a smooth mask.
-    ``db`` is b − a, ``a_core`` a on the core and ``lab_b_core`` b's Lab there (the same for every
-    ``moved``): the blend is made and converted to Lab on the core only (per pixel, the same values
-    as on the whole patch)."""
+    ``core`` holds the core's flat pixel indices (``np.flatnonzero``: the order a boolean mask reads
+    them in, gathered 5-15× faster); ``db`` is b − a, ``a_core`` a on the core and ``lab_b_core`` b's Lab
+    there (the same for every ``moved``): the blend is made and converted to Lab on the core only (per
+    pixel, the same values as on the whole patch)."""
     dm = moved - a
-    num = cv2.GaussianBlur(_sum3(db * dm), (0, 0), _GHOST_SIGMA)
-    den = cv2.GaussianBlur(_sum3(dm * dm), (0, 0), _GHOST_SIGMA)
-    alpha = np.clip(num[core] / (den[core] + 1e-4), 0.0, 1.0)[:, None]
-    blend = np.clip(a_core + alpha * (moved[core] - a_core), 0.0, 1.0)
+    num = cv2.GaussianBlur(_sum3(db * dm), (0, 0), _GHOST_SIGMA).reshape(-1).take(core)
+    den = cv2.GaussianBlur(_sum3(dm * dm), (0, 0), _GHOST_SIGMA).reshape(-1).take(core)
+    alpha = np.clip(num / (den + 1e-4), 0.0, 1.0)[:, None]
+    blend = np.clip(a_core + alpha * (moved.reshape(-1, 3).take(core, axis=0) - a_core), 0.0, 1.0)
     pred = cv2.cvtColor(blend[None], cv2.COLOR_RGB2Lab)[0]
     return _mean_norm(pred - lab_b_core)
 
@@ -474,19 +475,20 @@ def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, 
         return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
 
     tried: dict[tuple[int, int], float] = {}
+    at = np.flatnonzero(core)
     d_ro, o_core, lab_r_core = r - o, o[core], lab_r[core]
 
     def res(d: tuple[int, int]) -> float:
         if d not in tried:
             moved = shifted(o, *d)
-            tried[d] = _blend_residual(o, d_ro, moved, core, o_core, lab_r_core) if d != (0, 0) else np.inf
+            tried[d] = _blend_residual(o, d_ro, moved, at, o_core, lab_r_core) if d != (0, 0) else np.inf
         return tried[d]
 
     grid = range(-_GHOST_REACH, _GHOST_REACH + 1, _GHOST_STEP)
     best = min(((dx, dy) for dy in grid for dx in grid), key=res)
     near = [(best[0] + i, best[1] + j) for j in (-1, 0, 1) for i in (-1, 0, 1)]
     dx, dy = min(near, key=res)
-    back = _blend_residual(r, o - r, shifted(r, -dx, -dy), core, r[core], lab_o[core])
+    back = _blend_residual(r, o - r, shifted(r, -dx, -dy), at, r[core], lab_o[core])
     return res((dx, dy)), float(np.hypot(dx, dy)), back
 
 
@@ -541,9 +543,15 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     grid_designs = _motion_designs(gu.astype(np.float64), gv.astype(np.float64))
     core_designs = _motion_designs(u, v)
 
+    # The core's pixels only, in a 1×N map (remap and the Lab conversion are per pixel: the same values
+    # as on the whole patch, read in the order the core mask reads them).
+    at = np.flatnonzero(core)
+    xx_core, yy_core, lab_o_core = xx.reshape(-1)[at], yy.reshape(-1)[at], lab_o.reshape(-1, 3)[at]
+
     def residual(fx: np.ndarray, fy: np.ndarray) -> float:
-        back = cv2.remap(reconstruction, xx + fx, yy + fy, _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
-        return _mean_dist(_lab(back) - lab_o, core)
+        mx, my = xx_core + fx.reshape(-1).take(at), yy_core + fy.reshape(-1).take(at)
+        back = cv2.remap(reconstruction, mx[None], my[None], _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
+        return _mean_norm(_lab(back)[0] - lab_o_core)
 
     # Two DIS settings: on small crops neither is reliably better (measured: FAST follows thin-plate
     # warps that MEDIUM smooths away, MEDIUM holds rotations better), and every model is judged by the

@@ -223,4 +223,4 @@ def test_ghost_blend_on_the_core_equals_the_whole_patch():
     alpha = np.clip(num / (den + 1e-4), 0.0, 1.0)[..., None]
     pred = cv2.cvtColor(np.clip(o + alpha * dm, 0.0, 1.0), cv2.COLOR_RGB2Lab)
     want = _mean_dist(pred - lab_r, core)
-    assert _blend_residual(o, db, moved, core, o[core], lab_r[core]) == want
+    assert _blend_residual(o, db, moved, np.flatnonzero(core), o[core], lab_r[core]) == want
