@@ -87,25 +87,54 @@ def _edges(gray: np.ndarray) -> np.ndarray:
 
 
 def _grad(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    g = gray.astype(np.float32)
-    return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    # Sobel of the uint8 image straight to float32: small integers, the same values as of its float
+    # copy, without the copy.
+    return cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
 
 
 def _tensor(gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Structure tensor (σ 2 px): doubled-angle orientation (cos, sin) and coherence."""
+    """Structure tensor (σ 2 px): doubled-angle orientation (cos, sin) and coherence.
+
+    In place, term for term as ``a, b = jxx − jyy, 2 jxy``; ``mag = √(a² + b²)``;
+    ``coh = mag / (jxx + jyy + 1e-3)``; ``a / (mag + 1e-6), b / (mag + 1e-6)`` (the same values: each
+    2048² temporary cost about as much as the arithmetic on it)."""
     jxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)
     jyy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)
-    jxy = cv2.GaussianBlur(gx * gy, (0, 0), 2.0)
-    a, b = jxx - jyy, 2 * jxy
-    mag = np.sqrt(a * a + b * b)
-    coh = mag / (jxx + jyy + 1e-3)
-    return a / (mag + 1e-6), b / (mag + 1e-6), coh
+    b = cv2.GaussianBlur(gx * gy, (0, 0), 2.0)
+    b *= 2  # doubling is exact
+    a = jxx - jyy
+    mag = a * a
+    mag += b * b
+    np.sqrt(mag, out=mag)
+    jxx += jyy
+    jxx += 1e-3
+    coh = np.divide(mag, jxx, out=jxx)
+    mag += 1e-6
+    a /= mag
+    b /= mag
+    return a, b, coh
+
+
+def _near(edges: np.ndarray, tolerance: int) -> np.ndarray:
+    """Pixels within ``tolerance`` px of an edge by OpenCV's 3×3 chamfer distance (``distanceTransform``,
+    DIST_L2, mask 3), as a dilation by the chamfer disc of that radius: the same pixels (a chamfer
+    distance is a shortest 8-neighbour path, which never leaves the box of its two ends, so the
+    nearest edge's distance is the disc's), a tenth of the time (2 vs 25 ms on a 2048² tile)."""
+    r = 2 * int(tolerance) + 1
+    dot = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    dot[r, r] = 0
+    disc = (cv2.distanceTransform(dot, cv2.DIST_L2, 3) <= tolerance).astype(np.uint8)
+    return cv2.dilate(edges.astype(np.uint8), disc) > 0
 
 
 def _cells(x: np.ndarray, cell: int = CELL) -> np.ndarray:
     """Sum over ``cell``×``cell`` blocks (the image cropped to whole cells)."""
     h, w = x.shape[0] // cell, x.shape[1] // cell
-    return x[: h * cell, : w * cell].reshape(h, cell, w, cell).sum(axis=(1, 3), dtype=np.float64)
+    x = x[: h * cell, : w * cell]
+    if x.dtype == bool:
+        # Counts: integers, summed exactly in int32 (the same values as a float sum), 2.5× faster.
+        return x.view(np.uint8).reshape(h, cell, w, cell).sum(axis=(1, 3), dtype=np.int32).astype(np.float64)
+    return x.reshape(h, cell, w, cell).sum(axis=(1, 3), dtype=np.float64)
 
 
 def _windows(c: np.ndarray) -> np.ndarray:
@@ -136,30 +165,32 @@ def window_stats(
     gn = _gray(null) if null is not None else go
     eo, er = _edges(go), _edges(gr)
     en = _edges(gn) if null is not None else eo
-    near = lambda e: cv2.distanceTransform((~e).astype(np.uint8), cv2.DIST_L2, 3) <= tolerance  # noqa: E731
+    near = lambda e: _near(e, tolerance)  # noqa: E731
     near_o = near(eo)
     gxo, gyo = _grad(go)
     co, so, coh = _tensor(gxo, gyo)
     mag_o = np.hypot(gxo, gyo)
     out = {}
-    W = lambda x: _windows(_cells(x.astype(np.float32)))  # noqa: E731
+    W = lambda x: _windows(_cells(x if x.dtype == bool else np.asarray(x, np.float32)))  # noqa: E731
     n_o = W(eo)
     out["edge_px"] = n_o
     out["density"] = n_o / (4 * CELL * CELL)
-    e_o = W(mag_o) + 1e-3
+    w_mag_o = W(mag_o)
+    e_o = w_mag_o + 1e-3
     out["coherence"] = W(mag_o * coh) / e_o
     for tag, g, e in (("rec", gr, er), ("null", gn, en)):
         if tag == "null" and null is None:
             # The original is its own reference: its measures from above, not made again (the same
             # values; a third of this function's time on a 2048-px tile of a WebP pair).
-            mag, c, s, near_e = mag_o, co, so, near_o
+            # Its window sums too: every original edge is near itself (eo & near_o is eo), and its
+            # gradient energy is summed above.
+            c, s, w_near, w_mag = co, so, n_o, w_mag_o
         else:
             gx, gy = _grad(g)
-            mag = np.hypot(gx, gy)
             c, s, _ = _tensor(gx, gy)
-            near_e = near(e)
-        out[f"recall_{tag}"] = W(eo & near_e) / np.maximum(n_o, 1)
-        out[f"energy_{tag}"] = W(mag) / e_o
+            w_near, w_mag = W(eo & near(e)), W(np.hypot(gx, gy))
+        out[f"recall_{tag}"] = w_near / np.maximum(n_o, 1)
+        out[f"energy_{tag}"] = w_mag / e_o
         out[f"orient_{tag}"] = W(mag_o * (co * c + so * s)) / e_o
         if tag == "rec":
             out["precision_rec"] = W(e & near_o) / np.maximum(W(e), 1)

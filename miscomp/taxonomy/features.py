@@ -145,9 +145,21 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
+def _sum3(x: np.ndarray) -> np.ndarray:
+    """``x.sum(-1)`` of a 3-channel array, bit for bit (NumPy adds a 3-long axis left to right too),
+    7-15× faster on the taxonomy's patches: NumPy's reduction over a short last axis runs its inner loop
+    3 elements at a time, and it was a fifth of the taxonomy's time."""
+    return x[..., 0] + x[..., 1] + x[..., 2]
+
+
 def _mean_dist(diff: np.ndarray, mask: np.ndarray) -> float:
     """Mean Lab distance: L1 over pixels, so a thin seam cannot dominate."""
-    return float(np.sqrt((diff[mask] ** 2).sum(-1)).mean()) if mask.any() else 0.0
+    return _mean_norm(diff[mask]) if mask.any() else 0.0
+
+
+def _mean_norm(d: np.ndarray) -> float:
+    """Mean Euclidean norm of the rows of an N×3 array."""
+    return float(np.sqrt(_sum3(d**2)).mean())
 
 
 def _irls(design: np.ndarray, target: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -272,7 +284,7 @@ def _scatter(lab_o: np.ndarray, lab_r: np.ndarray, core: np.ndarray) -> tuple[fl
     arg = np.zeros((len(ys), 2), np.int16)
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            d = np.sqrt(((pad[ys + r + dy, xs + r + dx] - target) ** 2).sum(-1))
+            d = np.sqrt(_sum3((pad[ys + r + dy, xs + r + dx] - target) ** 2))
             better = d < best - 1e-3  # ties keep the smaller displacement found first (from −r)
             best[better], arg[better] = d[better], (dx, dy)
     disp = np.full((*core.shape, 2), 99, np.int16)
@@ -305,7 +317,7 @@ def _contours_kept(lab_o: np.ndarray, lab_r: np.ndarray, mask: np.ndarray) -> fl
         # its contour then lives in a*b* only.
         lab = cv2.GaussianBlur(lab, (0, 0), 1.0)
         gx, gy = cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1)
-        return np.sqrt((gx**2 + gy**2).sum(-1)) / 8
+        return np.sqrt(_sum3(gx**2 + gy**2)) / 8
 
     def profile(g):
         # The gradient as a share of the contour strength nearby; none where that is codec noise.
@@ -413,7 +425,7 @@ def _layered(
     h, w = core.shape
 
     def blurred_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(np.sqrt(((a - b) ** 2).sum(-1)), (0, 0), _LAYER_SIGMA)
+        return cv2.GaussianBlur(np.sqrt(_sum3((a - b) ** 2)), (0, 0), _LAYER_SIGMA)
 
     kept = blurred_error(lab_r, lab_o)
     out = {}
@@ -437,16 +449,26 @@ def _layered(
 
 
 def _blend_residual(
-    a: np.ndarray, b: np.ndarray, moved: np.ndarray, lab_b: np.ndarray, core: np.ndarray
+    a: np.ndarray,
+    db: np.ndarray,
+    moved: np.ndarray,
+    core: np.ndarray,
+    a_core: np.ndarray,
+    lab_b_core: np.ndarray,
 ) -> float:
     """Residual on the core of b ≈ a + α·(moved − a), all float RGB in [0, 1], with α ∈ [0, 1] the
-    least-squares blend weight over each pixel's neighbourhood (σ _GHOST_SIGMA px): a smooth mask."""
-    dm, db = moved - a, b - a
-    num = cv2.GaussianBlur((db * dm).sum(-1), (0, 0), _GHOST_SIGMA)
-    den = cv2.GaussianBlur((dm * dm).sum(-1), (0, 0), _GHOST_SIGMA)
-    alpha = np.clip(num / (den + 1e-4), 0.0, 1.0)[..., None]
-    pred = cv2.cvtColor(np.clip(a + alpha * dm, 0.0, 1.0), cv2.COLOR_RGB2Lab)
-    return _mean_dist(pred - lab_b, core)
+    least-squares blend weight over each pixel's neighbourhood (σ _GHOST_SIGMA px): a smooth mask.
+    ``core`` holds the core's flat pixel indices (``np.flatnonzero``: the order a boolean mask reads
+    them in, gathered 5-15× faster); ``db`` is b − a, ``a_core`` a on the core and ``lab_b_core`` b's Lab
+    there (the same for every ``moved``): the blend is made and converted to Lab on the core only (per
+    pixel, the same values as on the whole patch)."""
+    dm = moved - a
+    num = cv2.GaussianBlur(_sum3(db * dm), (0, 0), _GHOST_SIGMA).reshape(-1).take(core)
+    den = cv2.GaussianBlur(_sum3(dm * dm), (0, 0), _GHOST_SIGMA).reshape(-1).take(core)
+    alpha = np.clip(num / (den + 1e-4), 0.0, 1.0)[:, None]
+    blend = np.clip(a_core + alpha * (moved.reshape(-1, 3).take(core, axis=0) - a_core), 0.0, 1.0)
+    pred = cv2.cvtColor(blend[None], cv2.COLOR_RGB2Lab)[0]
+    return _mean_norm(pred - lab_b_core)
 
 
 def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, float]:
@@ -465,17 +487,20 @@ def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, 
         return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
 
     tried: dict[tuple[int, int], float] = {}
+    at = np.flatnonzero(core)
+    d_ro, o_core, lab_r_core = r - o, o[core], lab_r[core]
 
     def res(d: tuple[int, int]) -> float:
         if d not in tried:
-            tried[d] = _blend_residual(o, r, shifted(o, *d), lab_r, core) if d != (0, 0) else np.inf
+            moved = shifted(o, *d)
+            tried[d] = _blend_residual(o, d_ro, moved, at, o_core, lab_r_core) if d != (0, 0) else np.inf
         return tried[d]
 
     grid = range(-_GHOST_REACH, _GHOST_REACH + 1, _GHOST_STEP)
     best = min(((dx, dy) for dy in grid for dx in grid), key=res)
     near = [(best[0] + i, best[1] + j) for j in (-1, 0, 1) for i in (-1, 0, 1)]
     dx, dy = min(near, key=res)
-    back = _blend_residual(r, o, shifted(r, -dx, -dy), lab_o, core)
+    back = _blend_residual(r, o - r, shifted(r, -dx, -dy), at, r[core], lab_o[core])
     return res((dx, dy)), float(np.hypot(dx, dy)), back
 
 
@@ -499,7 +524,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     original, reconstruction, mask = _pad(original, reconstruction, mask)
     h, w = mask.shape
     lab_o, lab_r = _lab(original), _lab(reconstruction)
-    err = cv2.GaussianBlur(np.sqrt(((lab_r - lab_o) ** 2).sum(-1)), (0, 0), 1.5)
+    err = cv2.GaussianBlur(np.sqrt(_sum3((lab_r - lab_o) ** 2)), (0, 0), 1.5)
     core = mask & (err >= _CORE * np.percentile(err[mask], 95))
     if core.sum() < _MIN_CORE:
         core = mask
@@ -530,9 +555,15 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
     grid_designs = _motion_designs(gu.astype(np.float64), gv.astype(np.float64))
     core_designs = _motion_designs(u, v)
 
+    # The core's pixels only, in a 1×N map (remap and the Lab conversion are per pixel: the same values
+    # as on the whole patch, read in the order the core mask reads them).
+    at = np.flatnonzero(core)
+    xx_core, yy_core, lab_o_core = xx.reshape(-1)[at], yy.reshape(-1)[at], lab_o.reshape(-1, 3)[at]
+
     def residual(fx: np.ndarray, fy: np.ndarray) -> float:
-        back = cv2.remap(reconstruction, xx + fx, yy + fy, _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
-        return _mean_dist(_lab(back) - lab_o, core)
+        mx, my = xx_core + fx.reshape(-1).take(at), yy_core + fy.reshape(-1).take(at)
+        back = cv2.remap(reconstruction, mx[None], my[None], _BACK_INTERP, borderMode=cv2.BORDER_REFLECT)
+        return _mean_norm(_lab(back)[0] - lab_o_core)
 
     # Two DIS settings: on small crops neither is reliably better (measured: FAST follows thin-plate
     # warps that MEDIUM smooths away, MEDIUM holds rotations better), and every model is judged by the
@@ -577,7 +608,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
 
     # Colour distributions: a scatter (dissolve) keeps the colours present and only moves them.
     so, sr = np.sort(lab_o[core], axis=0), np.sort(lab_r[core], axis=0)
-    wasser = float(np.sqrt(((so - sr) ** 2).sum(-1)).mean())
+    wasser = _mean_norm(so - sr)
     dmean = (lab_r - lab_o)[core].mean(axis=0)
     kept = _contours_kept(lab_o, lab_r, mask)
     scatter_res, coherence = _scatter(lab_o, lab_r, core)

@@ -79,3 +79,75 @@ def test_every_number_has_provenance():
     from miscomp.detect.structure import StructureConfig
 
     assert check_provenance(StructureConfig) == []
+
+
+def test_near_is_the_chamfer_distance_within_tolerance(rng):
+    """_near (a dilation) marks the pixels distanceTransform (DIST_L2, mask 3) puts within the tolerance."""
+    from miscomp.detect.structure import _near
+
+    for tolerance in (1, 2, 3):
+        for density in (0.0, 0.002, 0.05, 0.3):
+            edges = rng.random((67, 91)) < density
+            edges[0, 5] = edges[-1, -1] = density > 0  # edges on the border too
+            want = cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 3) <= tolerance
+            assert np.array_equal(_near(edges, tolerance), want)
+
+
+def _window_stats_plain(original, reconstruction, null, tolerance=2):
+    """window_stats as first written (every map made anew, float copies, distanceTransform): the
+    reference that the faster one must match bit for bit."""
+    from miscomp.detect.structure import CELL, _edges, _gray, _windows
+
+    def grad(gray):
+        g = gray.astype(np.float32)
+        return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+
+    def tensor(gx, gy):
+        jxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)
+        jyy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)
+        jxy = cv2.GaussianBlur(gx * gy, (0, 0), 2.0)
+        a, b = jxx - jyy, 2 * jxy
+        mag = np.sqrt(a * a + b * b)
+        return a / (mag + 1e-6), b / (mag + 1e-6), mag / (jxx + jyy + 1e-3)
+
+    def cells(x):
+        h, w = x.shape[0] // CELL, x.shape[1] // CELL
+        return x[: h * CELL, : w * CELL].reshape(h, CELL, w, CELL).sum(axis=(1, 3), dtype=np.float64)
+
+    near = lambda e: cv2.distanceTransform((~e).astype(np.uint8), cv2.DIST_L2, 3) <= tolerance  # noqa: E731
+    W = lambda x: _windows(cells(x.astype(np.float32)))  # noqa: E731
+    go = _gray(original)
+    eo = _edges(go)
+    gxo, gyo = grad(go)
+    co, so, coh = tensor(gxo, gyo)
+    mag_o = np.hypot(gxo, gyo)
+    n_o = W(eo)
+    e_o = W(mag_o) + 1e-3
+    out = {"edge_px": n_o, "density": n_o / (4 * CELL * CELL), "coherence": W(mag_o * coh) / e_o}
+    for tag, img in (("rec", reconstruction), ("null", original if null is None else null)):
+        g = _gray(img)
+        e = _edges(g)
+        gx, gy = grad(g)
+        c, s, _ = tensor(gx, gy)
+        out[f"recall_{tag}"] = W(eo & near(e)) / np.maximum(n_o, 1)
+        out[f"energy_{tag}"] = W(np.hypot(gx, gy)) / e_o
+        out[f"orient_{tag}"] = W(mag_o * (co * c + so * s)) / e_o
+        if tag == "rec":
+            out["precision_rec"] = W(e & near(eo)) / np.maximum(W(e), 1)
+    return out
+
+
+def test_window_stats_match_the_plain_formulas_bit_for_bit():
+    """The in-place tensor, the dilation for the distance, integer edge counts and the original's
+    sums reused as the null model's (no null image) change no value."""
+    orig = _dial(320)[:300]
+    m = cv2.getRotationMatrix2D((128, 128), 25, 1.0)
+    rec = cv2.warpAffine(orig, m, (320, 300), borderMode=cv2.BORDER_REPLICATE)
+    ok, buf = cv2.imencode(".jpg", orig, [cv2.IMWRITE_JPEG_QUALITY, 20])
+    null = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    for ref in (None, null):
+        st = window_stats(orig, rec, ref)
+        want = _window_stats_plain(orig, rec, ref)
+        for name, value in want.items():
+            got = getattr(st, name)
+            assert got.dtype == value.dtype and np.array_equal(got, value), name

@@ -226,3 +226,32 @@ def test_a_contour_kept_at_a_contrast_that_varies_along_it_is_kept():
 def test_a_contour_moved_by_a_few_pixels_is_not_kept(grow):
     img, rec, mask = _ramp_square(dst=(200, 40, 40), grow=grow)
     assert _contours_kept(_lab(img), _lab(rec), mask) < 0.6
+
+
+def test_sum3_is_numpys_sum_bit_for_bit():
+    from miscomp.taxonomy.features import _sum3
+
+    x = np.random.default_rng(3).normal(0, 50, (37, 41, 3)).astype(np.float32)
+    for a in (x, x.astype(np.float64), x.reshape(-1, 3)):
+        assert np.array_equal(_sum3(a), a.sum(-1))
+
+
+def test_ghost_blend_on_the_core_equals_the_whole_patch():
+    """_blend_residual converts the blend to Lab on the core only: the same residual as converting the
+    whole patch and reading the core (as it was first written)."""
+    from miscomp.taxonomy.features import _GHOST_SIGMA, _blend_residual, _mean_dist
+
+    rng = np.random.default_rng(5)
+    o = _stripes(20.0, 72, seed=1).astype(np.float32) / 255
+    r = np.clip(o + rng.normal(0, 0.05, o.shape).astype(np.float32), 0, 1)
+    moved = np.roll(o, (3, -2), axis=(0, 1))
+    core = _core(72) & (rng.random((72, 72)) < 0.7)
+    lab_r = cv2.cvtColor(r, cv2.COLOR_RGB2Lab)
+
+    dm, db = moved - o, r - o
+    num = cv2.GaussianBlur((db * dm).sum(-1), (0, 0), _GHOST_SIGMA)
+    den = cv2.GaussianBlur((dm * dm).sum(-1), (0, 0), _GHOST_SIGMA)
+    alpha = np.clip(num / (den + 1e-4), 0.0, 1.0)[..., None]
+    pred = cv2.cvtColor(np.clip(o + alpha * dm, 0.0, 1.0), cv2.COLOR_RGB2Lab)
+    want = _mean_dist(pred - lab_r, core)
+    assert _blend_residual(o, db, moved, np.flatnonzero(core), o[core], lab_r[core]) == want
