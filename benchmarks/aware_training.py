@@ -2,6 +2,8 @@
 
     python -m benchmarks.aware_training terms                 which term predicts the bed's labels (tune)
     python -m benchmarks.aware_training eval --aware PATH     base vs aware: held-out text, Kodak
+    python -m benchmarks.aware_training eval --split tune --aware PATH   the same on the tune split
+    python -m benchmarks.aware_training sheets --aware NAME   original | base | aware crops to label by eye
 
 ``terms`` (the small measurement that picks the term): on the real-codec test bed's *tune* split, every
 known text item (rendered-scene truths, plate boxes) of the base q1 reconstruction gets the value of
@@ -103,8 +105,9 @@ def terms_summary(df: pd.DataFrame) -> dict:
     return out
 
 
-def heldout_originals(folder: Path) -> list[dict]:
-    """Write the held-out text images (bed held-out scenes and plate crops, fresh scenes) as PNGs."""
+def heldout_originals(folder: Path, split: str = "heldout") -> list[dict]:
+    """Write the held-out text images (bed held-out scenes and plate crops, fresh scenes) as PNGs;
+    ``split="tune"``: the bed's tune scenes and plate crops instead (for choosing the configuration)."""
     from PIL import Image
 
     from miscomp.synth.text_scenes import SCENE_KINDS, render_scene
@@ -112,11 +115,11 @@ def heldout_originals(folder: Path) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for s in read_manifest()["images"]:
-        if s["split"] == "heldout" and s["source"] in ("scene", "plates"):
+        if s["split"] == split and s["source"] in ("scene", "plates"):
             rgb, _ = load_original(s)
             out.append({"stem": s["image_id"], "set": "bed-" + s["source"]})
             Image.fromarray(rgb).save(folder / f"{s['image_id']}.png")
-    for kind in SCENE_KINDS:
+    for kind in SCENE_KINDS if split == "heldout" else ():
         for seed in FRESH_SEEDS:
             stem = f"fresh_{kind}{seed}"
             Image.fromarray(render_scene(kind, seed).image).save(folder / f"{stem}.png")
@@ -124,13 +127,13 @@ def heldout_originals(folder: Path) -> list[dict]:
     return out
 
 
-def scan_text(work: Path, spec: str, name: str) -> pd.DataFrame:
+def scan_text(work: Path, spec: str, name: str, split: str = "heldout") -> pd.DataFrame:
     """Compress the held-out text images with ``spec`` and scan them with the default detectors (run dir
     ``work/run-<name>``); per pair: stem, set, bpp, shown symbol findings and the OCR read counts."""
     from miscomp.run import ScanConfig, run_scan
     from miscomp.store import load_run
 
-    images = pd.DataFrame(heldout_originals(work / "originals"))
+    images = pd.DataFrame(heldout_originals(work / "originals", split))
     run_dir = work / f"run-{name}"
     cfg = ScanConfig(out=run_dir, originals=work / "originals", codecs=(spec,), quiet=True, report=False)
     run_scan(cfg)
@@ -217,6 +220,7 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
         "aware": aware,
         "aware_term": meta.get("aware_term"),
         "aware_lambda": meta.get("aware_lambda"),
+        "lambda": meta.get("lambda"),
         "train_steps": steps,
         "train_minutes": minutes,
         "text_images": a["images"],
@@ -231,8 +235,103 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
         "kodak_bpp_ratio": round(by[(aware, "kodak")]["bpp"] / by[("base", "kodak")]["bpp"], 4),
         "kodak_delta_psnr_at_equal_bpp": round(by[(aware, "kodak")]["delta_psnr"], 3),
     }
+    q2 = work / "text-base-q2.csv"  # the base q2 on the same images: the base read at the aware bpp
+    if q2.exists():
+        b2 = pd.read_csv(q2)
+        t = float(np.log(a["bpp"] / b["bpp"]) / np.log(b2["bpp"].mean() / b["bpp"]))
+        at = b["symbol_findings"] + t * (int(b2["symbol_findings"].sum()) - b["symbol_findings"])
+        cer_at = b["cer"] + t * (cer(b2) - b["cer"])
+        summary.update({
+            "base_q2_bpp": round(float(b2["bpp"].mean()), 4),
+            "symbol_findings_base_q2": int(b2["symbol_findings"].sum()),
+            "cer_base_q2": cer(b2),
+            "symbol_findings_base_at_aware_bpp": round(at, 1),
+            "symbol_findings_change_at_equal_bpp": round(a["symbol_findings"] / at - 1, 4),
+            "cer_change_at_equal_bpp": round(a["cer"] / cer_at - 1, 4),
+        })  # fmt: skip
     print(json.dumps(summary, indent=1))
     return write_results("aware_training", summary, rows)
+
+
+def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3) -> list[Path]:
+    """PNG sheets for labelling by eye: each row is one *base* symbol finding (shown, score >= 0.5) on
+    the held-out text, cropped (with a margin) from the original | base | aware reconstructions and
+    upscaled ``zoom``×; the row's label is its number, image and the OCR reads. Whether the base's
+    change is a miscompression, and whether the aware model still makes it, is judged by eye."""
+    from PIL import Image, ImageDraw
+
+    runs = {m: load_run_dir(work / f"run-{m}") for m in ("base", aware)}
+    f = runs["base"]["findings"]
+    f = f[(f["score"] >= 0.5) & f["symbol"].astype(bool)].sort_values(["pair_id", "y", "x"])
+    rec = {
+        m: dict(zip(r["pairs"]["image_id"], r["pairs"]["reconstruction"], strict=True))
+        for m, r in runs.items()
+    }
+    orig = dict(zip(runs["base"]["pairs"]["image_id"], runs["base"]["pairs"]["original"], strict=True))
+    image_of = dict(zip(runs["base"]["pairs"]["pair_id"], runs["base"]["pairs"]["image_id"], strict=True))
+    out.mkdir(parents=True, exist_ok=True)
+    rows, index = [], []
+    for n, r in enumerate(f.itertuples(index=False), 1):
+        iid = image_of[r.pair_id]
+        ims = [Image.open(orig[iid]).convert("RGB")] + [
+            Image.open(work / f"run-{m}" / rec[m][iid]).convert("RGB") for m in ("base", aware)
+        ]
+        m = 6
+        box = (
+            max(0, r.x - m),
+            max(0, r.y - m),
+            min(ims[0].width, r.x + r.w + m),
+            min(ims[0].height, r.y + r.h + m),
+        )
+        crops = [
+            im.crop(box).resize(
+                ((box[2] - box[0]) * zoom, (box[3] - box[1]) * zoom), Image.Resampling.NEAREST
+            )
+            for im in ims
+        ]
+        label = f"#{n} {iid} {r.detector}: '{r.original_text}' -> '{r.reconstruction_text}'"
+        rows.append((label, crops))
+        index.append(
+            {
+                "n": n,
+                "image_id": iid,
+                "detector": r.detector,
+                "x": r.x,
+                "y": r.y,
+                "w": r.w,
+                "h": r.h,
+                "original_text": r.original_text,
+                "base_text": r.reconstruction_text,
+            }
+        )
+    paths = []
+    for k in range(0, len(rows), per_sheet):
+        chunk = rows[k : k + per_sheet]
+        width = max(sum(c.width for c in crops) + 20 for _, crops in chunk)
+        height = sum(max(c.height for c in crops) + 18 for _, crops in chunk)
+        sheet = Image.new("RGB", (min(width, 2400), height), "white")
+        d = ImageDraw.Draw(sheet)
+        y = 0
+        for label, crops in chunk:
+            d.text((2, y + 2), label[:140] + "   [original | base | aware]", fill="black")
+            x = 0
+            for c in crops:
+                sheet.paste(c, (x, y + 16))
+                x += c.width + 10
+            y += max(c.height for c in crops) + 18
+        path = out / f"sheet_{k // per_sheet + 1:02d}.png"
+        sheet.save(path)
+        paths.append(path)
+    pd.DataFrame(index).to_csv(out / "index.csv", index=False)
+    return paths
+
+
+def load_run_dir(run_dir: Path) -> dict[str, pd.DataFrame]:
+    pairs = pd.read_csv(run_dir / "pairs.csv")
+    findings = (
+        pd.read_csv(run_dir / "findings.csv") if (run_dir / "findings.csv").exists() else pd.DataFrame()
+    )
+    return {"pairs": pairs, "findings": findings}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,11 +344,24 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--aware", type=Path, nargs="*", default=[], help="exported aware weights (.pth)")
     e.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     e.add_argument("--part", choices=("text", "kodak", "all"), default="all")
+    e.add_argument(
+        "--split", choices=("heldout", "tune"), default="heldout",
+        help="the bed's text images to scan: held-out (the result) or tune (choosing a configuration)",
+    )  # fmt: skip
+    e.add_argument("--no-base", action="store_true", help="skip the base (its csv is in --work already)")
     r = sub.add_parser("report", help="results/aware_training.{json,csv} from an eval's work folder")
     r.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     r.add_argument("--aware", default="", help="the aware model's name (its .pth stem)")
     r.add_argument("--card", type=Path, default=None, help="the exported weights' sidecar .json (steps)")
+    sh = sub.add_parser("sheets", help="original | base | aware crops of the base's symbol findings (PNG)")
+    sh.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
+    sh.add_argument("--aware", required=True, help="the aware model's name (its .pth stem)")
+    sh.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.cmd == "sheets":
+        for path in sheets(args.work, args.aware, args.out or args.work / "sheets"):
+            print(path)
+        return 0
     import torch
 
     torch.set_num_threads(1)
@@ -260,13 +372,13 @@ def main(argv: list[str] | None = None) -> int:
             df.to_csv(args.csv, index=False)
         print(json.dumps({**terms_summary(df), "seconds": round(time.perf_counter() - t0, 1)}))
     elif args.cmd == "eval":
-        specs = {"base": BASE_SPEC}
+        specs = {} if args.no_base else {"base": BASE_SPEC}
         specs.update({p.stem: f"{BASE_SPEC},weights={p.resolve()}" for p in args.aware})
         args.work.mkdir(parents=True, exist_ok=True)
         if args.part in ("text", "all"):
             for name, spec in specs.items():
                 t0 = time.perf_counter()
-                pairs = scan_text(args.work, spec, name)
+                pairs = scan_text(args.work, spec, name, args.split)
                 pairs.to_csv(args.work / f"text-{name}.csv", index=False)
                 n_sym = int(pairs["symbol_findings"].sum())
                 print(

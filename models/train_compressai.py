@@ -57,7 +57,36 @@ def _monitor(path: Path):
     return monitor
 
 
-def _aware_set(base, plates: Path | None, text_share: float):
+def _tune_text_monitor():
+    """Estimated bpp of the real-codec test bed's *tune* text images (scenes and plate crops), logged at
+    checkpoints so a run can be rate-matched on the tune split while it trains (never on held-out)."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks.realbed_build import load_original, read_manifest
+
+    xs = []
+    for s in read_manifest()["images"]:
+        if s["split"] == "tune" and s["source"] in ("scene", "plates"):
+            rgb, _ = load_original(s)
+            h, w = (rgb.shape[0] // 64) * 64, (rgb.shape[1] // 64) * 64
+            xs.append(torch.from_numpy(rgb[:h, :w].transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255)
+
+    def monitor(model) -> dict[str, float]:
+        device = next(model.parameters()).device
+        bits = pixels = 0.0
+        for x in xs:
+            out = model(x.to(device))
+            bits += sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
+            pixels += x.shape[2] * x.shape[3]
+        return {"tune_text_bpp": round(bits / pixels, 4)}
+
+    return monitor
+
+
+def _aware_set(base, plates: Path | None, text_share: float, size_ref_px: float = 0.0):
     """The text crops of the aware fine-tune: rendered scenes away from every evaluated seed, and plate
     photos of the real-codec test bed's *tune* split only (its split rule, applied to every photo)."""
     import sys
@@ -75,7 +104,7 @@ def _aware_set(base, plates: Path | None, text_share: float):
         kept = [i for i, n in enumerate(base.names["plates"]) if keep(n)]
         base.groups["plates"] = [base.groups["plates"][i] for i in kept]
         base.names["plates"] = [base.names["plates"][i] for i in kept]
-    cfg = TextCropConfig()
+    cfg = TextCropConfig(size_ref_px=size_ref_px)
     text = [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + cfg.scenes_per_kind), cfg)]
     if plates is not None and plates.exists():
         text.append(plate_text_crops(plates, keep, cfg))
@@ -119,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     t.add_argument(
         "--aware-text-share", type=float, default=0.5, help="share of each batch that is text crops"
+    )  # fmt: skip
+    t.add_argument(
+        "--aware-size-ref", type=float, default=0.0,
+        help="weight text boxes by (REF / character height)^2, clipped (TextCropConfig); 0: all weigh 1",
     )  # fmt: skip
     t.add_argument(
         "--device", default=None, help="auto | cpu | cuda[:N] (default: $MISCOMP_DEVICE, else auto)"
@@ -166,9 +199,17 @@ def main(argv: list[str] | None = None) -> int:
 
     data = build_training_set(None if args.no_plates else args.plates)
     if args.aware_term != "none":
-        data = _aware_set(data, None if args.no_plates else args.plates, args.aware_text_share)
+        data = _aware_set(
+            data, None if args.no_plates else args.plates, args.aware_text_share, args.aware_size_ref
+        )
     print("training set:", data.summary(), flush=True)
     monitor = _monitor(_shared() / "data" / "kodak" / "kodim23.png")
+    if args.aware_term != "none":
+        kodak_monitor, text_monitor = monitor, _tune_text_monitor()
+
+        def monitor(model):
+            return {**(kodak_monitor(model) if kodak_monitor else {}), **text_monitor(model)}
+
     minutes = args.minutes * len(args.quality) if len(args.minutes) == 1 else args.minutes
     if len(minutes) != len(args.quality):
         p.error("--minutes takes one value or one per --quality")

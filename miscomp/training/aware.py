@@ -84,11 +84,17 @@ def edge_l1(rec, orig, mask):
 
 
 def edge_rel(rec, orig, mask, eps: float = 1e-3):
-    """Per item, the Sobel-gradient L1 error inside ``mask`` over the original's gradient L1 there."""
+    """Per item, the Sobel-gradient L1 error inside ``mask`` over the original's gradient L1 there.
+
+    ``mask`` may be *weighted* (e.g. small text > 1, large text < 1, see ``TextCropConfig.size_ref_px``):
+    inside an item the weights shift the ratio towards the heavier boxes, and the item's ratio is scaled
+    by the mask's mean weight, so a crop of small text counts more than one of a large sign. A binary
+    mask gives the plain ratio (mean weight 1)."""
     g = sobel(orig)
     err = ((sobel(rec) - g).abs().sum(1, keepdim=True) * mask).flatten(1).sum(1)
     energy = (g.abs().sum(1, keepdim=True) * mask).flatten(1).sum(1)
-    return (err / (energy + eps * _area(mask))).mean()
+    mean_weight = mask.flatten(1).sum(1) / (mask > 0).flatten(1).sum(1).clamp_min(1)
+    return (err / (energy + eps * _area(mask)) * mean_weight).mean()
 
 
 def aware_term(term: str, rec, orig, mask):

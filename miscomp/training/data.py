@@ -146,6 +146,27 @@ class TextCropConfig:
     eval_seed0: int = 2000
     mask_pad: int = 2  # px around a text box: the stroke edges and anti-aliasing belong to the text
     centre_jitter: float = 0.35  # a crop's centre moves by up to this share of the patch around a box
+    # Small text weighs more (0: every box weighs 1). A box of character height h weighs
+    # clip(size_ref_px / h, 1/size_clip, size_clip) ** size_power, in the mask and in how often a crop
+    # is centred on it. Tuned (docs/decisions/aware-training.md): on the bed's tune q1 items every
+    # labelled symbol miscompression is text of <= 14 px (86 % of 10-12 px items, none of 15-40 px).
+    size_ref_px: float = 0.0
+    size_power: float = 2.0
+    size_clip: float = 2.0
+    # Plate photos are kept as a window of this many px around the plate (not the full frame: 200
+    # full-size photos held most of the ~1.8 GB of the first run); defined, >= 3 patches of 128 px.
+    plate_window: int = 384
+
+    def box_weight(self, char_px: float) -> float:
+        if self.size_ref_px <= 0:
+            return 1.0
+        r = min(max(self.size_ref_px / max(char_px, 1.0), 1 / self.size_clip), self.size_clip)
+        return float(r**self.size_power)
+
+
+# A weighted mask is stored as uint8 in steps of 1/MASK_STEPS (defined: weights up to 255/32 ~ 8, exact
+# for the binary mask).
+MASK_STEPS = 32
 
 
 @dataclass
@@ -159,14 +180,29 @@ class TextCropSet:
     boxes: list[list[tuple[int, int, int, int]]]
     names: list[str]
     jitter: float = 0.35
+    # per box, its weight (TextCropConfig.box_weight): masks hold weight × MASK_STEPS, and a crop is
+    # centred on a box with probability proportional to its weight; None: every box weighs 1
+    weights: list[list[float]] | None = None
+
+    def __post_init__(self) -> None:
+        self._flat = [(k, j) for k, ws in enumerate(self.weights or []) for j in range(len(ws))]
+        p = np.array([w for ws in self.weights or [] for w in ws], dtype=float)
+        self._p = p / p.sum() if len(p) else p
+
+    def _pick(self, rng: np.random.Generator) -> tuple[int, int]:
+        if self.weights is None:
+            k = int(rng.integers(len(self.images)))
+            return k, int(rng.integers(len(self.boxes[k])))
+        return self._flat[int(rng.choice(len(self._flat), p=self._p))]
 
     def sample(self, rng: np.random.Generator, batch: int, patch: int) -> tuple[np.ndarray, np.ndarray]:
         out = np.empty((batch, 3, patch, patch), dtype=np.float32)
         msk = np.empty((batch, 1, patch, patch), dtype=np.float32)
+        scale = 1.0 if self.weights is None else 1.0 / MASK_STEPS
         for i in range(batch):
-            k = int(rng.integers(len(self.images)))
+            k, j = self._pick(rng)
             img, mask = self.images[k], self.masks[k]
-            x, y, w, h = self.boxes[k][int(rng.integers(len(self.boxes[k])))]
+            x, y, w, h = self.boxes[k][j]
             j = self.jitter * patch
             cx = x + w / 2 + rng.uniform(-j, j)
             cy = y + h / 2 + rng.uniform(-j, j)
@@ -174,33 +210,57 @@ class TextCropSet:
             y0 = int(np.clip(round(cy - patch / 2), 0, img.shape[0] - patch))
             crop = img[y0 : y0 + patch, x0 : x0 + patch]
             out[i] = crop.transpose(2, 0, 1) / 255.0
-            msk[i, 0] = mask[y0 : y0 + patch, x0 : x0 + patch]
+            msk[i, 0] = mask[y0 : y0 + patch, x0 : x0 + patch] * scale
         return out, msk
 
 
-def box_mask(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]], pad: int) -> np.ndarray:
+def box_mask(
+    shape: tuple[int, int],
+    boxes: list[tuple[int, int, int, int]],
+    pad: int,
+    values: list[int] | None = None,
+) -> np.ndarray:
+    """uint8 mask, 1 (or the box's ``values``; where boxes overlap, the larger) inside each padded box."""
     mask = np.zeros(shape, dtype=np.uint8)
-    for x, y, w, h in boxes:
-        mask[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad] = 1
+    for i, (x, y, w, h) in enumerate(boxes):
+        region = mask[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+        np.maximum(region, 1 if values is None else values[i], out=region)
     return mask
+
+
+def _weighted(cfg: TextCropConfig, char_px: list[float]) -> tuple[list[float] | None, list[int] | None]:
+    if cfg.size_ref_px <= 0:
+        return None, None
+    w = [cfg.box_weight(c) for c in char_px]
+    return w, [int(np.clip(round(v * MASK_STEPS), 1, 255)) for v in w]
 
 
 def text_scene_crops(seeds: range, cfg: TextCropConfig, kinds: tuple[str, ...] | None = None) -> TextCropSet:
     """Rendered text scenes (``miscomp.synth.text_scenes``) with their ground-truth boxes as the mask."""
     from miscomp.synth.text_scenes import SCENE_KINDS, render_scene
 
-    images, masks, boxes, names = [], [], [], []
+    images, masks, boxes, names, weights = [], [], [], [], []
     for kind in kinds or SCENE_KINDS:
         for seed in seeds:
             scene = render_scene(kind, seed)
-            b = [(it.x, it.y, it.w, it.h) for it in scene.items if it.kind != "hand"]
+            items = [it for it in scene.items if it.kind != "hand"]
+            b = [(it.x, it.y, it.w, it.h) for it in items]
             if not b:
                 continue
+            w, values = _weighted(cfg, [it.char_px for it in items])
             images.append(scene.image)
-            masks.append(box_mask(scene.image.shape[:2], b, cfg.mask_pad))
+            masks.append(box_mask(scene.image.shape[:2], b, cfg.mask_pad, values))
             boxes.append(b)
             names.append(f"scene_{kind}{seed}")
-    return TextCropSet(images, masks, boxes, names, jitter=cfg.centre_jitter)
+            weights.append(w)
+    return TextCropSet(
+        images,
+        masks,
+        boxes,
+        names,
+        jitter=cfg.centre_jitter,
+        weights=weights if cfg.size_ref_px > 0 else None,
+    )
 
 
 def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 128) -> TextCropSet:
@@ -211,7 +271,7 @@ def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 12
 
     from miscomp.datasets.plates import read_plate_boxes
 
-    images, masks, boxes, names = [], [], [], []
+    images, masks, boxes, names, weights = [], [], [], [], []
     for plate in read_plate_boxes(folder):
         path = folder / plate.ref
         if not keep(plate.ref) or not path.exists():
@@ -220,11 +280,28 @@ def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 12
             rgb = np.asarray(im.convert("RGB"))
         if min(rgb.shape[:2]) < min_side:
             continue
+        # a window around the plate (full size: the characters keep their real size)
+        x, y, w, h = plate.box
+        half = max(cfg.plate_window, w + 2 * min_side, h + 2 * min_side) // 2
+        x0, y0 = max(0, x + w // 2 - half), max(0, y + h // 2 - half)
+        rgb = np.ascontiguousarray(rgb[y0 : y0 + 2 * half, x0 : x0 + 2 * half])
+        if min(rgb.shape[:2]) < min_side:
+            continue
+        box = (x - x0, y - y0, w, h)
+        wt, values = _weighted(cfg, [h])  # a plate's box height stands for its character height
         images.append(rgb)
-        masks.append(box_mask(rgb.shape[:2], [plate.box], cfg.mask_pad))
-        boxes.append([plate.box])
+        masks.append(box_mask(rgb.shape[:2], [box], cfg.mask_pad, values))
+        boxes.append([box])
         names.append(plate.ref)
-    return TextCropSet(images, masks, boxes, names, jitter=cfg.centre_jitter)
+        weights.append(wt)
+    return TextCropSet(
+        images,
+        masks,
+        boxes,
+        names,
+        jitter=cfg.centre_jitter,
+        weights=weights if cfg.size_ref_px > 0 else None,
+    )
 
 
 @dataclass

@@ -7,7 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from miscomp.training.aware import AWARE_TERMS, AwareConfig, aware_loss, aware_term, edge_l1, masked_mse  # noqa: E402
+from miscomp.training.aware import (  # noqa: E402
+    AWARE_TERMS,
+    AwareConfig,
+    aware_loss,
+    aware_term,
+    edge_l1,
+    edge_rel,
+    masked_mse,
+)
 from miscomp.training.data import (  # noqa: E402
     AwareTrainingSet,
     TextCropConfig,
@@ -121,6 +129,57 @@ def test_text_crops_hold_text_and_their_masks():
 def test_box_mask_pads_and_clips():
     m = box_mask((10, 10), [(0, 0, 2, 2), (8, 8, 5, 5)], pad=1)
     assert m[0, 0] == 1 and m[2, 2] == 1 and m[3, 3] == 0 and m[9, 9] == 1 and m.sum() == 9 + 9
+
+
+def test_weighted_mask_scales_edge_rel_and_binary_mask_is_unchanged():
+    x, mask = _glyph()
+    rec = x.clone()
+    rec[:, :, 3:13, 7:9] = 0.5  # the stroke faded
+    plain = float(edge_rel(rec, x, mask))
+    assert plain > 0
+    assert float(edge_rel(rec, x, mask * 2.5)) == pytest.approx(2.5 * plain, rel=1e-5)
+    # within one crop, the heavier box dominates: a faded light-weight stroke next to an intact heavy one
+    two = torch.cat([x, x], dim=3)  # 16×32: the same stroke twice
+    rec2 = two.clone()
+    rec2[:, :, 3:13, 7:9] = 0.5  # only the left one fades
+    left_heavy = torch.cat([mask * 4, mask * 0.25], dim=3)
+    right_heavy = torch.cat([mask * 0.25, mask * 4], dim=3)
+    assert float(edge_rel(rec2, two, left_heavy)) > 10 * float(edge_rel(rec2, two, right_heavy))
+
+
+def test_small_text_weighs_more_in_masks_and_in_sampling():
+    cfg = TextCropConfig(size_ref_px=16)
+    assert cfg.box_weight(8) == pytest.approx(4.0) and cfg.box_weight(16) == 1.0
+    assert cfg.box_weight(64) == pytest.approx(0.25) and cfg.box_weight(4) == pytest.approx(4.0)  # clipped
+    assert TextCropConfig().box_weight(8) == 1.0  # off by default
+    crops = text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 2), cfg, kinds=("signs", "stickers"))
+    assert crops.weights is not None and {int(v) for m in crops.masks for v in np.unique(m)} > {0, 32}
+    x, m = crops.sample(np.random.default_rng(0), 64, 64)
+    assert m.max() > 1.0 and m.min() == 0.0  # weights, not a 0/1 mask
+    # crops are centred on small boxes more often than an unweighted draw would
+    flat_w = np.array([w for ws in crops.weights for w in ws])
+    assert crops._p.max() > 1.5 / len(flat_w) and crops._p.sum() == pytest.approx(1.0)
+
+
+def test_plate_crops_are_windows_around_the_plate(tmp_path):
+    from PIL import Image
+
+    cfg = TextCropConfig()
+    (tmp_path / "eu").mkdir()
+    img = np.full((900, 1200, 3), 90, np.uint8)
+    img[500:540, 700:840] = 230
+    Image.fromarray(img).save(tmp_path / "eu" / "car.jpg")
+    (tmp_path / "eu" / "car.txt").write_text("car.jpg\t700\t500\t140\t40\tAB123\n")
+    from miscomp.training.data import plate_text_crops
+
+    crops = plate_text_crops(tmp_path, lambda ref: True, cfg)
+    side = max(cfg.plate_window, 140 + 2 * 128)  # the window holds the plate and a patch on each side
+    assert len(crops.images) == 1 and crops.images[0].shape[:2] == (side, side)
+    x, y, w, h = crops.boxes[0][0]
+    assert (w, h) == (140, 40) and crops.masks[0][y + 5, x + 5] == 1
+    assert crops.images[0][y + 20, x + 70, 0] > 200  # the box still points at the plate
+    assert crops.images[0].shape[0] * crops.images[0].shape[1] < img.shape[0] * img.shape[1] / 5
+    assert len(plate_text_crops(tmp_path, lambda ref: False, cfg).images) == 0
 
 
 def test_aware_set_mixes_text_and_plain_crops():
