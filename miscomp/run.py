@@ -41,6 +41,7 @@ from miscomp.detect.combine import COMBINE, CombineConfig, combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.executors import EXECUTORS, Unit, execute, limit_threads
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding, split_by_score
+from miscomp.heap import trim_heap
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -325,6 +326,9 @@ def detect_pair(
             if on_error is not None:
                 on_error(err)
             problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+        # What this detector freed goes back to the system before the next one allocates in its own
+        # sizes (miscomp.heap): on a 24 MP scan ~350 MB stayed resident under the last detector's peak.
+        trim_heap()
     return combine(findings, combine_config), counts, problems  # findings over changed text: flagged
 
 
