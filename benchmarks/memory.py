@@ -79,6 +79,14 @@ def child(image: Path, codec: str, out: Path, detectors: str = "") -> None:
            "-q"]  # fmt: skip
     for name in filter(None, detectors.split(",")):
         cmd += ["--detector", name]
+    from PIL import Image
+
+    from miscomp.io import DEFAULT_MAX_PIXELS
+
+    with Image.open(image) as im:
+        pixels = im.width * im.height
+    if pixels > DEFAULT_MAX_PIXELS:  # 100 MP is over the scan's default limit: asked for here
+        cmd += ["--max-pixels", str(pixels)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detectors", default="", help="comma list for --detector (default: the scan's; none)")
     ap.add_argument(
         "--append", action="store_true",
-        help="keep the results file's rows; those of the same code count in the summary too",
+        help="keep the results file's rows; the summary takes the latest of each image, size and detectors",
     )  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     a = ap.parse_args(args)
@@ -166,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         previous = data["summary"] | {"git_commit": data["metadata"].get("git_commit", "")}
         if a.append:
             earlier, previous = data["rows"], data["summary"].get("previous")
-    code = {r["miscomp_code"] for r in rows}
-    summary = summarise([r for r in earlier if r.get("miscomp_code") in code] + rows, previous)
     rows = earlier + rows
+    # the latest measurement of each image, size and detector set
+    latest = {(r["image"], r["megapixels"], r.get("detectors", "")): r for r in rows}
+    summary = summarise(list(latest.values()), previous)
     print(summary)
     write_results("memory", summary, rows, results_dir=a.out)
     return 0
