@@ -81,12 +81,14 @@ def _read_image(path: Path, max_pixels: int, convert: bool, min_side: int) -> Lo
     del data  # the file is decoded from disk below; its bytes need not stay beside the pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns above 89 MP; --max-pixels (checked below, from the header) is the limit, so
+            # a 100 MP photo the user allows is read. Beyond 179 MP Pillow refuses (the error below).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
             im.size  # noqa: B018 - header parsed here
     except UnidentifiedImageError:
         raise ImageError(path, "not a recognised image format (corrupt or unsupported)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:
         raise ImageError(path, f"refused: {err}") from None
     except OSError as err:
         raise ImageError(path, f"cannot open: {err}") from None
