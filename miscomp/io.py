@@ -78,14 +78,17 @@ def _read_image(path: Path, max_pixels: int, convert: bool, min_side: int) -> Lo
     if not data:
         raise ImageError(path, "empty file (0 bytes)")
     digest = sha256_bytes(data)
+    del data  # the file is decoded from disk below; its bytes need not stay beside the pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns above 89 MP; --max-pixels (checked below, from the header) is the limit, so
+            # a 100 MP photo the user allows is read. Beyond 179 MP Pillow refuses (the error below).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
             im.size  # noqa: B018 - header parsed here
     except UnidentifiedImageError:
         raise ImageError(path, "not a recognised image format (corrupt or unsupported)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:
         raise ImageError(path, f"refused: {err}") from None
     except OSError as err:
         raise ImageError(path, f"cannot open: {err}") from None
@@ -107,7 +110,9 @@ def _read_image(path: Path, max_pixels: int, convert: bool, min_side: int) -> Lo
         mode = im.mode
         notes: list[str] = []
         try:
-            transposed = ImageOps.exif_transpose(im)
+            # exif_transpose copies an image it leaves as it is (a full-size copy: 400 MB at 100 MP)
+            turned = _exif_orientation(im) in range(2, 9)  # the orientations exif_transpose turns
+            transposed = ImageOps.exif_transpose(im) if turned else im
         except Exception:  # noqa: BLE001 - broken EXIF must not lose the image
             transposed = im
             notes.append("EXIF orientation unreadable; used stored orientation")
@@ -115,6 +120,13 @@ def _read_image(path: Path, max_pixels: int, convert: bool, min_side: int) -> Lo
             notes.append(f"applied EXIF orientation {metadata.get('orientation')}")
         rgb = _to_rgb8(path, transposed, convert, notes, deep)
     return LoadedImage(path=path, rgb=rgb, sha256=digest, mode=mode, metadata=metadata, notes=tuple(notes))
+
+
+def _exif_orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation tag as ``ImageOps.exif_transpose`` reads it (None: none)."""
+    from PIL import ExifTags
+
+    return im.getexif().get(ExifTags.Base.Orientation)
 
 
 def _metadata(im: Image.Image) -> dict:
@@ -161,6 +173,18 @@ def _quiet_libtiff(fmt: str | None) -> Iterator[None]:
         os.close(saved)
 
 
+def pixels_of(im: Image.Image) -> np.ndarray:
+    """``np.asarray(im)`` of an 8-bit RGB image, converted in bands of rows: ``np.asarray`` goes through
+    ``tobytes()``, which joins its chunks into one more full-size copy (+286 MB transient at 100 MP)."""
+    im.load()
+    w, h = im.size
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, (1 << 24) // (3 * w))  # ~16 MB a band
+    for y in range(0, h, rows):
+        out[y : y + rows] = np.asarray(im.crop((0, y, w, min(h, y + rows))))
+    return out
+
+
 def _to_rgb8(path: Path, im: Image.Image, convert: bool, notes: list[str], deep: bool) -> np.ndarray:
     mode = im.mode
     if mode == "RGB" and deep:
@@ -201,7 +225,7 @@ def _to_rgb8(path: Path, im: Image.Image, convert: bool, notes: list[str], deep:
     if mode != "RGB":
         notes.append(f"converted {mode} to RGB")
         im = im.convert("RGB")
-    return np.asarray(im)
+    return pixels_of(im)
 
 
 def _stored_16bit(im: Image.Image) -> bool:

@@ -41,6 +41,7 @@ from miscomp.detect.combine import COMBINE, CombineConfig, combine
 from miscomp.errors import MiscompError, MissingWeightsError, StorageError
 from miscomp.executors import EXECUTORS, Unit, execute, limit_threads
 from miscomp.findings import DEFAULT_MIN_SCORE, Finding, split_by_score
+from miscomp.heap import trim_heap
 from miscomp.io import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -268,6 +269,9 @@ def run_pair(
     out = source.reconstruct(image.rgb, image.path)
     rec_rel = Path("reconstructions") / pair.codec_tag / f"{pair.image_id}.png"
     write_png(run_dir / rec_rel, out.reconstruction)
+    # the codec's and the PNG writer's full-size Pillow images are freed (400 MB each at 100 MP), in
+    # blocks the heap would keep resident under the detectors (miscomp.heap)
+    trim_heap()
     bit_rel = ""
     if out.bitstream is not None:
         bit_path = Path("bitstreams") / pair.codec_tag / f"{pair.image_id}{source.bitstream_suffix}"
@@ -325,6 +329,9 @@ def detect_pair(
             if on_error is not None:
                 on_error(err)
             problems.append(f"detector {det.name} failed ({type(err).__name__}: {err}); see errors.log")
+        # What this detector freed goes back to the system before the next one allocates in its own
+        # sizes (miscomp.heap): on a 24 MP scan ~350 MB stayed resident under the last detector's peak.
+        trim_heap()
     return combine(findings, combine_config), counts, problems  # findings over changed text: flagged
 
 
@@ -346,6 +353,7 @@ def _run_original(
         read_error = ""
     except MiscompError as err:
         image, read_error = None, str(err)
+    trim_heap()  # the decoder's full-size buffers are freed (miscomp.heap)
     name = plan.names.get(image_id, path.name)
     if trace and image is not None:
         from miscomp.forensics.trace import record_original_trace

@@ -9,6 +9,7 @@ must not mean "the current directory"), and ``~`` is expanded in every path.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -170,6 +171,15 @@ class Settings:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
+def gpu_device_nodes(dev: Path = Path("/dev")) -> list[Path]:
+    """The device files through which torch reaches a GPU on Linux (NVIDIA's driver, ROCm's kfd,
+    WSL's dxg), or ``[dev]`` itself where that cannot be told (not Linux, no ``dev`` folder): a
+    non-empty answer means "ask torch"."""
+    if sys.platform != "linux" or not dev.is_dir():
+        return [dev]
+    return sorted(p for pattern in ("nvidia[0-9]*", "kfd", "dxg") for p in dev.glob(pattern))
+
+
 def resolve_device(device: str = "auto") -> str:
     """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda[:N]`` must be available.
 
@@ -182,6 +192,11 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     if device != "auto" and not (device == "cuda" or device.startswith("cuda:")):
         raise MiscompError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    if device == "auto" and "torch" not in sys.modules and not gpu_device_nodes():
+        # No GPU driver's device file: torch could not see one either. Importing torch only to learn
+        # that mapped ~470 MB (RSS) into every scan, which a JPEG scan with the default detectors never
+        # uses: a third of the 24 MP scan's peak (issue 28, docs/decisions/small-text.md).
+        return "cpu"
     try:
         import torch
     except ImportError:

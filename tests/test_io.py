@@ -11,6 +11,7 @@ from miscomp.io import (
     atomic_write_bytes,
     atomic_write_text,
     file_sha256,
+    pixels_of,
     read_image,
     sha256_bytes,
 )
@@ -144,3 +145,24 @@ def test_one_file_hash(tmp_path):
     path = tmp_path / "a.bin"
     path.write_bytes(b"abc")
     assert file_sha256(path) == sha256_bytes(b"abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_a_photo_over_pillows_warning_size_is_read_when_max_pixels_allows_it(tmp_path, monkeypatch):
+    # Pillow warns (and miscomp refused) above Image.MAX_IMAGE_PIXELS (89 MP) whatever --max-pixels
+    # said, so no 100 MP photo could be scanned; here that size is lowered to a small image's
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+    path = _save(tmp_path / "big.png", Image.new("RGB", (150, 100), (10, 20, 30)))
+    assert read_image(path, max_pixels=150 * 100).rgb.shape == (100, 150, 3)
+    with pytest.raises(ImageError, match="exceeds the limit of 10000"):
+        read_image(path, max_pixels=100 * 100)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 5), (640, 480), (6000, 1000)])
+def test_pixels_of_equals_numpys_conversion(size):
+    # banded (6000 px wide: 932 rows a band, so one band and a remainder) and whole alike
+    rng = np.random.default_rng(size[0])
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    im = Image.fromarray(arr)
+    out = pixels_of(im)
+    assert out.dtype == np.uint8 and out.shape == arr.shape
+    np.testing.assert_array_equal(out, np.asarray(im))

@@ -31,3 +31,20 @@ def test_ms_ssim_identity_small_and_mismatch(rng):
     assert np.isnan(ms_ssim(a[:5, :5], a[:5, :5]))
     with pytest.raises(ValueError):
         ms_ssim(a, a[:32])
+
+
+def test_downsampling_in_float32_equals_float64s_mean_at_every_scale():
+    from miscomp.metrics import _downsample
+
+    rng = np.random.default_rng(5)
+    for shape in [(64, 96), (63, 95), (2, 3)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        for _ in range(4):  # the four downsamplings of a 5-scale MS-SSIM
+            h, w = img.shape
+            padded = np.pad(img, ((h % 2, h % 2), (w % 2, w % 2))).astype(np.float64)
+            h2, w2 = padded.shape[0] // 2, padded.shape[1] // 2
+            ref = padded[: h2 * 2, : w2 * 2].reshape(h2, 2, w2, 2).mean(axis=(1, 3))
+            img = _downsample(img)
+            np.testing.assert_array_equal(img, ref)  # exact, not close
+            if min(img.shape) < 2:
+                break

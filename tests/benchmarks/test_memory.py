@@ -21,3 +21,16 @@ def test_summary_fits_peak_against_megapixels():
     s = summarise(rows)
     assert s["mb_per_megapixel"] == 30.0 and s["base_mb"] == 520 and s["estimate_100mp_mb"] == 3520
     assert s["peak_mb_24mp_max"] == 1600 and s["within_target_24mp"] is (TARGET_MB >= 1600)
+
+
+def test_scans_without_detectors_and_the_replaced_files_peaks_are_kept_apart():
+    rows = [
+        {"image": "photo", "megapixels": 24.0, "peak_rss_mb": 1000, "exit": 0, "detectors": "diff,ocr"},
+        {"image": "photo", "megapixels": 100.0, "peak_rss_mb": 2000, "exit": 0, "detectors": "none"},
+    ]
+    s = summarise(rows, {"peak_mb_text_24mp": 1555, "target_mb": 1536, "git_commit": "abc"})
+    assert s["peak_mb_photo_100mp_no_detectors"] == 2000 and "peak_mb_photo_100mp" not in s
+    assert s["peak_mb_24mp_max"] == 1000 and s["within_target_24mp"] is True  # the bare scan is no verdict
+    assert "mb_per_megapixel" not in s  # nor part of the fit
+    assert s["previous"] == {"peak_mb_text_24mp": 1555, "git_commit": "abc"}
+    assert TARGET_MB == 1430.5  # issue 28's 1.5 GB as 1.5e9 bytes, in MiB

@@ -39,6 +39,7 @@ from miscomp.detect.ocr.reading import TILE, TextLine, detect_text, read_lines
 from miscomp.detect.ocr.reading import _same_line as same_line  # the rule detect_text joins tiles by
 from miscomp.findings import Finding
 from miscomp.geometry import Box
+from miscomp.heap import trim_heap
 from miscomp.io import atomic_write_text
 from miscomp.settings import Settings  # at run time: the registry reads the parameters' types
 
@@ -280,12 +281,14 @@ class OCRDetector(Detector):
         more than one: the text detector's memory grows with its input (``TilesConfig.ocr_tile``)."""
         if tiles is None or len(tiles) <= 1:
             return detect_text(self.engine, rgb, self.scales, self.min_box_side, likely=self.likely)
-        found = [
-            [(Box(b.x + t.x, b.y + t.y, b.w, b.h), s) for b, s in
-             detect_text(self.engine, np.ascontiguousarray(rgb[t.y : t.y1, t.x : t.x1]), self.scales,
-                         self.min_box_side, likely=self.likely)]
-            for t in tiles
-        ]  # fmt: skip
+        found = []
+        for t in tiles:
+            part = np.ascontiguousarray(rgb[t.y : t.y1, t.x : t.x1])
+            boxes = detect_text(self.engine, part, self.scales, self.min_box_side, likely=self.likely)
+            found.append([(Box(b.x + t.x, b.y + t.y, b.w, b.h), s) for b, s in boxes])
+            # onnxruntime's tensors for this tile's windows (up to 1536² at 2×, +570 MB) are freed: the
+            # next tile's windows, of other sizes, would not reuse them (miscomp.heap)
+            trim_heap()
         h, w = rgb.shape[:2]
         side_w, side_h = max(t.w for t in tiles), max(t.h for t in tiles)  # the text detector's memory
         out: list[tuple[Box, float]] = []
