@@ -253,6 +253,11 @@ def text_scene_crops(seeds: range, cfg: TextCropConfig, kinds: tuple[str, ...] |
             boxes.append(b)
             names.append(f"scene_{kind}{seed}")
             weights.append(w)
+    return _crop_set(cfg, images, masks, boxes, names, weights)
+
+
+def _crop_set(cfg: TextCropConfig, images, masks, boxes, names, weights) -> TextCropSet:
+    """The set both sources build; the per-image size weights only when size weighting is on."""
     return TextCropSet(
         images,
         masks,
@@ -294,14 +299,7 @@ def plate_text_crops(folder: Path, keep, cfg: TextCropConfig, min_side: int = 12
         boxes.append([box])
         names.append(plate.ref)
         weights.append(wt)
-    return TextCropSet(
-        images,
-        masks,
-        boxes,
-        names,
-        jitter=cfg.centre_jitter,
-        weights=weights if cfg.size_ref_px > 0 else None,
-    )
+    return _crop_set(cfg, images, masks, boxes, names, weights)
 
 
 @dataclass
