@@ -30,7 +30,6 @@ from miscomp.config import defined, measured
 from miscomp.detect.base import Detector, PairImages
 from miscomp.findings import Finding
 from miscomp.geometry import Box
-from miscomp.heap import trim_heap
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,6 @@ def detect_tiled_counted(
         tile_findings, tile_counts = detector.detect_counted(sub)
         found.extend((i, f.translated(b.x, b.y)) for f in tile_findings)
         counts.update(tile_counts)
-        trim_heap()  # the tile's maps are freed: the next tile's peak starts from the floor (miscomp.heap)
     return merge_across_tiles(found), dict(counts)
 
 
