@@ -225,6 +225,8 @@ def cell_features(
     hist = cells.histogram(levels, 16)
     entropy = -(hist * np.log2(np.where(hist > 0, hist, 1))).sum(axis=-1)
 
+    if engine is None and (cfg.text_prob or (lines is None and cfg.text_detect)):
+        engine = text_engine()  # one detector for the line boxes and the probability map, loaded once
     if lines is None:
         lines = text_lines(rgb, engine) if cfg.text_detect else []
     text_share, nlines, text_h, small, fineness = _line_features(lines, cells, cfg)
