@@ -165,8 +165,7 @@ def window_stats(
     gn = _gray(null) if null is not None else go
     eo, er = _edges(go), _edges(gr)
     en = _edges(gn) if null is not None else eo
-    near = lambda e: _near(e, tolerance)  # noqa: E731
-    near_o = near(eo)
+    near_o = _near(eo, tolerance)
     gxo, gyo = _grad(go)
     co, so, coh = _tensor(gxo, gyo)
     mag_o = np.hypot(gxo, gyo)
@@ -188,7 +187,7 @@ def window_stats(
         else:
             gx, gy = _grad(g)
             c, s, _ = _tensor(gx, gy)
-            w_near, w_mag = W(eo & near(e)), W(np.hypot(gx, gy))
+            w_near, w_mag = W(eo & _near(e, tolerance)), W(np.hypot(gx, gy))
         out[f"recall_{tag}"] = w_near / np.maximum(n_o, 1)
         out[f"energy_{tag}"] = w_mag / e_o
         out[f"orient_{tag}"] = W(mag_o * (co * c + so * s)) / e_o
