@@ -200,9 +200,9 @@ class TextCropSet:
         msk = np.empty((batch, 1, patch, patch), dtype=np.float32)
         scale = 1.0 if self.weights is None else 1.0 / MASK_STEPS
         for i in range(batch):
-            k, j = self._pick(rng)
+            k, b = self._pick(rng)
             img, mask = self.images[k], self.masks[k]
-            x, y, w, h = self.boxes[k][j]
+            x, y, w, h = self.boxes[k][b]
             j = self.jitter * patch
             cx = x + w / 2 + rng.uniform(-j, j)
             cy = y + h / 2 + rng.uniform(-j, j)
