@@ -7,14 +7,41 @@ import pytest
 from miscomp import heap
 
 
-def test_trim_heap_does_nothing_where_the_c_library_cannot(monkeypatch):
+@pytest.fixture
+def fresh_lookup():
+    # the C library's malloc_trim is looked up once per process: each case looks it up afresh, and
+    # what a patched case cached must not reach the other tests
+    heap._malloc_trim.cache_clear()
+    yield
+    heap._malloc_trim.cache_clear()
+
+
+def test_trim_heap_does_nothing_where_the_c_library_cannot(monkeypatch, fresh_lookup):
     def no_libc(_name):
         raise OSError("no C library")
 
     monkeypatch.setattr(heap.ctypes, "CDLL", no_libc)
     assert heap.trim_heap() is False
+
+
+def test_trim_heap_does_nothing_off_linux(monkeypatch, fresh_lookup):
     monkeypatch.setattr(heap.sys, "platform", "darwin")
     assert heap.trim_heap() is False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="malloc_trim is glibc's")
+def test_the_c_library_is_looked_up_once(monkeypatch, fresh_lookup):
+    calls = []
+    real = heap.ctypes.CDLL
+
+    def counting(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(heap.ctypes, "CDLL", counting)
+    results = [heap.trim_heap() for _ in range(3)]
+    assert results == [True] * 3
+    assert calls == [None]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="malloc_trim is glibc's")
