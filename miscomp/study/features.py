@@ -21,7 +21,12 @@ FEATURE_DOC = {
     "text_prob": "mean text probability of the OCR detector's network over the cell (no boxes, half scale)",
     "text_prob_line": "text probability over the cell and the two cells either side in its row",
     "text_prob_area": "text probability over the cell and its 8 neighbours",
+    "text_prob_fine": "text probability as text_prob, but at full scale on the cells with the most thin "
+    "strokes along their row (small text the half-scale map misses)",
+    "text_prob_fine_line": "that probability over the cell and the two cells either side in its row",
+    "text_prob_fine_area": "that probability over the cell and its 8 neighbours",
     "contrast": "standard deviation of L* in the cell",
+    "contrast_wide": "that contrast averaged over the cell's 7×7 neighbourhood (112 px: a dial face, a sign)",
     "edges": "share of Canny edge pixels",
     "detail": "mean |Laplacian| of L* (fine detail energy)",
     "strokes": "thin dark/bright strokes: mean morphological black-hat + top-hat of L*",
@@ -60,6 +65,20 @@ class FeatureConfig:
         "CV score 0.901 at 0.5, 0.899 at 0.25, 0.897 at 0.375 (docs/decisions/risk-map.md); the "
         "network alone costs ~0.25 s CPU/MP at 0.5, ~1 s at full scale (over the map's 0.5 s budget)",
     )
+    fine_share: float = tuned(
+        0.08,
+        "benchmarks/risk_map tune splits, 3-fold CV over images of both beds (docs/decisions/risk-map.md, "
+        "s36): shares 0.08 / 0.12 / 0.2 of 4×4-cell blocks",
+        "CV score 0.907 / 0.906 / 0.906 (half scale only 0.902); the pass costs ~1 s CPU per megapixel "
+        "it sees (with its margins ~0.1 s/MP of the image at 0.08)",
+    )
+    fine_block: int = tuned(
+        4, "s36 CV and cost, as fine_share", "2×2 cells: CV 0.903, 1.3× the cost; 8×8: 0.902 (64 px kept)"
+    )
+    fine_margin: int = defined(
+        16, "context around each full-scale crop (the network's map is off at a crop's edge); 32: no gain"
+    )
+    wide_cells: int = defined(7, "a wide neighbourhood: 7×7 cells (112 px), about a dial face or a sign")
     line_cells: int = defined(5, "context along a row: 5 cells (80 px), a word or two of small text")
     area_cells: int = defined(3, "context around a cell: its 3×3 neighbourhood")
 
@@ -184,6 +203,61 @@ def text_probability(rgb: np.ndarray, scale: float, engine=None) -> np.ndarray:
     return (engine or text_engine()).text_probability(rgb, scale)
 
 
+def fine_cells(strokes_line: np.ndarray, share: float, block: int) -> np.ndarray:
+    """The cells (rows × cols bool) for the full-scale pass: the ``share`` of blocks of ``block`` ×
+    ``block`` cells with the most thin strokes along their rows (ties in reading order). Small text is
+    strokes in a row; the half-scale map barely sees numerals of 8 px (a dial's 0.11 where full scale
+    gives 1.0). Blocks, not cells: the network needs context, and a few larger crops cost less than many
+    small ones with their margins."""
+    rows, cols = strokes_line.shape
+    br, bc = -(-rows // block), -(-cols // block)
+    pad = np.full((br * block, bc * block), np.nan)
+    pad[:rows, :cols] = strokes_line
+    score = np.nanmean(pad.reshape(br, block, bc, block), axis=(1, 3))
+    k = int(round(share * score.size))
+    chosen = np.zeros(score.size, bool)
+    chosen[np.argsort(-score.ravel(), kind="stable")[:k]] = True
+    cells = np.repeat(np.repeat(chosen.reshape(br, bc), block, 0), block, 1)
+    return cells[:rows, :cols]
+
+
+def fine_probability(
+    rgb: np.ndarray, coarse: np.ndarray, chosen: np.ndarray, cfg: FeatureConfig, engine=None
+) -> np.ndarray:
+    """``coarse`` (the half-scale map, H×W) with the chosen cells replaced by the detector's map at full
+    scale. The network runs on the bounding boxes of the chosen cells' connected groups, each with
+    ``cfg.fine_margin`` px of context, so its cost follows the chosen area, not the image's."""
+    import cv2
+
+    if not chosen.any():
+        return coarse
+    engine = engine or text_engine()
+    h, w = rgb.shape[:2]
+    c, m = cfg.cell, cfg.fine_margin
+    out = coarse.copy()
+    n, _, stats, _ = cv2.connectedComponentsWithStats(chosen.astype(np.uint8), connectivity=8)
+    for x, y, bw, bh, _area in stats[1:]:
+        x0, x1 = _aligned(x * c - m, (x + bw) * c + m, w)
+        y0, y1 = _aligned(y * c - m, (y + bh) * c + m, h)
+        prob = engine.text_probability(np.ascontiguousarray(rgb[y0:y1, x0:x1]), 1.0)
+        inner = np.zeros((y1 - y0, x1 - x0), bool)
+        sel = np.repeat(np.repeat(chosen[y : y + bh, x : x + bw], c, 0), c, 1)
+        iy, ix = y * c - y0, x * c - x0
+        sel = sel[: y1 - y0 - iy, : x1 - x0 - ix]
+        inner[iy : iy + sel.shape[0], ix : ix + sel.shape[1]] = sel
+        out[y0:y1, x0:x1][inner] = prob[inner]
+    return out
+
+
+def _aligned(a: int, b: int, side: int, step: int = 32) -> tuple[int, int]:
+    """[a, b) clipped to [0, side) and grown to a multiple of ``step`` where the image allows: the
+    network's input sides are multiples of 32, so the crop is seen at exactly full scale, not resized."""
+    a, b = max(0, a), min(side, b)
+    grow = -(b - a) % step
+    b2 = min(side, b + grow)
+    return max(0, a - (grow - (b2 - b))), b2
+
+
 def text_engine():
     """The OCR engine whose detector the features use (rapidocr, one thread): load it once for many
     images (its models take longer to load than one map takes to compute)."""
@@ -232,10 +306,14 @@ def cell_features(
     text_share, nlines, text_h, small, fineness = _line_features(lines, cells, cfg)
     found = faces(gray) if cfg.face_detect else []
     face_share = cells.mean(_boxes_mask(found, h, w)) if found else np.zeros((rows, cols))
+    strokes_ctx = _context(strokes, cfg)
     if cfg.text_prob:
-        text_prob = cells.mean(text_probability(rgb, cfg.text_prob_scale, engine))
+        coarse = text_probability(rgb, cfg.text_prob_scale, engine)
+        text_prob = cells.mean(coarse)
+        chosen = fine_cells(strokes_ctx[0], cfg.fine_share, cfg.fine_block)
+        text_prob_fine = cells.mean(fine_probability(rgb, coarse, chosen, cfg, engine))
     else:
-        text_prob = np.zeros((rows, cols))
+        text_prob = text_prob_fine = np.zeros((rows, cols))
 
     ys, xs = np.mgrid[0:rows, 0:cols]
     cy = (ys * c + np.minimum(c, h - ys * c) / 2) / h
@@ -249,12 +327,17 @@ def cell_features(
         small,
         text_prob,
         *_context(text_prob, cfg),
+        text_prob_fine,
+        *_context(text_prob_fine, cfg),
         contrast,
+        cv2.blur(
+            contrast.astype(np.float32), (cfg.wide_cells, cfg.wide_cells), borderType=cv2.BORDER_REPLICATE
+        ),
         edges,
         detail,
         strokes,
         *_context(edges, cfg),
-        *_context(strokes, cfg),
+        *strokes_ctx,
         *_context(detail, cfg),
         coherence,
         saturation,

@@ -21,14 +21,16 @@ from miscomp.study.features import FEATURES, CellGrid, FeatureConfig
 # The cell features the within-image part uses: what a search by cross-validation on the tune split
 # kept (docs/decisions/risk-map.md): the cell's own edges, strokes, detail, contrast and coherence;
 # edges, strokes and detail around it (along its row and in its 3×3 neighbourhood), which is how a
-# line of small text differs from one busy cell; the text detector's probability map at half scale
-# and around the cell (what tells a grille from a plate); saturation and entropy (colour panels). The
+# line of small text differs from one busy cell; the text detector's probability map and around the
+# cell (what tells a grille from a plate), at half scale except on the 8 % of the image with the most
+# thin strokes in a row, where it runs at full scale (small numerals the half-scale map misses);
+# saturation and entropy (colour panels); contrast over a wide neighbourhood (dial faces, signs). The
 # OCR boxes (text share, line height) are left out on purpose: a full detection costs 2× the map's
-# whole budget of 0.5 s CPU per megapixel; the probability map at half scale a quarter of that.
+# whole budget of 0.5 s CPU per megapixel; the probability map as computed here about half of it.
 WITHIN = (
     "edges", "strokes", "detail", "contrast", "coherence",
     "edges_line", "edges_area", "strokes_line", "strokes_area", "detail_line", "detail_area",
-    "text_prob", "text_prob_line", "text_prob_area", "saturation", "entropy",
+    "text_prob_fine", "text_prob_fine_line", "text_prob_fine_area", "saturation", "entropy", "contrast_wide",
 )  # fmt: skip
 MAP_FEATURES = FeatureConfig(text_detect=False, face_detect=False)  # what `miscomp risk` computes
 

@@ -77,15 +77,73 @@ def test_text_probability_features_come_from_the_detectors_map():
     rgb, lines = _page(0)
     engine = _ProbEngine(lines)
     grid = cell_features(rgb, FeatureConfig(text_detect=False, text_prob_scale=0.5), lines=[], engine=engine)
-    assert engine.scales == [0.5]  # the map at the configured scale
+    assert engine.scales[0] == 0.5  # the map at the configured scale (then the full-scale crops)
+    assert set(engine.scales[1:]) <= {1.0}
     prob = grid.values[..., FEATURES.index("text_prob")]
     assert prob[:, :5].mean() > 0.5 and prob[:, 7:].max() == 0
     assert grid.values[..., FEATURES.index("text")].max() == 0  # no OCR boxes were asked for
     r, c = 4, 6
     line = grid.values[r, c, FEATURES.index("text_prob_line")]
     assert line == pytest.approx(prob[r, c - 2 : c + 3].mean(), abs=1e-6)
+    n = len(engine.scales)
     off = cell_features(rgb, CFG, lines=[], engine=engine)
-    assert engine.scales == [0.5] and off.values[..., FEATURES.index("text_prob")].max() == 0
+    assert len(engine.scales) == n and off.values[..., FEATURES.index("text_prob")].max() == 0
+
+
+class _DarkAtFullScale:
+    """A detector that sees text (dark pixels) only at full scale, and records what it was shown."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def text_probability(self, rgb, scale):
+        self.shapes.append((scale, rgb.shape[:2]))
+        if scale < 1.0:
+            return np.zeros(rgb.shape[:2], np.float32)
+        return (rgb.mean(axis=2) < 50).astype(np.float32)
+
+
+def test_fine_text_probability_runs_at_full_scale_on_the_stroke_rich_blocks_only():
+    from miscomp.study.features import _Cells, fine_cells
+
+    rgb, _ = _page(0)
+    engine = _DarkAtFullScale()
+    cfg = FeatureConfig(text_detect=False, face_detect=False, fine_share=0.2, fine_block=4)
+    grid = cell_features(rgb, cfg, lines=[], engine=engine)
+    v = grid.values
+    chosen = fine_cells(v[..., FEATURES.index("strokes_line")], 0.2, 4)
+    assert chosen.sum() == 16 * 2  # 0.2 of the 3 × 4 blocks of 4 × 4 cells, rounded: 2 blocks
+    assert chosen[:, :5].sum() > chosen[:, 9:].sum()  # the text side has the strokes
+    fine = v[..., FEATURES.index("text_prob_fine")]
+    dark = _Cells(*rgb.shape[:2], 16).mean((rgb.mean(axis=2) < 50).astype(np.float64))
+    assert np.allclose(fine[chosen], dark[chosen], atol=1e-6)  # full scale where chosen
+    assert fine[~chosen].max() == 0 and v[..., FEATURES.index("text_prob")].max() == 0  # half scale elsewhere
+    assert fine[chosen].max() > 0.1
+    crops = [shape for scale, shape in engine.shapes if scale == 1.0]
+    assert crops and sum(h * w for h, w in crops) < rgb.shape[0] * rgb.shape[1]  # crops, not the image
+    assert all(h % 32 == 0 and w % 32 == 0 for h, w in crops)  # seen at exactly full scale
+
+
+def test_fine_cells_and_aligned_crops():
+    from miscomp.study.features import _aligned, fine_cells
+
+    score = np.zeros((5, 6))
+    score[4, 5] = 3.0  # a partial block at the corner
+    score[0, 0] = 2.0
+    chosen = fine_cells(score, 0.5, 4)  # 2 × 2 blocks: the 2 best
+    assert chosen.shape == (5, 6) and chosen[4, 5] and chosen[0, 0] and chosen[4:, 4:].all()
+    assert not chosen[0, 4] and not chosen[4, 0]
+    assert not fine_cells(score, 0.0, 4).any()
+    assert _aligned(-16, 40, 500) == (0, 64)  # clipped, grown to 64
+    assert _aligned(470, 500, 500) == (468, 500)  # grown backwards at the image's edge
+    assert _aligned(0, 40, 20) == (0, 20)  # the image is smaller than a step
+
+
+def test_wide_contrast_averages_seven_by_seven_cells():
+    rgb, lines = _page(0)
+    v = cell_features(rgb, CFG, lines=lines).values
+    contrast = v[..., FEATURES.index("contrast")]
+    assert v[5, 6, FEATURES.index("contrast_wide")] == pytest.approx(contrast[2:9, 3:10].mean(), rel=1e-5)
 
 
 def test_cell_means_count_the_pixels_of_partial_cells():
