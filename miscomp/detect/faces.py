@@ -198,6 +198,9 @@ class FaceDetector(Detector):
         self.null = bool(null)
         # The original's faces are the same for every codec: found and described once per content hash.
         self._originals: dict[str, tuple[list[Face], list[Face]]] = {}
+        from miscomp.detect.diff.artefacts import NullLadders
+
+        self._ladders = NullLadders()  # the null model's rates of the current original, per tile
         self._timing = {"pairs": 0, "faces": 0, "seconds": 0.0}
 
     def info(self) -> dict:
@@ -241,7 +244,11 @@ class FaceDetector(Detector):
                 from miscomp.detect.diff.artefacts import null_reconstruction
 
                 null_img.append(
-                    null_reconstruction(images.original, images.codec, images.bpp) if self.null else None
+                    null_reconstruction(
+                        images.original, images.codec, images.bpp, self._ladders, images.original_sha256
+                    )
+                    if self.null
+                    else None
                 )
             return null_img[0]
 

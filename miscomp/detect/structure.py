@@ -220,6 +220,9 @@ class StructureDetector(Detector):
     def __init__(self, cache_dir: Path | None = None, null: bool = True) -> None:
         self.cfg = STRUCTURE_CONFIG
         self.null = bool(null)
+        from miscomp.detect.diff.artefacts import NullLadders
+
+        self._ladders = NullLadders()  # the null model's rates of the current original, per tile
         self._timing = {"pairs": 0, "seconds": 0.0}
 
     def info(self) -> dict:
@@ -239,7 +242,7 @@ class StructureDetector(Detector):
         if self.null:
             from miscomp.detect.diff.artefacts import null_reconstruction
 
-            null = null_reconstruction(orig, images.codec, images.bpp)
+            null = null_reconstruction(orig, images.codec, images.bpp, self._ladders, images.original_sha256)
         st = window_stats(orig, rec, null, self.cfg.tolerance)
         kind = classify_windows(st, self.cfg)
         findings = self._findings(images, st, kind)
