@@ -6,7 +6,13 @@ import cv2
 import numpy as np
 
 from miscomp.detect import DETECTORS, PairImages
-from miscomp.detect.structure import StructureDetector, classify_windows, window_stats
+from miscomp.detect.structure import (
+    OriginalSides,
+    StructureDetector,
+    classify_windows,
+    original_side,
+    window_stats,
+)
 
 
 def _dial(size: int = 256) -> np.ndarray:
@@ -151,3 +157,43 @@ def test_window_stats_match_the_plain_formulas_bit_for_bit():
         for name, value in want.items():
             got = getattr(st, name)
             assert got.dtype == value.dtype and np.array_equal(got, value), name
+
+
+def test_original_sides_kept_on_disk_give_the_same_window_stats(tmp_path):
+    orig = _dial(320)[:300]
+    m = cv2.getRotationMatrix2D((128, 128), 25, 1.0)
+    rec = cv2.warpAffine(orig, m, (320, 300), borderMode=cv2.BORDER_REPLICATE)
+    ok, buf = cv2.imencode(".jpg", orig, [cv2.IMWRITE_JPEG_QUALITY, 20])
+    null = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    sides = OriginalSides(1 << 30)
+    first = sides.get(orig, "sha@0,0,320,300", 2)  # made
+    again = sides.get(orig, "sha@0,0,320,300", 2)  # read back from the file
+    assert again is not first and sides._bytes > 0
+    for name in ("edges", "near", "mag", "cos", "sin", "edge_px", "energy", "coherent"):
+        a, b = getattr(first, name), getattr(again, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    for ref in (None, null):
+        want = window_stats(orig, rec, ref)
+        got = window_stats(orig, rec, ref, side=again)
+        for name in want.__dataclass_fields__:
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    folder = sides._folder
+    assert folder is not None and any(folder.iterdir())
+    sides.get(orig, "other@0,0,320,300", 2)  # a new original: the first one's file is gone
+    assert len(list(folder.iterdir())) == 1 and sides._original == "other"
+    del sides
+    assert not folder.exists()  # the folder goes with the cache
+    nothing = OriginalSides(0)
+    nothing.get(orig, "sha@0,0,320,300", 2)
+    assert nothing._folder is None and original_side(orig).mag.dtype == np.float32
+
+
+def test_a_second_codec_finds_what_a_fresh_detector_finds():
+    orig = _dial()
+    det = StructureDetector()
+    for angle in (40, 25):  # two "codecs" of one original: the second reads the kept original side
+        m = cv2.getRotationMatrix2D((128, 128), angle, 1.0)
+        rec = cv2.warpAffine(orig, m, (256, 256), borderMode=cv2.BORDER_REPLICATE)
+        pair = PairImages("p", orig, rec, "sha@0,0,256,256", "learned", 2.0)
+        assert det.detect(pair) == StructureDetector().detect(pair)
+    assert det._sides._bytes > 0
