@@ -17,8 +17,9 @@ One run measures, on this machine, in this order:
    default detectors, one worker), with the default tiling;
 5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker;
 6. **marginal**: detection CPU seconds of a 12 MP photo (kodim14 upscaled) through its first codec
-   and through one more (JPEG q10, then WebP q5), default detectors and tiling, codec time excluded:
-   what each further codec of a scan costs once the original has been read.
+   and through one more (JPEG q10, then WebP q5, each with its rate as ``run_pair`` passes it), default
+   detectors and tiling, codec time excluded: what each further codec of a scan costs once the
+   original has been read.
 
 The machine is shared with other agents while this runs: ``loadavg`` is recorded beside every timing.
 Run:  .venv/bin/python -m benchmarks.throughput [--images 4] [--text-images 4] [--skip-memory]
