@@ -299,6 +299,16 @@ class OriginalSides:
         return OriginalSide(unpack(edges), unpack(near), mag, cos, sin, edge_px, energy, coherent)
 
 
+def candidate_windows(side: OriginalSide, cfg: StructureConfig = STRUCTURE_CONFIG) -> np.ndarray:
+    """The windows :func:`classify_windows` can call replaced or blurred, from the original alone: those
+    that hold structure and are not texture (the same expressions as :func:`window_stats` and
+    :func:`classify_windows`, so the same windows)."""
+    structure = side.edge_px >= cfg.min_edge_px
+    density = side.edge_px / (4 * CELL * CELL)
+    coherence = side.coherent / (side.energy + 1e-3)
+    return structure & ~((density > cfg.max_edge_density) | (coherence < cfg.min_coherence))
+
+
 def classify_windows(st: WindowStats, cfg: StructureConfig = STRUCTURE_CONFIG) -> np.ndarray:
     """Per window: 0 no structure or kept, 1 replaced, 2 blurred (both beyond the null model), 3 texture.
 
@@ -327,7 +337,7 @@ class StructureDetector(Detector):
 
         self._ladders = NullLadders()  # the null model's rates of the current original, per tile
         self._sides = OriginalSides(self.cfg.side_cache_bytes)  # its window statistics' original side
-        self._timing = {"pairs": 0, "seconds": 0.0}
+        self._timing = {"pairs": 0, "skipped": 0, "seconds": 0.0}
 
     def info(self) -> dict:
         from miscomp.config import to_dict
@@ -342,15 +352,22 @@ class StructureDetector(Detector):
         orig, rec = images.original, images.reconstruction
         if orig.shape != rec.shape or min(orig.shape[:2]) < 2 * CELL:
             return []
-        null = None
-        if self.null:
-            from miscomp.detect.diff.artefacts import null_reconstruction
-
-            null = null_reconstruction(orig, images.codec, images.bpp, self._ladders, images.original_sha256)
         side = self._sides.get(orig, images.original_sha256, self.cfg.tolerance)
-        st = window_stats(orig, rec, null, self.cfg.tolerance, side)
-        kind = classify_windows(st, self.cfg)
-        findings = self._findings(images, st, kind)
+        if candidate_windows(side, self.cfg).any():
+            null = None
+            if self.null:
+                from miscomp.detect.diff.artefacts import null_reconstruction
+
+                null = null_reconstruction(
+                    orig, images.codec, images.bpp, self._ladders, images.original_sha256
+                )
+            st = window_stats(orig, rec, null, self.cfg.tolerance, side)
+            findings = self._findings(images, st, classify_windows(st, self.cfg))
+        else:
+            # No window of the original holds structure that is not texture: nothing can be found,
+            # whatever the reconstruction, so its maps and the null model are not made.
+            findings = []
+            self._timing["skipped"] += 1
         self._timing["pairs"] += 1
         self._timing["seconds"] += time.process_time() - t0
         return findings

@@ -9,6 +9,7 @@ from miscomp.detect import DETECTORS, PairImages
 from miscomp.detect.structure import (
     OriginalSides,
     StructureDetector,
+    candidate_windows,
     classify_windows,
     original_side,
     window_stats,
@@ -197,3 +198,36 @@ def test_a_second_codec_finds_what_a_fresh_detector_finds():
         pair = PairImages("p", orig, rec, "sha@0,0,256,256", "learned", 2.0)
         assert det.detect(pair) == StructureDetector().detect(pair)
     assert det._sides._bytes > 0
+
+
+def test_candidate_windows_are_the_only_ones_classify_windows_can_flag(rng):
+    """The gate is computed from the original alone; a window outside it is never replaced or blurred,
+    whatever the reconstruction (here: rotated, blurred, noise)."""
+    dial = _dial()
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    grass = np.clip(128 + 60 * rng.standard_normal((256, 256, 3)), 0, 255).astype(np.uint8)
+    m = cv2.getRotationMatrix2D((128, 128), 40, 1.0)
+    for orig in (dial, flat, grass):
+        gate = candidate_windows(original_side(orig))
+        recs = (
+            cv2.warpAffine(orig, m, (256, 256), borderMode=cv2.BORDER_REPLICATE),
+            cv2.GaussianBlur(orig, (0, 0), 6),
+            dial,
+        )
+        for rec in recs:
+            for null in (None, orig):
+                kind = classify_windows(window_stats(orig, rec, null))
+                assert not ((kind == 1) | (kind == 2))[~gate].any()
+    assert candidate_windows(original_side(dial)).any()
+    assert not candidate_windows(original_side(flat)).any()
+
+
+def test_a_tile_without_candidate_windows_makes_no_maps(monkeypatch):
+    from miscomp.detect import structure
+
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    made = []
+    monkeypatch.setattr(structure, "window_stats", lambda *a, **k: made.append(1))
+    det = StructureDetector()
+    assert det.detect(_pair(flat, _dial())) == [] and made == []
+    assert det.info()["timing"]["skipped"] == 1
