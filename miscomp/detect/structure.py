@@ -235,68 +235,38 @@ class OriginalSides:
     A tile's side costs ~0.15 s of a 2048² tile's ~0.8 s (gray, Canny, gradients, structure tensor),
     the same for every codec of one original; its per-pixel maps are 48 MB a 2048² tile (12 MP: 6
     tiles, 290 MB; 24 MP: 580 MB), more than a 24 MP scan's memory allows (issue 28: ≤ 1.5 GB). So the
-    float maps go to a file in a temporary folder and are read back for the next codec (the same
-    values); the edge masks (bit-packed, 1 MB a tile) and window sums stay in memory. Only the current
-    original is kept (a new content hash clears it), up to ``max_bytes`` on disk; the folder goes
-    with this object."""
+    float maps go to a temporary file (:class:`miscomp.spill.Spill`) and are read back for the next
+    codec (the same values); the edge masks (bit-packed, 1 MB a tile) and window sums stay in memory.
+    Only the current original is kept, up to ``max_bytes`` on disk."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = int(max_bytes)
-        self._folder: Path | None = None
-        self._finalizer = None
-        self._original = ""
-        self._kept: dict[tuple, tuple] = {}
-        self._bytes = 0
+        from miscomp.spill import Spill
+
+        self._spill = Spill(max_bytes, "miscomp-structure-")
+        self._owner = ""
+        self._small: dict[tuple, tuple] = {}  # bit-packed edge masks and window sums, in memory
 
     def get(self, original: np.ndarray, key: str, tolerance: int) -> OriginalSide:
         """The side of ``original`` (content hash ``key``, ``<sha256>@x,y,w,h`` for a tile; empty:
         nothing kept)."""
-        if not key or self.max_bytes <= 0:
+        if not key or self._spill.max_bytes <= 0:
             return original_side(original, tolerance)
         owner = key.partition("@")[0]
-        if owner != self._original:
-            self.clear()
-            self._original = owner
+        if owner != self._owner:
+            self._owner, self._small = owner, {}
+        self._spill.owner(key)
         k = (key, original.shape, tolerance)
-        if k in self._kept:
-            return self._load(k)
+        if k in self._spill and k in self._small:
+            mag, cos, sin = self._spill.get(k)
+            edges, near, edge_px, energy, coherent = self._small[k]
+            n = mag.size
+            unpack = lambda b: np.unpackbits(b, count=n).reshape(mag.shape).view(bool)  # noqa: E731
+            return OriginalSide(unpack(edges), unpack(near), mag, cos, sin, edge_px, energy, coherent)
         side = original_side(original, tolerance)
-        self._store(k, side)
+        if self._spill.put(k, (side.mag, side.cos, side.sin)):
+            packed = np.packbits(side.edges), np.packbits(side.near)
+            self._small[k] = (*packed, side.edge_px, side.energy, side.coherent)
         return side
-
-    def clear(self) -> None:
-        for entry in self._kept.values():
-            entry[0].unlink(missing_ok=True)
-        self._kept, self._bytes, self._original = {}, 0, ""
-
-    def _store(self, k: tuple, side: OriginalSide) -> None:
-        import tempfile
-        import weakref
-
-        nbytes = side.mag.nbytes + side.cos.nbytes + side.sin.nbytes
-        if self._bytes + nbytes > self.max_bytes:
-            return
-        if self._folder is None:
-            import shutil
-
-            self._folder = Path(tempfile.mkdtemp(prefix="miscomp-structure-"))
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
-        path = self._folder / f"side{len(self._kept)}-{abs(hash(k))}.f32"
-        with open(path, "wb") as f:
-            for a in (side.mag, side.cos, side.sin):
-                np.ascontiguousarray(a, np.float32).tofile(f)
-        shape = side.edges.shape
-        small = (np.packbits(side.edges), np.packbits(side.near), side.edge_px, side.energy, side.coherent)
-        self._kept[k] = (path, shape, small)
-        self._bytes += nbytes
-
-    def _load(self, k: tuple) -> OriginalSide:
-        path, shape, (edges, near, edge_px, energy, coherent) = self._kept[k]
-        n = shape[0] * shape[1]
-        with open(path, "rb") as f:
-            mag, cos, sin = (np.fromfile(f, np.float32, n).reshape(shape) for _ in range(3))
-        unpack = lambda b: np.unpackbits(b, count=n).reshape(shape).view(bool)  # noqa: E731
-        return OriginalSide(unpack(edges), unpack(near), mag, cos, sin, edge_px, energy, coherent)
 
 
 def candidate_windows(side: OriginalSide, cfg: StructureConfig = STRUCTURE_CONFIG) -> np.ndarray:

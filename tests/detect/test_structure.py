@@ -169,7 +169,7 @@ def test_original_sides_kept_on_disk_give_the_same_window_stats(tmp_path):
     sides = OriginalSides(1 << 30)
     first = sides.get(orig, "sha@0,0,320,300", 2)  # made
     again = sides.get(orig, "sha@0,0,320,300", 2)  # read back from the file
-    assert again is not first and sides._bytes > 0
+    assert again is not first and sides._spill.nbytes > 0
     for name in ("edges", "near", "mag", "cos", "sin", "edge_px", "energy", "coherent"):
         a, b = getattr(first, name), getattr(again, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
@@ -178,15 +178,17 @@ def test_original_sides_kept_on_disk_give_the_same_window_stats(tmp_path):
         got = window_stats(orig, rec, ref, side=again)
         for name in want.__dataclass_fields__:
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
-    folder = sides._folder
+    folder = sides._spill.folder
     assert folder is not None and any(folder.iterdir())
     sides.get(orig, "other@0,0,320,300", 2)  # a new original: the first one's file is gone
-    assert len(list(folder.iterdir())) == 1 and sides._original == "other"
+    assert len(list(folder.iterdir())) == 1 and list(sides._small) == [
+        ("other@0,0,320,300", (300, 320, 3), 2)
+    ]
     del sides
     assert not folder.exists()  # the folder goes with the cache
     nothing = OriginalSides(0)
     nothing.get(orig, "sha@0,0,320,300", 2)
-    assert nothing._folder is None and original_side(orig).mag.dtype == np.float32
+    assert nothing._spill.folder is None and original_side(orig).mag.dtype == np.float32
 
 
 def test_a_second_codec_finds_what_a_fresh_detector_finds():
@@ -197,7 +199,7 @@ def test_a_second_codec_finds_what_a_fresh_detector_finds():
         rec = cv2.warpAffine(orig, m, (256, 256), borderMode=cv2.BORDER_REPLICATE)
         pair = PairImages("p", orig, rec, "sha@0,0,256,256", "learned", 2.0)
         assert det.detect(pair) == StructureDetector().detect(pair)
-    assert det._sides._bytes > 0
+    assert det._sides._spill.nbytes > 0
 
 
 def test_candidate_windows_are_the_only_ones_classify_windows_can_flag(rng):
