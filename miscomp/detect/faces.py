@@ -236,7 +236,11 @@ class FaceDetector(Detector):
         t0 = time.process_time()
         faces, weak = self.original_faces(images)
         rec = images.reconstruction
-        rec_faces = self.models.detect(rec, self._upsample(rec.shape), -0.5)
+        # Only faces at or above the looser of the two uses below are read (still there: min_face_score
+        # − 0.5; appeared: appear_score): a lower floor finds the same ones (weaker detections never
+        # suppress stronger ones in the scan's non-maximum suppression) and scores more windows.
+        floor = min(self.cfg.min_face_score - 0.5, self.cfg.appear_score)
+        rec_faces = self.models.detect(rec, self._upsample(rec.shape), floor)
         null_img: list[np.ndarray | None] = []  # built once, only when a face needs it
 
         def null() -> np.ndarray | None:
