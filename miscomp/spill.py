@@ -6,7 +6,8 @@ gradients and activity) is the same for every codec, but for a tiled photo it is
 memory: ~32-48 MB a tile, 0.3-0.8 GB for a 12 MP photo, against a 24 MP scan that must stay below
 1.5 GB. So it goes to files in a temporary folder and is read back, the same bytes, for the next codec
 (reading 40 MB back costs ~10 ms; making it again 40-150 ms). Only the current original is kept (a new
-one clears the files), up to a byte budget; the folder goes with the object (or at interpreter exit).
+one clears the files), up to a byte budget; the folder goes with the object, or when the process (a
+scan's worker included) exits; a process killed by a signal leaves it in the temporary folder.
 Files are read with plain reads into new arrays, not memory-mapped: the resident set holds what the
 detector uses, as when it computes the arrays.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import weakref
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -51,7 +51,12 @@ class Spill:
             return False
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix=self.prefix))
-            weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+            # multiprocessing's finalizer, not weakref.finalize: a worker started by fork or
+            # forkserver ends through os._exit, which skips atexit (and weakref.finalize with it);
+            # multiprocessing runs its own at every process's exit, the main one included.
+            from multiprocessing.util import Finalize
+
+            Finalize(self, shutil.rmtree, (self._folder,), {"ignore_errors": True}, exitpriority=0)
         path = self._folder / f"{len(self._entries)}-{self.nbytes}.bin"
         with open(path, "wb") as f:
             for a in arrays:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from miscomp.spill import Spill
 
@@ -35,3 +36,23 @@ def test_the_budget_is_never_exceeded(rng):
     assert spill.nbytes == 2 * a.nbytes
     nothing = Spill(0)
     assert not nothing.put(1, (a,)) and nothing.folder is None
+
+
+def _spill_in_a_worker() -> str:
+    global _KEPT
+    _KEPT = Spill(10**6, "miscomp-spilltest-")  # alive until the worker exits, as a detector's is
+    _KEPT.owner("sha")
+    _KEPT.put(1, (np.zeros(100),))
+    return str(_KEPT.folder)
+
+
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_the_folder_goes_when_a_pool_worker_exits(start):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start)) as pool:
+        folder = Path(pool.submit(_spill_in_a_worker).result())
+        assert folder.exists()
+    assert not folder.exists()
