@@ -17,8 +17,9 @@ One run measures, on this machine, in this order:
    default detectors, one worker), with the default tiling;
 5. **growth**: scan time for (images, codecs) = (1, 1), (1, 4), (2, 4) at one worker;
 6. **marginal**: detection CPU seconds of a 12 MP photo (kodim14 upscaled) through its first codec
-   and through one more (JPEG q10, then WebP q5), default detectors and tiling, codec time excluded:
-   what each further codec of a scan costs once the original has been read.
+   and through one more (JPEG q10, then WebP q5, each with its rate as ``run_pair`` passes it), default
+   detectors and tiling, codec time excluded: what each further codec of a scan costs once the
+   original has been read.
 
 The machine is shared with other agents while this runs: ``loadavg`` is recorded beside every timing.
 Run:  .venv/bin/python -m benchmarks.throughput [--images 4] [--text-images 4] [--skip-memory]
@@ -382,8 +383,13 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
     detectors, _ = build_detectors(names, tmp / "cache-marginal", device="cpu")
     rows = []
     for k, spec in enumerate(codecs):
-        rec = create_codec(spec, device="cpu").apply(rgb).reconstruction
-        images = PairImages(f"marginal-{k}", rgb, rec, f"marginal-{megapixels}mp", spec, None)
+        coded = create_codec(spec, device="cpu").apply(rgb)
+        # The pair's rate, as run_pair passes it: with it the structure and face detectors compare
+        # with JPEG at that rate (the null model). Without it (before session 36) the structure
+        # detector took the original as its own reference and sent 36 regions of the WebP pair
+        # through the taxonomy (8.4 of 16.8 s) that a scan never classifies.
+        bpp = coded.n_bytes * 8 / (rgb.shape[0] * rgb.shape[1]) if coded.n_bytes is not None else None
+        images = PairImages(f"marginal-{k}", rgb, coded.reconstruction, f"marginal-{megapixels}mp", spec, bpp)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         findings: list = []
         per_detector = {}
@@ -394,7 +400,8 @@ def marginal(tmp: Path, megapixels: int = 12, codecs: tuple[str, ...] = MARGINAL
             per_detector[f"{det.name}_cpu_s"] = round(time.process_time() - t0, 2)
         findings = combine(findings)
         cpu = round(time.process_time() - cpu0, 2)
-        rows.append({"codec": spec, "nth": k + 1, "cpu_s": cpu, **per_detector,
+        rows.append({"codec": spec, "nth": k + 1, "bpp": None if bpp is None else round(bpp, 4), "cpu_s": cpu,
+                     **per_detector,
                      "wall_s": round(time.perf_counter() - wall0, 2), "findings": len(findings),
                      "load": load()})  # fmt: skip
         print("marginal", rows[-1], flush=True)

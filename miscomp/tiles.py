@@ -59,6 +59,14 @@ class TilesConfig:
         "model is fitted per tile, and its artefact findings on that photo grew 8 -> 16 -> 52",
     )  # fmt: skip
 
+    even: bool = defined(
+        False,
+        "opt-in: tiles only as long as covering the image with the same number of tiles and this overlap "
+        "needs (12 MP: six 1584×1544 tiles instead of six 2048² ones, 14.7 instead of 25.2 MP of "
+        "tile pixels). Off by default: it moves tile edges, so findings change (the diff detector's "
+        "noise model is fitted per tile); docs/decisions/diff-cost.md, session 36",
+    )
+
     def tile_for(
         self, detector: Detector, tile: int | None = None, size: tuple[int, int] | None = None
     ) -> int:
@@ -79,24 +87,29 @@ class TilesConfig:
 TILES = TilesConfig()
 
 
-def tile_boxes(height: int, width: int, tile: int = TILES.tile, overlap: int = TILES.overlap) -> list[Box]:
-    """Overlapping tiles covering the image; one box (the whole image) when it fits in one tile."""
+def tile_boxes(
+    height: int, width: int, tile: int = TILES.tile, overlap: int = TILES.overlap, even: bool = False
+) -> list[Box]:
+    """Overlapping tiles covering the image; one box (the whole image) when it fits in one tile.
+    ``even``: each side's tiles shortened to what covering it with the same number of tiles and
+    ``overlap`` needs (:attr:`TilesConfig.even`)."""
     if tile <= 0 or (height <= tile and width <= tile):
         return [Box(0, 0, width, height)]
     if not 0 <= overlap < tile:
         raise ValueError(f"tile overlap {overlap} must be in [0, {tile})")
 
-    def starts(size: int) -> list[int]:
+    def side(size: int) -> tuple[list[int], int]:
         if size <= tile:
-            return [0]
+            return [0], size
         step = tile - overlap
         n = -(-(size - overlap) // step)  # ceil: enough tiles to cover the side
+        # The same number of tiles, each just long enough that neighbours overlap by `overlap`.
+        length = min(tile, -(-(size + (n - 1) * overlap) // n)) if even else tile
         # Spread the tiles evenly so the last one ends at the border instead of being a sliver.
-        return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+        return [round(i * (size - length) / (n - 1)) for i in range(n)], length
 
-    return [
-        Box(x, y, min(tile, width - x), min(tile, height - y)) for y in starts(height) for x in starts(width)
-    ]
+    (ys, th), (xs, tw) = side(height), side(width)
+    return [Box(x, y, min(tw, width - x), min(th, height - y)) for y in ys for x in xs]
 
 
 def detect_tiled(
@@ -117,7 +130,7 @@ def detect_tiled_counted(
     h, w = images.original.shape[:2]
     tile = config.tile_for(detector, tile, (h, w))
     overlap = config.overlap if overlap is None else overlap
-    boxes = tile_boxes(h, w, tile, min(overlap, tile // 4))
+    boxes = tile_boxes(h, w, tile, min(overlap, tile // 4), config.even)
     in_tiles = getattr(detector, "detect_in_tiles", None)
     if in_tiles is not None:
         # The detector uses the tiles itself: the OCR detector finds text tile by tile and reads each

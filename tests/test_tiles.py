@@ -252,3 +252,22 @@ def test_diff_evidence_gives_the_share_of_the_whole_image_not_of_the_tile():
     share = float(best.evidence.rsplit("(region ", 1)[1].split("%")[0])
     # the region is a few thousand pixels: ~0.2-0.4 % of 2.9 MP (of one 1024-px tile it read ~1 %)
     assert share < 0.5, best.evidence
+
+
+def test_even_tiles_are_the_same_number_overlapping_by_the_overlap_and_cover_the_image():
+    for h, w, tile, overlap in ((2832, 4240, 2048, 256), (4000, 6000, 1024, 256), (1500, 2100, 768, 192)):
+        plain = tile_boxes(h, w, tile, overlap)
+        even = tile_boxes(h, w, tile, overlap, even=True)
+        assert len(even) == len(plain)
+        assert sum(b.w * b.h for b in even) < sum(b.w * b.h for b in plain)
+        covered = np.zeros((h, w), bool)
+        for b in even:
+            assert b.w <= tile and b.h <= tile and b.x1 <= w and b.y1 <= h
+            covered[b.y : b.y1, b.x : b.x1] = True
+        assert covered.all()
+        xs = sorted({b.x for b in even})
+        ends = sorted({b.x1 for b in even})
+        # neighbours overlap by the overlap (to a pixel of rounding), never less
+        assert all(overlap <= e - x <= overlap + 1 for x, e in zip(xs[1:], ends[:-1], strict=False))
+    assert tile_boxes(2832, 4240, 2048, 256, even=True)[0] == Box(0, 0, 1584, 1544)
+    assert tile_boxes(500, 700, 768, 192, even=True) == [Box(0, 0, 700, 500)]  # one tile: the image

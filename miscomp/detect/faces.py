@@ -198,6 +198,9 @@ class FaceDetector(Detector):
         self.null = bool(null)
         # The original's faces are the same for every codec: found and described once per content hash.
         self._originals: dict[str, tuple[list[Face], list[Face]]] = {}
+        from miscomp.detect.diff.artefacts import NullLadders
+
+        self._ladders = NullLadders()  # the null model's rates of the current original, per tile
         self._timing = {"pairs": 0, "faces": 0, "seconds": 0.0}
 
     def info(self) -> dict:
@@ -233,7 +236,11 @@ class FaceDetector(Detector):
         t0 = time.process_time()
         faces, weak = self.original_faces(images)
         rec = images.reconstruction
-        rec_faces = self.models.detect(rec, self._upsample(rec.shape), -0.5)
+        # Only faces at or above the looser of the two uses below are read (still there: min_face_score
+        # − 0.5; appeared: appear_score): a lower floor finds the same ones (weaker detections never
+        # suppress stronger ones in the scan's non-maximum suppression) and scores more windows.
+        floor = min(self.cfg.min_face_score - 0.5, self.cfg.appear_score)
+        rec_faces = self.models.detect(rec, self._upsample(rec.shape), floor)
         null_img: list[np.ndarray | None] = []  # built once, only when a face needs it
 
         def null() -> np.ndarray | None:
@@ -241,7 +248,11 @@ class FaceDetector(Detector):
                 from miscomp.detect.diff.artefacts import null_reconstruction
 
                 null_img.append(
-                    null_reconstruction(images.original, images.codec, images.bpp) if self.null else None
+                    null_reconstruction(
+                        images.original, images.codec, images.bpp, self._ladders, images.original_sha256
+                    )
+                    if self.null
+                    else None
                 )
             return null_img[0]
 

@@ -70,6 +70,11 @@ class StructureConfig:
     cell: int = defined(
         32, "grid step of the 64 px windows (2 × 2 cells): a clock numeral or a tick fits one"
     )
+    side_cache_bytes: int = defined(
+        1 << 30,
+        "temporary disk for the original's per-pixel maps between its codecs (OriginalSides): a 24 MP "
+        "photo's 12 tiles take 580 MB; 0 keeps nothing",
+    )
 
 
 STRUCTURE_CONFIG = StructureConfig()
@@ -158,26 +163,51 @@ class WindowStats:
     orient_null: np.ndarray
 
 
-def window_stats(
-    original: np.ndarray, reconstruction: np.ndarray, null: np.ndarray | None, tolerance: int = 2
-) -> WindowStats:
-    go, gr = _gray(original), _gray(reconstruction)
-    gn = _gray(null) if null is not None else go
-    eo, er = _edges(go), _edges(gr)
-    en = _edges(gn) if null is not None else eo
-    near_o = _near(eo, tolerance)
+@dataclass(frozen=True)
+class OriginalSide:
+    """What :func:`window_stats` needs of the original, whatever it is compared with: its edges and the
+    pixels near them, its gradient magnitude and structure-tensor orientation (per pixel), and their
+    window sums."""
+
+    edges: np.ndarray  # bool
+    near: np.ndarray  # bool: within the tolerance of an edge
+    mag: np.ndarray  # float32 gradient magnitude
+    cos: np.ndarray  # float32 doubled-angle orientation (cos, sin)
+    sin: np.ndarray
+    edge_px: np.ndarray  # window sums: edge pixels, gradient energy, energy × coherence
+    energy: np.ndarray
+    coherent: np.ndarray
+
+
+def original_side(original: np.ndarray, tolerance: int = 2) -> OriginalSide:
+    go = _gray(original)
+    eo = _edges(go)
     gxo, gyo = _grad(go)
     co, so, coh = _tensor(gxo, gyo)
     mag_o = np.hypot(gxo, gyo)
+    return OriginalSide(eo, _near(eo, tolerance), mag_o, co, so, _w(eo), _w(mag_o), _w(mag_o * coh))
+
+
+def _w(x: np.ndarray) -> np.ndarray:
+    """Window sums of a per-pixel map."""
+    return _windows(_cells(x if x.dtype == bool else np.asarray(x, np.float32)))
+
+
+def window_stats(
+    original: np.ndarray, reconstruction: np.ndarray, null: np.ndarray | None, tolerance: int = 2,
+    side: OriginalSide | None = None,
+) -> WindowStats:  # fmt: skip
+    """``side``: :func:`original_side` of ``original`` with this tolerance, when the caller has it."""
+    o = original_side(original, tolerance) if side is None else side
+    eo, near_o, mag_o, co, so, n_o, w_mag_o = o.edges, o.near, o.mag, o.cos, o.sin, o.edge_px, o.energy
+    gr = _gray(reconstruction)
+    er = _edges(gr)
     out = {}
-    W = lambda x: _windows(_cells(x if x.dtype == bool else np.asarray(x, np.float32)))  # noqa: E731
-    n_o = W(eo)
     out["edge_px"] = n_o
     out["density"] = n_o / (4 * CELL * CELL)
-    w_mag_o = W(mag_o)
     e_o = w_mag_o + 1e-3
-    out["coherence"] = W(mag_o * coh) / e_o
-    for tag, g, e in (("rec", gr, er), ("null", gn, en)):
+    out["coherence"] = o.coherent / e_o
+    for tag, g, e in (("rec", gr, er), ("null", None, None)):
         if tag == "null" and null is None:
             # The original is its own reference: its measures from above, not made again (the same
             # values; a third of this function's time on a 2048-px tile of a WebP pair).
@@ -185,15 +215,68 @@ def window_stats(
             # gradient energy is summed above.
             c, s, w_near, w_mag = co, so, n_o, w_mag_o
         else:
+            if tag == "null":
+                g = _gray(null)
+                e = _edges(g)
             gx, gy = _grad(g)
             c, s, _ = _tensor(gx, gy)
-            w_near, w_mag = W(eo & _near(e, tolerance)), W(np.hypot(gx, gy))
+            w_near, w_mag = _w(eo & _near(e, tolerance)), _w(np.hypot(gx, gy))
         out[f"recall_{tag}"] = w_near / np.maximum(n_o, 1)
         out[f"energy_{tag}"] = w_mag / e_o
-        out[f"orient_{tag}"] = W(mag_o * (co * c + so * s)) / e_o
+        out[f"orient_{tag}"] = _w(mag_o * (co * c + so * s)) / e_o
         if tag == "rec":
-            out["precision_rec"] = W(e & near_o) / np.maximum(W(e), 1)
+            out["precision_rec"] = _w(e & near_o) / np.maximum(_w(e), 1)
     return WindowStats(**out)
+
+
+class OriginalSides:
+    """:func:`original_side` of the current original's tiles, kept for its next codec.
+
+    A tile's side costs ~0.15 s of a 2048² tile's ~0.8 s (gray, Canny, gradients, structure tensor),
+    the same for every codec of one original; its per-pixel maps are 48 MB a 2048² tile (12 MP: 6
+    tiles, 290 MB; 24 MP: 580 MB), more than a 24 MP scan's memory allows (issue 28: ≤ 1.5 GB). So the
+    float maps go to a temporary file (:class:`miscomp.spill.Spill`) and are read back for the next
+    codec (the same values); the edge masks (bit-packed, 1 MB a tile) and window sums stay in memory.
+    Only the current original is kept, up to ``max_bytes`` on disk."""
+
+    def __init__(self, max_bytes: int) -> None:
+        from miscomp.spill import Spill
+
+        self._spill = Spill(max_bytes, "miscomp-structure-")
+        self._owner = ""
+        self._small: dict[tuple, tuple] = {}  # bit-packed edge masks and window sums, in memory
+
+    def get(self, original: np.ndarray, key: str, tolerance: int) -> OriginalSide:
+        """The side of ``original`` (content hash ``key``, ``<sha256>@x,y,w,h`` for a tile; empty:
+        nothing kept)."""
+        if not key or self._spill.max_bytes <= 0:
+            return original_side(original, tolerance)
+        owner = key.partition("@")[0]
+        if owner != self._owner:
+            self._owner, self._small = owner, {}
+        self._spill.owner(key)
+        k = (key, original.shape, tolerance)
+        if k in self._spill and k in self._small:
+            mag, cos, sin = self._spill.get(k)
+            edges, near, edge_px, energy, coherent = self._small[k]
+            n = mag.size
+            unpack = lambda b: np.unpackbits(b, count=n).reshape(mag.shape).view(bool)  # noqa: E731
+            return OriginalSide(unpack(edges), unpack(near), mag, cos, sin, edge_px, energy, coherent)
+        side = original_side(original, tolerance)
+        if self._spill.put(k, (side.mag, side.cos, side.sin)):
+            packed = np.packbits(side.edges), np.packbits(side.near)
+            self._small[k] = (*packed, side.edge_px, side.energy, side.coherent)
+        return side
+
+
+def candidate_windows(side: OriginalSide, cfg: StructureConfig = STRUCTURE_CONFIG) -> np.ndarray:
+    """The windows :func:`classify_windows` can call replaced or blurred, from the original alone: those
+    that hold structure and are not texture (the same expressions as :func:`window_stats` and
+    :func:`classify_windows`, so the same windows)."""
+    structure = side.edge_px >= cfg.min_edge_px
+    density = side.edge_px / (4 * CELL * CELL)
+    coherence = side.coherent / (side.energy + 1e-3)
+    return structure & ~((density > cfg.max_edge_density) | (coherence < cfg.min_coherence))
 
 
 def classify_windows(st: WindowStats, cfg: StructureConfig = STRUCTURE_CONFIG) -> np.ndarray:
@@ -220,7 +303,11 @@ class StructureDetector(Detector):
     def __init__(self, cache_dir: Path | None = None, null: bool = True) -> None:
         self.cfg = STRUCTURE_CONFIG
         self.null = bool(null)
-        self._timing = {"pairs": 0, "seconds": 0.0}
+        from miscomp.detect.diff.artefacts import NullLadders
+
+        self._ladders = NullLadders()  # the null model's rates of the current original, per tile
+        self._sides = OriginalSides(self.cfg.side_cache_bytes)  # its window statistics' original side
+        self._timing = {"pairs": 0, "skipped": 0, "seconds": 0.0}
 
     def info(self) -> dict:
         from miscomp.config import to_dict
@@ -235,14 +322,22 @@ class StructureDetector(Detector):
         orig, rec = images.original, images.reconstruction
         if orig.shape != rec.shape or min(orig.shape[:2]) < 2 * CELL:
             return []
-        null = None
-        if self.null:
-            from miscomp.detect.diff.artefacts import null_reconstruction
+        side = self._sides.get(orig, images.original_sha256, self.cfg.tolerance)
+        if candidate_windows(side, self.cfg).any():
+            null = None
+            if self.null:
+                from miscomp.detect.diff.artefacts import null_reconstruction
 
-            null = null_reconstruction(orig, images.codec, images.bpp)
-        st = window_stats(orig, rec, null, self.cfg.tolerance)
-        kind = classify_windows(st, self.cfg)
-        findings = self._findings(images, st, kind)
+                null = null_reconstruction(
+                    orig, images.codec, images.bpp, self._ladders, images.original_sha256
+                )
+            st = window_stats(orig, rec, null, self.cfg.tolerance, side)
+            findings = self._findings(images, st, classify_windows(st, self.cfg))
+        else:
+            # No window of the original holds structure that is not texture: nothing can be found,
+            # whatever the reconstruction, so its maps and the null model are not made.
+            findings = []
+            self._timing["skipped"] += 1
         self._timing["pairs"] += 1
         self._timing["seconds"] += time.process_time() - t0
         return findings

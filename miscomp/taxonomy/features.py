@@ -164,8 +164,22 @@ def _mean_norm(d: np.ndarray) -> float:
 
 def _irls(design: np.ndarray, target: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Weighted least squares for a stacked (fx, fy) flow with Cauchy re-weighting per point (scale in
-    px): flow at occlusions and at the seams of a pasted detail is an outlier, not a motion."""
+    px): flow at occlusions and at the seams of a pasted detail is an outlier, not a motion.
+
+    ``design``: the stacked 2n×k design (:func:`_motion_designs`), or a :class:`_Axes` design, the n×k
+    design of one axis that fx and fy share (a block-diagonal model: translation, affine, poly). The
+    latter is the same least-squares problem (both axes share each point's weight) solved as one
+    n×k fit with two right-hand sides: ~8× less LAPACK work than the 2n×2k block, the coefficients
+    equal to rounding (≤ 1e-12 relative on the taxonomy's regions, docs/decisions/diff-cost.md)."""
     n = len(weight)
+    if isinstance(design, _Axes):
+        x, t, w = design.x, target.reshape(2, n).T, weight
+        for _ in range(4):
+            sw = np.sqrt(w)[:, None]
+            c = np.linalg.lstsq(x * sw, t * sw, rcond=None)[0]
+            r = np.hypot(*(x @ c - t).T)
+            w = weight / (1 + (r / scale) ** 2)
+        return np.concatenate([c[:, 0], c[:, 1]])
     w = np.tile(weight, 2)
     coef = np.zeros(design.shape[1])
     for _ in range(4):
@@ -176,17 +190,34 @@ def _irls(design: np.ndarray, target: np.ndarray, weight: np.ndarray, scale: flo
     return coef
 
 
-def _motion_designs(u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
-    """Design matrices for the stacked unknown flow (fx then fy) in normalised coordinates u, v."""
+class _Axes:
+    """A block-diagonal motion design, diag(x, x) for the stacked (fx, fy): kept as its one-axis
+    block ``x`` (n×k). ``design @ coef`` is ``apply``: (x·coef[:k], x·coef[k:]) stacked."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+    def apply(self, coef: np.ndarray) -> np.ndarray:
+        k = self.x.shape[1]
+        return np.concatenate([self.x @ coef[:k], self.x @ coef[k:]])
+
+
+def _motion_designs(u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray | _Axes]:
+    """Design matrices for the stacked unknown flow (fx then fy) in normalised coordinates u, v; the
+    block-diagonal ones as :class:`_Axes`."""
     one, zero = np.ones_like(u), np.zeros_like(u)
     poly = np.stack([one, u, v, u * u, u * v, v * v, u**3, u * u * v, u * v * v, v**3], 1)
-    zp = np.zeros_like(poly)
     return {
-        "translation": np.block([[one[:, None], zero[:, None]], [zero[:, None], one[:, None]]]),
+        "translation": _Axes(poly[:, :1]),
         "similarity": np.vstack([np.stack([one, zero, u, -v], 1), np.stack([zero, one, v, u], 1)]),
-        "affine": np.block([[poly[:, :3], zp[:, :3]], [zp[:, :3], poly[:, :3]]]),
-        "poly": np.block([[poly, zp], [zp, poly]]),
+        "affine": _Axes(poly[:, :3]),
+        "poly": _Axes(poly),
     }
+
+
+def _apply(design: np.ndarray | _Axes, coef: np.ndarray) -> np.ndarray:
+    """``design @ coef`` for either kind of design."""
+    return design.apply(coef) if isinstance(design, _Axes) else design @ coef
 
 
 def _colour_explained(lab_o, lab_r, core, u, v) -> float:
@@ -264,7 +295,7 @@ def _refine_affine(g_o, g_r, core, cx, cy, s, fields, residuals, residual, grid_
         (m[0, 0] - 1) * cx + m[0, 1] * cy + t[0], (m[0, 0] - 1) * s, m[0, 1] * s,
         m[1, 0] * cx + (m[1, 1] - 1) * cy + t[1], m[1, 0] * s, (m[1, 1] - 1) * s,
     ])  # fmt: skip
-    fxy = (grid_designs["affine"] @ coef).astype(np.float32)
+    fxy = _apply(grid_designs["affine"], coef).astype(np.float32)
     h, w = shape
     fx, fy = fxy[: h * w].reshape(h, w), fxy[h * w :].reshape(h, w)
     res = residual(fx, fy)
@@ -396,7 +427,7 @@ def _bend(flow: np.ndarray, core: np.ndarray, weight: np.ndarray) -> float:
     u, v = (xs - cx) / r, (ys - cy) / r
     design = _motion_designs(u[inner], v[inner])["affine"]
     coef = _irls(design, np.concatenate([fx[inner], fy[inner]]), w[inner])
-    pred = (_motion_designs(u[outer], v[outer])["affine"] @ coef).reshape(2, -1)
+    pred = _apply(_motion_designs(u[outer], v[outer])["affine"], coef).reshape(2, -1)
     miss = np.hypot(pred[0] - fx[outer], pred[1] - fy[outer])
     return _wmedian(miss, w[outer]) / max(_wmedian(np.hypot(fx[outer], fy[outer]), w[outer]), 0.5)
 
@@ -481,10 +512,13 @@ def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, 
     positions. A hard layer choice per pixel leaves the blend's ramp unexplained; α is the soft layer."""
     h, w = core.shape
     o, r = original.astype(np.float32) / 255, reconstruction.astype(np.float32) / 255
+    # An integer shift with OpenCV's BORDER_REFLECT (what warpAffine with INTER_NEAREST made) is a
+    # window of the image padded symmetrically: the same pixels, without a warp per shift.
+    reach = _GHOST_REACH + 1  # the grid's corners plus the 1 px refinement
+    o_pad, r_pad = (np.pad(x, ((reach, reach), (reach, reach), (0, 0)), mode="symmetric") for x in (o, r))
 
-    def shifted(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
-        return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    def shifted(padded: np.ndarray, dx: int, dy: int) -> np.ndarray:
+        return padded[reach - dy : reach - dy + h, reach - dx : reach - dx + w]
 
     tried: dict[tuple[int, int], float] = {}
     at = np.flatnonzero(core)
@@ -492,7 +526,7 @@ def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, 
 
     def res(d: tuple[int, int]) -> float:
         if d not in tried:
-            moved = shifted(o, *d)
+            moved = shifted(o_pad, *d)
             tried[d] = _blend_residual(o, d_ro, moved, at, o_core, lab_r_core) if d != (0, 0) else np.inf
         return tried[d]
 
@@ -500,7 +534,7 @@ def _ghost(original, reconstruction, lab_o, lab_r, core) -> tuple[float, float, 
     best = min(((dx, dy) for dy in grid for dx in grid), key=res)
     near = [(best[0] + i, best[1] + j) for j in (-1, 0, 1) for i in (-1, 0, 1)]
     dx, dy = min(near, key=res)
-    back = _blend_residual(r, o - r, shifted(r, -dx, -dy), at, r[core], lab_o[core])
+    back = _blend_residual(r, o - r, shifted(r_pad, -dx, -dy), at, r[core], lab_o[core])
     return res((dx, dy)), float(np.hypot(dx, dy)), back
 
 
@@ -581,7 +615,7 @@ def region_features(original: np.ndarray, reconstruction: np.ndarray, mask: np.n
         target = np.concatenate([flow[core][:, 0], flow[core][:, 1]]).astype(np.float64)
         for name, design in core_designs.items():
             coef = _irls(design, target, wt)
-            fxy = (grid_designs[name] @ coef).astype(np.float32)
+            fxy = _apply(grid_designs[name], coef).astype(np.float32)
             fx, fy = fxy[: h * w].reshape(h, w), fxy[h * w :].reshape(h, w)
             res = residual(fx, fy)
             if res < residuals.get(name, np.inf):

@@ -133,3 +133,24 @@ def test_ordinary_artefacts_are_kept_as_low_scores_with_their_kind():
         "blur, ringing or texture smoothing",
         "blocking",
     }
+
+
+def test_null_ladders_give_the_same_null_and_make_each_ladder_once(monkeypatch):
+    from miscomp.detect.diff import artefacts
+
+    img = scene()
+    made = []
+    real = artefacts.jpeg_ladder
+    monkeypatch.setattr(artefacts, "jpeg_ladder", lambda o: made.append(o.shape) or real(o))
+    ladders = artefacts.NullLadders()
+    for bpp in (0.3, 1.2, 0.3):  # three codecs of one original: the ladder is made once
+        want = artefacts.null_reconstruction(img, "webp:quality=5", bpp)
+        got = artefacts.null_reconstruction(img, "webp:quality=5", bpp, ladders, "abc@0,0,64,64")
+        assert np.array_equal(got, want)
+    assert len(made) == 3 + 1
+    artefacts.null_reconstruction(img[:64], "webp", 0.3, ladders, "abc@0,64,64,64")  # another tile
+    artefacts.null_reconstruction(img, "webp", 0.3, ladders, "def@0,0,64,64")  # another original
+    artefacts.null_reconstruction(img, "webp", 0.3, ladders, "abc@0,0,64,64")  # the first is gone
+    artefacts.null_reconstruction(img, "webp", 0.3, ladders, "")  # no key: never kept
+    artefacts.null_reconstruction(img, "webp", 0.3, ladders, "")
+    assert len(made) == 3 + 1 + 5

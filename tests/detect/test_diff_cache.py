@@ -76,3 +76,25 @@ def test_a_whole_original_above_the_size_limit_keeps_its_digest(monkeypatch):
     det._cache = OriginalCache(small.cache_max_pixels, small.digest_max_bytes)
     assert [det.detect(p) for p in _pairs(img, "sha-a")] == fresh
     assert len(made) == 1 and det._cache.nbytes > 0
+
+
+def test_spilled_tile_maps_are_read_back_and_find_the_same(monkeypatch):
+    import miscomp.detect.diff.cache as cache_module
+
+    img = _large()
+    n_tiles = len(tile_boxes(*img.shape[:2], 256, 64))
+    fresh = [detect_tiled(DiffDetector(), p, tile=256) for p in _pairs(img, "")]
+    made: list[int] = []
+    real = cache_module.original_maps
+    monkeypatch.setattr(cache_module, "original_maps", lambda *a: made.append(1) or real(*a))
+    det = DiffDetector()
+    assert [detect_tiled(det, p, tile=256) for p in _pairs(img, "sha-a")] == fresh
+    assert len(made) == n_tiles  # made for the first codec only; the others read them back
+    spill = det._cache._spill
+    assert spill.nbytes > 0 and len(list(spill.folder.iterdir())) == n_tiles
+    # No spill budget: every codec makes the maps again, with the same findings.
+    made.clear()
+    det = DiffDetector()
+    det._cache = OriginalCache(det.config.cache_max_pixels, det.config.digest_max_bytes, spill_bytes=0)
+    assert [detect_tiled(det, p, tile=256) for p in _pairs(img, "sha-a")] == fresh
+    assert len(made) == len(CODECS) * n_tiles and det._cache._spill.folder is None

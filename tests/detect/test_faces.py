@@ -122,3 +122,13 @@ def test_a_face_only_the_reconstruction_shows_has_appeared(detector, astronaut):
     appeared = [f for f in found if f.details["kind"] == "appeared"]
     assert len(appeared) == 1 and counts["faces_appeared"] == 1 and appeared[0].score == 0.8
     assert appeared[0].box.iou(face.box) > 0.5
+
+
+def test_the_reconstruction_scan_floor_keeps_every_face_that_is_read(detector, astronaut):
+    """The reconstruction is scanned down to the looser of its two uses, not to the original's -0.5:
+    the faces at or above that floor are the same either way."""
+    cfg = detector.cfg
+    floor = min(cfg.min_face_score - 0.5, cfg.appear_score)
+    for rec in (astronaut, _jpeg(astronaut, 10), _jpeg(astronaut, 3)):
+        low = [f for f in detector.models.detect(rec, 1, -0.5) if f.score >= floor]
+        assert detector.models.detect(rec, 1, floor) == low

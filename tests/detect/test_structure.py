@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 
 from miscomp.detect import DETECTORS, PairImages
-from miscomp.detect.structure import StructureDetector, classify_windows, window_stats
+from miscomp.detect.structure import (
+    OriginalSides,
+    StructureDetector,
+    candidate_windows,
+    classify_windows,
+    original_side,
+    window_stats,
+)
 
 
 def _dial(size: int = 256) -> np.ndarray:
@@ -151,3 +158,78 @@ def test_window_stats_match_the_plain_formulas_bit_for_bit():
         for name, value in want.items():
             got = getattr(st, name)
             assert got.dtype == value.dtype and np.array_equal(got, value), name
+
+
+def test_original_sides_kept_on_disk_give_the_same_window_stats(tmp_path):
+    orig = _dial(320)[:300]
+    m = cv2.getRotationMatrix2D((128, 128), 25, 1.0)
+    rec = cv2.warpAffine(orig, m, (320, 300), borderMode=cv2.BORDER_REPLICATE)
+    ok, buf = cv2.imencode(".jpg", orig, [cv2.IMWRITE_JPEG_QUALITY, 20])
+    null = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    sides = OriginalSides(1 << 30)
+    first = sides.get(orig, "sha@0,0,320,300", 2)  # made
+    again = sides.get(orig, "sha@0,0,320,300", 2)  # read back from the file
+    assert again is not first and sides._spill.nbytes > 0
+    for name in ("edges", "near", "mag", "cos", "sin", "edge_px", "energy", "coherent"):
+        a, b = getattr(first, name), getattr(again, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    for ref in (None, null):
+        want = window_stats(orig, rec, ref)
+        got = window_stats(orig, rec, ref, side=again)
+        for name in want.__dataclass_fields__:
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    folder = sides._spill.folder
+    assert folder is not None and any(folder.iterdir())
+    sides.get(orig, "other@0,0,320,300", 2)  # a new original: the first one's file is gone
+    assert len(list(folder.iterdir())) == 1 and list(sides._small) == [
+        ("other@0,0,320,300", (300, 320, 3), 2)
+    ]
+    del sides
+    assert not folder.exists()  # the folder goes with the cache
+    nothing = OriginalSides(0)
+    nothing.get(orig, "sha@0,0,320,300", 2)
+    assert nothing._spill.folder is None and original_side(orig).mag.dtype == np.float32
+
+
+def test_a_second_codec_finds_what_a_fresh_detector_finds():
+    orig = _dial()
+    det = StructureDetector()
+    for angle in (40, 25):  # two "codecs" of one original: the second reads the kept original side
+        m = cv2.getRotationMatrix2D((128, 128), angle, 1.0)
+        rec = cv2.warpAffine(orig, m, (256, 256), borderMode=cv2.BORDER_REPLICATE)
+        pair = PairImages("p", orig, rec, "sha@0,0,256,256", "learned", 2.0)
+        assert det.detect(pair) == StructureDetector().detect(pair)
+    assert det._sides._spill.nbytes > 0
+
+
+def test_candidate_windows_are_the_only_ones_classify_windows_can_flag(rng):
+    """The gate is computed from the original alone; a window outside it is never replaced or blurred,
+    whatever the reconstruction (here: rotated, blurred, noise)."""
+    dial = _dial()
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    grass = np.clip(128 + 60 * rng.standard_normal((256, 256, 3)), 0, 255).astype(np.uint8)
+    m = cv2.getRotationMatrix2D((128, 128), 40, 1.0)
+    for orig in (dial, flat, grass):
+        gate = candidate_windows(original_side(orig))
+        recs = (
+            cv2.warpAffine(orig, m, (256, 256), borderMode=cv2.BORDER_REPLICATE),
+            cv2.GaussianBlur(orig, (0, 0), 6),
+            dial,
+        )
+        for rec in recs:
+            for null in (None, orig):
+                kind = classify_windows(window_stats(orig, rec, null))
+                assert not ((kind == 1) | (kind == 2))[~gate].any()
+    assert candidate_windows(original_side(dial)).any()
+    assert not candidate_windows(original_side(flat)).any()
+
+
+def test_a_tile_without_candidate_windows_makes_no_maps(monkeypatch):
+    from miscomp.detect import structure
+
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    made = []
+    monkeypatch.setattr(structure, "window_stats", lambda *a, **k: made.append(1))
+    det = StructureDetector()
+    assert det.detect(_pair(flat, _dial())) == [] and made == []
+    assert det.info()["timing"]["skipped"] == 1

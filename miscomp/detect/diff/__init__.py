@@ -121,7 +121,9 @@ class DiffDetector(Detector):
         )  # fmt: skip
         # What this detector keeps of the current original for its next codec (cache.py): a scan's
         # unit of work is one original with all its codecs.
-        self._cache = OriginalCache(self.config.cache_max_pixels, self.config.digest_max_bytes)
+        self._cache = OriginalCache(
+            self.config.cache_max_pixels, self.config.digest_max_bytes, self.config.spill_max_bytes
+        )
 
     def clear_cache(self) -> None:
         """Forget the cached original (benchmarks that time a pipeline without caches)."""

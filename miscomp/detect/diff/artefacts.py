@@ -150,24 +150,59 @@ def _jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1], int(buf.size)
 
 
-def null_reconstruction(original: np.ndarray, codec: str = "", bpp: float | None = None) -> np.ndarray | None:
+def null_reconstruction(
+    original: np.ndarray, codec: str = "", bpp: float | None = None, ladder: NullLadders | None = None,
+    key: str = "",
+) -> np.ndarray | None:  # fmt: skip
     """The null model of Tsereh et al.: the original through JPEG at this pair's rate.
 
     For a JPEG pair whose tag names the quality that quality is used (the pair's own encoder may
     differ slightly); otherwise the JPEG quality whose bpp is nearest to ``bpp`` from a coarse
     ladder (9 encodes of a quarter-size copy, then one full encode). None when the rate is unknown.
-    What JPEG at the same rate would also do to a region is an ordinary artefact."""
-    h, w = original.shape[:2]
+    What JPEG at the same rate would also do to a region is an ordinary artefact. ``ladder`` (with
+    the original's content ``key``): where the ladder's rates are kept for the original's next codec."""
     match = _QUALITY.search((codec or "").lower())
     if codec_family(codec) == "jpeg" and match:
         return _jpeg(original, min(max(int(match.group(1)), 1), 100))[0]
     if bpp is None or not np.isfinite(bpp) or bpp <= 0:
         return None
-    small = cv2.resize(original, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    # A half-size image costs 1.0–1.3× the bits per pixel of the full one at the same quality
-    # (measured on kodim02/09/13 at q 2–70), so the ladder is matched against bpp × 1.15.
-    rates = [_jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities]
+    rates = ladder.rates(original, key) if ladder is not None else jpeg_ladder(original)
     q = min(
         zip(ARTEFACTS.jpeg_qualities, rates, strict=True), key=lambda qr: abs(np.log(qr[1] / (1.15 * bpp)))
     )[0]
     return _jpeg(original, q)[0]
+
+
+def jpeg_ladder(original: np.ndarray) -> tuple[float, ...]:
+    """bpp of a half-size copy of ``original`` at each of ``ARTEFACTS.jpeg_qualities``."""
+    h, w = original.shape[:2]
+    small = cv2.resize(original, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    # A half-size image costs 1.0–1.3× the bits per pixel of the full one at the same quality
+    # (measured on kodim02/09/13 at q 2–70), so the ladder is matched against bpp × 1.15.
+    return tuple(_jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities)
+
+
+class NullLadders:
+    """The null model's rate ladder of the current original and its tiles, for its next codec.
+
+    The ladder (9 JPEG encodes and decodes of a half-size copy) depends on the pixels alone, so every
+    codec of one original finds the same rates: 20 % of the structure detector's time on a 12 MP
+    photo's second codec went to making it again per tile (docs/decisions/diff-cost.md, session 36).
+    Only the current original is kept (a new content hash clears it): 9 floats a tile."""
+
+    def __init__(self) -> None:
+        self._original = ""
+        self._rates: dict[tuple, tuple[float, ...]] = {}
+
+    def rates(self, original: np.ndarray, key: str) -> tuple[float, ...]:
+        """The ladder of ``original``, whose content hash is ``key`` (``<sha256>@x,y,w,h`` for a tile;
+        empty: not kept)."""
+        if not key:
+            return jpeg_ladder(original)
+        owner = key.partition("@")[0]
+        if owner != self._original:
+            self._original, self._rates = owner, {}
+        k = (key, original.shape)
+        if k not in self._rates:
+            self._rates[k] = jpeg_ladder(original)
+        return self._rates[k]

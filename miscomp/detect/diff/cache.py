@@ -12,6 +12,10 @@ new content hash replaces it. Two kinds of entry:
   structure's points, ~3 MB per 1024² tile), for every tile, up to ``DiffConfig.digest_max_bytes`` in
   all. Holding whole maps for every tile would cost ~1 GB on a 12 MP photo; a tile's next codec
   recomputes the cheap part (Lab, statistics, gradients: ~25 ms of a 1024² tile) and reuses the rest.
+- and, up to ``DiffConfig.spill_max_bytes``, a tile's per-pixel maps (Lab, local mean and variance,
+  gradients, activity: 32 MB a 1024² tile) in a temporary file (:class:`miscomp.spill.Spill`), read
+  back for the next codec: the same values for ~10 ms instead of ~45 ms of a tile's ~320 ms (session
+  36, docs/decisions/diff-cost.md).
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from miscomp.detect.diff.maps import OriginalDigest, OriginalMaps, original_maps
+from miscomp.spill import Spill
 
 
 class OriginalCache:
     """The current original's maps (whole images) and digests (tiles); see the module docstring."""
 
-    def __init__(self, max_pixels: int, max_bytes: int) -> None:
+    def __init__(self, max_pixels: int, max_bytes: int, spill_bytes: int = 0) -> None:
         self.max_pixels = int(max_pixels)
         self.max_bytes = int(max_bytes)
+        self._spill = Spill(spill_bytes, "miscomp-diff-")
         self.clear()
 
     def clear(self) -> None:
@@ -34,6 +40,7 @@ class OriginalCache:
         self._whole: tuple[tuple, OriginalMaps] | None = None
         self._digests: dict[tuple, OriginalDigest] = {}
         self._bytes = 0
+        self._spill.clear()
 
     @property
     def nbytes(self) -> int:
@@ -54,6 +61,9 @@ class OriginalCache:
             if self._whole is None or self._whole[0] != key:
                 self._whole = (key, original_maps(original))
             return self._whole[1]
+        spilled = self._spill.get(key)
+        if spilled is not None:
+            return _from_spill(spilled, self._digests.get(key))
         return original_maps(original, self._digests.get(key))
 
     def keep(self, om: OriginalMaps, original: np.ndarray, sha256: str) -> None:
@@ -66,3 +76,16 @@ class OriginalCache:
         if self._bytes + digest.nbytes <= self.max_bytes:
             self._digests[key] = digest
             self._bytes += digest.nbytes
+        if "activity" in om.__dict__:  # made for the noise model (always, in a detection)
+            self._spill.owner(sha256)
+            self._spill.put(key, (om.lab, om.stats[0], om.stats[1], *om.grad, om.activity))
+
+
+def _from_spill(arrays: list[np.ndarray], digest: OriginalDigest | None) -> OriginalMaps:
+    """The maps :func:`original_maps` made, from what :meth:`OriginalCache.keep` spilled: the L* plane
+    is a contiguous copy of Lab's first channel and the squared local mean the mean squared, as
+    there (the same values)."""
+    lab, mu, var, gx, gy, activity = arrays
+    om = OriginalMaps(lab, np.ascontiguousarray(lab[..., 0]), (mu, var, np.square(mu)), (gx, gy), digest)
+    om.__dict__["activity"] = activity  # the cached property, as made before
+    return om

@@ -67,6 +67,11 @@ class DiffConfig:
         "0.46 MB per 1024-px tile of kodim14 at 12 MP (all 24 tiles: ~11 MB). The digests stay through the "
         "later detectors: with 64 MiB a one-codec 24 MP text scan peaked at 1593 MiB (base 1547)",
     )  # fmt: skip
+    spill_max_bytes: int = defined(
+        2**30,
+        "temporary disk for the tiles' per-pixel original maps between codecs (cache.py): 32 MB a "
+        "1024-px tile, a 12 MP photo's 24 tiles 768 MB; 0 keeps none",
+    )
 
 
 @dataclass(frozen=True)
