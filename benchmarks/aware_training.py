@@ -4,6 +4,7 @@
     python -m benchmarks.aware_training eval --aware PATH     base vs aware: held-out text, Kodak
     python -m benchmarks.aware_training eval --split tune --aware PATH   the same on the tune split
     python -m benchmarks.aware_training sheets --aware NAME   original | base | aware crops to label by eye
+    python -m benchmarks.aware_training ship --weights PATH --provenance JSON   into the package, if it passes
 
 ``terms`` (the small measurement that picks the term): on the real-codec test bed's *tune* split, every
 known text item (rendered-scene truths, plate boxes) of the base q1 reconstruction gets the value of
@@ -31,6 +32,8 @@ from benchmarks.realbed_build import LABELS, load_original, read_manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASE_SPEC = "bmshj2018-factorized:q=1,precision=float32"
+# the base's next rate on the same images: the base read at the aware model's bpp (report: "at equal bpp")
+BASE_Q2_SPEC = "bmshj2018-factorized:q=2,precision=float32"
 BED_Q1_TAG = "bmshj2018-factorized-metricmse-q1-weightsmiscomp"
 # Fresh scenes from TextCropConfig.eval_seed0 on (no training or tuning used them); off by default: on
 # this shared CPU one scanned pair takes ~2 min, so the first measurement is the bed's held-out images.
@@ -195,7 +198,8 @@ def cer(pairs: pd.DataFrame) -> float | None:
 def report(work: Path, aware: str, card: Path | None) -> Path:
     from benchmarks.harness import write_results
 
-    text = pd.concat([pd.read_csv(work / f"text-{m}.csv") for m in ("base", aware)])
+    models = ("base", "base-q2", aware) if (work / "text-base-q2.csv").exists() else ("base", aware)
+    text = pd.concat([pd.read_csv(work / f"text-{m}.csv") for m in models])
     rows = []
     for (model, group), g in sorted(text.groupby(["model", "set"])) + sorted(
         ((m, "all text"), g) for m, g in text.groupby("model")
@@ -211,6 +215,11 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
     rows.append({"model": aware, "set": "kodak", "images": len(kod), "bpp": float(kod["bpp"].mean()),
                  "symbol_findings": None, "cer": None, "psnr": float(kod["psnr"].mean()),
                  "delta_psnr": float(kod["delta_psnr"].mean())})  # fmt: skip
+    rd = pd.read_csv(RESULTS / "rd_kodak.csv")
+    b2k = rd[rd["codec"] == "bmshj2018-factorized-q2"]  # the base q2's Kodak point, for the figure
+    rows.append({"model": "base-q2", "set": "kodak", "images": len(b2k), "bpp": float(b2k["bpp"].mean()),
+                 "symbol_findings": None, "cer": None, "psnr": float(b2k["psnr"].mean()),
+                 "delta_psnr": None})  # fmt: skip
     by = {(r["model"], r["set"]): r for r in rows}
     b, a = by[("base", "all text")], by[(aware, "all text")]
     meta = json.loads(card.read_text()) if card is not None and card.exists() else {}
@@ -250,7 +259,34 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
             "cer_change_at_equal_bpp": round(a["cer"] / cer_at - 1, 4),
         })  # fmt: skip
     print(json.dumps(summary, indent=1))
+    plot(RESULTS / "aware_training.png", by, aware)
     return write_results("aware_training", summary, rows)
+
+
+def plot(path: Path, by: dict, aware: str) -> None:
+    """Base and aware side by side: held-out text symbol findings and CER over bpp, and Kodak PSNR over
+    bpp; the base is a line through its q1 and q2 points (what "at equal bpp" reads off), the aware
+    model one point."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 4.2), dpi=110, layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (
+        ("all text", "symbol_findings", "symbol findings (shown, score ≥ 0.5)", "held-out text: findings"),
+        ("all text", "cer", "OCR character error rate (pooled)", "held-out text: CER"),
+        ("kodak", "psnr", "PSNR-RGB (dB, mean of 24)", "Kodak"),
+    )
+    for ax, (group, col, ylabel, title) in zip(axes, panels, strict=True):
+        base = [by[(m, group)] for m in ("base", "base-q2") if (m, group) in by]
+        ax.plot([r["bpp"] for r in base], [r[col] for r in base], "C0o-", ms=7, label="base q1 → q2")
+        a = by[(aware, group)]
+        ax.plot([a["bpp"]], [a[col]], "C3*", ms=14, label=f"aware q1 ({aware})")
+        for r, name in zip(base, ("q1", "q2"), strict=False):
+            ax.annotate(name, (r["bpp"], r[col]), textcoords="offset points", xytext=(6, 4))
+        ax.set(xlabel="bits per pixel", ylabel=ylabel, title=title)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.savefig(path)
 
 
 def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3) -> list[Path]:
@@ -326,6 +362,74 @@ def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3
     return paths
 
 
+# Shipping rule (issue 31, docs/decisions/aware-training.md): the aware weights ship when the held-out
+# text rate is within ±5 % of the base and there are fewer symbol findings than the base at equal bpp.
+SHIP_RATE_TOLERANCE = 0.05
+
+
+def ship_verdict(summary: dict) -> tuple[bool, str]:
+    """Whether a measured aware model may ship (the rule above), and why in one line."""
+    ratio, change = summary.get("text_bpp_ratio"), summary.get("symbol_findings_change_at_equal_bpp")
+    if ratio is None or change is None:
+        return False, "the results lack the held-out bpp ratio or the findings at equal bpp (eval --base-q2)"
+    if abs(ratio - 1) > SHIP_RATE_TOLERANCE:
+        return False, f"held-out text bpp {ratio - 1:+.1%} vs the base, outside ±{SHIP_RATE_TOLERANCE:.0%}"
+    if change >= 0:
+        return False, f"symbol findings {change:+.1%} vs the base at equal bpp: not fewer"
+    return True, f"held-out text bpp {ratio - 1:+.1%}, symbol findings {change:+.1%} at equal bpp"
+
+
+def ship(weights: Path, results: Path, provenance: Path, arch: str = "bmshj2018-factorized") -> Path:
+    """Copy measured aware weights into the package as ``<arch>-q<N>-aware.pth`` (``weights=aware``) with
+    a sidecar: the export's facts, how it was trained (``provenance``: command, commit, CPU time, load),
+    the held-out measurement and the golden numbers of kodim23 that tests/codecs/test_inhouse_weights.py
+    checks. Refuses (MiscompError, one line) when the measurement does not pass the shipping rule."""
+    import shutil
+
+    from PIL import Image
+
+    from benchmarks.realbed_build import shared_dir
+    from miscomp.codecs import create_codec
+    from miscomp.errors import MiscompError
+    from miscomp.io import atomic_write_text, file_sha256
+    from miscomp.metrics import ms_ssim, psnr
+    from miscomp.weights import inhouse_path
+
+    summary = json.loads(results.read_text())["summary"]
+    ok, why = ship_verdict(summary)
+    if not ok:
+        raise MiscompError(f"{results}: not shipped: {why}")
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    if summary.get("train_steps") != meta.get("steps"):
+        raise MiscompError(
+            f"{results}: measured {summary.get('train_steps')} steps, {weights} has {meta.get('steps')}"
+        )
+    out = inhouse_path(arch, int(meta["quality"]), "aware")
+    shutil.copyfile(weights, out)
+    rgb = np.asarray(Image.open(shared_dir() / "data" / "kodak" / "kodim23.png").convert("RGB"))
+    codec = create_codec(f"{arch}:q={meta['quality']},weights=aware")
+    data = codec.compress(rgb)
+    rec = codec.decompress(data)
+    keep = (
+        "text_images", "text_bpp_ratio", "symbol_findings_base", "symbol_findings_aware",
+        "symbol_findings_base_at_aware_bpp", "symbol_findings_change_at_equal_bpp", "cer_base", "cer_aware",
+        "cer_change_at_equal_bpp", "kodak_bpp_ratio", "kodak_delta_psnr_at_equal_bpp",
+    )  # fmt: skip
+    heldout = {k: summary.get(k) for k in keep}
+    heldout.update({"verdict": why, "results": "benchmarks/results/aware_training.json"})
+    golden = {
+        "image": "kodim23.png", "weights_sha256": file_sha256(out), "bytes": len(data),
+        "bpp": round(len(data) * 8 / (rgb.shape[0] * rgb.shape[1]), 6), "psnr": round(psnr(rgb, rec), 4),
+        "ms_ssim": round(ms_ssim(rgb, rec), 5),
+    }  # fmt: skip
+    meta.update({
+        "file": out.name, "variant": "aware", "spec": f"{arch}:q={meta['quality']},weights=aware",
+        "training": json.loads(provenance.read_text()), "heldout": heldout, "golden": golden,
+    })  # fmt: skip
+    atomic_write_text(out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    return out
+
+
 def load_run_dir(run_dir: Path) -> dict[str, pd.DataFrame]:
     pairs = pd.read_csv(run_dir / "pairs.csv")
     findings = (
@@ -349,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the bed's text images to scan: held-out (the result) or tune (choosing a configuration)",
     )  # fmt: skip
     e.add_argument("--no-base", action="store_true", help="skip the base (its csv is in --work already)")
+    e.add_argument(
+        "--base-q2", action="store_true",
+        help="scan the base q2 too (text-base-q2.csv): the report reads the base at the aware bpp from q1-q2",
+    )  # fmt: skip
     r = sub.add_parser("report", help="results/aware_training.{json,csv} from an eval's work folder")
     r.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     r.add_argument("--aware", default="", help="the aware model's name (its .pth stem)")
@@ -357,7 +465,20 @@ def main(argv: list[str] | None = None) -> int:
     sh.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     sh.add_argument("--aware", required=True, help="the aware model's name (its .pth stem)")
     sh.add_argument("--out", type=Path, default=None)
+    sp = sub.add_parser("ship", help="copy measured aware weights into the package (weights=aware)")
+    sp.add_argument("--weights", type=Path, required=True, help="the exported, measured .pth")
+    sp.add_argument("--results", type=Path, default=RESULTS / "aware_training.json")
+    sp.add_argument("--provenance", type=Path, required=True, help="JSON: command, commit, CPU time, load")
     args = p.parse_args(argv)
+    if args.cmd == "ship":
+        from miscomp.errors import MiscompError
+
+        try:
+            print(ship(args.weights, args.results, args.provenance))
+        except (MiscompError, OSError, KeyError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "sheets":
         for path in sheets(args.work, args.aware, args.out or args.work / "sheets"):
             print(path)
@@ -373,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**terms_summary(df), "seconds": round(time.perf_counter() - t0, 1)}))
     elif args.cmd == "eval":
         specs = {} if args.no_base else {"base": BASE_SPEC}
+        if args.base_q2:
+            specs["base-q2"] = BASE_Q2_SPEC
         specs.update({p.stem: f"{BASE_SPEC},weights={p.resolve()}" for p in args.aware})
         args.work.mkdir(parents=True, exist_ok=True)
         if args.part in ("text", "all"):
@@ -385,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{name}: {len(pairs)} pairs, {n_sym} symbol findings, {time.perf_counter() - t0:.0f} s"
                 )
         if args.part in ("kodak", "all"):  # the base's Kodak points are rd_kodak.csv's (same weights)
-            df = kodak([v for k, v in specs.items() if k != "base"])
+            df = kodak([v for k, v in specs.items() if not k.startswith("base")])
             df["model"] = df["codec"].map({v: k for k, v in specs.items()})
             df.to_csv(args.work / "kodak.csv", index=False)
             print(df.groupby("model")[["bpp", "psnr"]].mean(), flush=True)

@@ -7,8 +7,9 @@ provide the file. An explicit path that does not exist is an error at once: sile
 to another file would make results unreproducible.
 
 Weights we trained ourselves ship inside the package (``miscomp/data/weights``, so an installed wheel
-has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-miscomp.pth``. Their model card
-and training script are in ``models/`` at the repository root.
+has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-<variant>.pth``: ``miscomp`` (plain
+rate-distortion training, the default) or ``aware`` (fine-tuned with the miscompression-aware objective,
+issue 31). Their model card and training script are in ``models/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -71,17 +72,24 @@ def models_dir() -> Path:
     return Settings.from_env().models_dir
 
 
-def inhouse_path(arch: str, quality: int) -> Path:
-    return models_dir() / f"{arch}-q{quality}-miscomp.pth"
+# The in-house weight variants a codec spec can name (``weights=<variant>``); the file's suffix.
+INHOUSE_VARIANTS = ("miscomp", "aware")
 
 
-def resolve_inhouse(arch: str, quality: int) -> ResolvedWeights:
-    path = inhouse_path(arch, quality)
+def inhouse_path(arch: str, quality: int, variant: str = "miscomp") -> Path:
+    return models_dir() / f"{arch}-q{quality}-{variant}.pth"
+
+
+def resolve_inhouse(arch: str, quality: int, variant: str = "miscomp") -> ResolvedWeights:
+    if variant not in INHOUSE_VARIANTS:
+        raise ValueError(f"in-house weights variant must be one of {INHOUSE_VARIANTS}, got {variant!r}")
+    path = inhouse_path(arch, quality, variant)
     if path.is_file():
         return ResolvedWeights(path, "in-house")
-    have = sorted(p.name for p in path.parent.glob("*-miscomp.pth")) if path.parent.is_dir() else []
+    have = sorted(p.name for p in path.parent.glob(f"*-{variant}.pth")) if path.parent.is_dir() else []
+    what = "in-house weights" if variant == "miscomp" else f"in-house {variant} weights"
     raise MissingWeightsError(
-        f"{arch} q={quality}: no in-house weights at {path} "
+        f"{arch} q={quality}: no {what} at {path} "
         f"(available: {', '.join(have) or 'none'}). Put {path.name} there or point "
         f"MISCOMP_MODELS_DIR at the folder that holds it; or use weights=official "
         f"(downloads CompressAI's pretrained model) or weights=PATH to a checkpoint."

@@ -7,6 +7,7 @@
 # venv's editable-install hook is not loaded through a plain path entry), which the script checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 VENV=${VENV:-.venv}
 DEV_SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 work=$(mktemp -d)
@@ -36,5 +37,26 @@ assert len(pairs) == 6 and (pairs.status == "ok").all(), pairs[["pair_id", "stat
 assert weights["source"] == "in-house" and "site-packages" in weights["path"], weights
 assert (run / "report.html").is_file()
 print(f"check_wheel: ok: {len(pairs)} pairs from the installed wheel, weights {weights['path']}")
+PY
+# every aware fine-tune in the checkout (weights=aware, issue 31) is in the wheel and loads from there
+env -u MISCOMP_MODELS_DIR OMP_NUM_THREADS=1 "$work/venv/bin/python" - "$repo/miscomp/data/weights" <<'PY'
+import sys
+from pathlib import Path
+import numpy as np
+from miscomp.codecs import create_codec
+from miscomp.weights import models_dir
+want = sorted(p.name for p in Path(sys.argv[1]).glob("*-q*-aware.pth"))
+have = sorted(p.name for p in models_dir().glob("*-q*-aware.pth"))
+assert have == want, f"aware weights in the checkout {want}, in the wheel {have}"
+for name in have:
+    arch, q = name.rsplit("-q", 1)[0], int(name.rsplit("-q", 1)[1].split("-")[0])
+    codec = create_codec(f"{arch}:q={q},weights=aware")
+    info = codec.info()["weights"]
+    assert info["source"] == "in-house" and "site-packages" in info["path"] and info["path"].endswith(name), info
+    img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+    assert codec.decompress(codec.compress(img)).shape == img.shape
+    print(f"check_wheel: ok: {arch}:q={q},weights=aware from the wheel, sha256 {info['sha256'][:16]}")
+if not have:
+    print("check_wheel: no aware weights in this checkout (none expected in the wheel)")
 PY
 "$work/venv/bin/miscomp" dataset list >/dev/null

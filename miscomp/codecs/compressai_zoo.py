@@ -10,6 +10,7 @@ Bitstream (little-endian)::
     | crc32(all other bytes) u32 | payload = the groups' strings, concatenated
 
 Weights: ``weights=miscomp`` (default) loads our own ``models/<arch>-q<N>-miscomp.pth``;
+``weights=aware`` our miscompression-aware fine-tune ``<arch>-q<N>-aware.pth`` (issue 31; where one ships);
 ``weights=official`` CompressAI's pretrained model (downloaded once into torch hub's cache);
 anything else is a path to a checkpoint or state dict.
 """
@@ -84,15 +85,15 @@ class CompressAICodec(Codec):
     # -- weights --------------------------------------------------------------------------------
 
     def _weights_label(self) -> str:
-        if self.weights in ("miscomp", "official"):
+        if self.weights in (*W.INHOUSE_VARIANTS, "official"):
             return self.weights
         return Path(self.weights).stem  # a path: keep tags short and filesystem-safe
 
     def _resolve_weights(self) -> W.ResolvedWeights:
-        if self.weights == "miscomp":
+        if self.weights in W.INHOUSE_VARIANTS:
             if self.metric != "mse":
-                raise CodecError(f"{self.name}: in-house weights are trained for mse only")
-            return W.resolve_inhouse(self.name, self.q)
+                raise CodecError(f"{self.name}: in-house weights ({self.weights}) are trained for mse only")
+            return W.resolve_inhouse(self.name, self.q, self.weights)
         if self.weights == "official":
             return W.resolve(official_spec(self.name, self.metric, self.q), cache=_torch_hub_checkpoints())
         return W.resolve(

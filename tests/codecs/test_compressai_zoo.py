@@ -209,6 +209,44 @@ def test_inhouse_default(tmp_path, monkeypatch, image):
     assert codec.info()["weights"]["source"] == "in-house"
 
 
+def test_inhouse_aware_variant(tmp_path, monkeypatch, image):
+    """``weights=aware`` names the aware fine-tune (``<arch>-q<N>-aware.pth``), a file of its own: it
+    never falls back to the plain in-house weights, and every bad spec is one clear line."""
+    monkeypatch.setenv("MISCOMP_MODELS_DIR", str(tmp_path))
+    state = {
+        k: v.half() if v.is_floating_point() else v
+        for k, v in _random_model("bmshj2018-factorized").state_dict().items()
+    }
+    torch.save(state, tmp_path / "bmshj2018-factorized-q1-miscomp.pth")
+    with pytest.raises(MissingWeightsError) as err:  # only the plain weights are there
+        create_codec("bmshj2018-factorized:q=1,weights=aware")
+    message = str(err.value)
+    assert "no in-house aware weights" in message and "bmshj2018-factorized-q1-aware.pth" in message
+    assert "available: none" in message and "\n" not in message
+    torch.save(state, tmp_path / "bmshj2018-factorized-q1-aware.pth")
+    codec = create_codec("bmshj2018-factorized:q=1,weights=aware")
+    assert codec.info()["weights"] == {
+        "path": str(tmp_path / "bmshj2018-factorized-q1-aware.pth"),
+        "source": "in-house",
+        "sha256": W.file_sha256(tmp_path / "bmshj2018-factorized-q1-aware.pth"),
+    }
+    assert (
+        codec.params()["weights"] == "aware" and codec.tag == "bmshj2018-factorized-metricmse-q1-weightsaware"
+    )
+    assert codec.tag != create_codec("bmshj2018-factorized:q=1").tag  # base and aware are two curves
+    assert codec.decompress(codec.compress(image)).shape == image.shape
+    # bad specs: another quality, another architecture, another metric, a misspelt variant
+    for spec, match in [
+        ("bmshj2018-factorized:q=2,weights=aware", r"q=2: no in-house aware .*available: \S+q1-aware.pth"),
+        ("mbt2018-mean:q=1,weights=aware", "mbt2018-mean q=1: no in-house aware weights"),
+        ("bmshj2018-factorized:q=1,metric=ms-ssim,weights=aware", r"\(aware\) are trained for mse only"),
+        ("bmshj2018-factorized:q=1,weights=awre", "awre: .*weights not found"),
+    ]:  # fmt: skip
+        with pytest.raises(CodecError, match=match) as err:
+            create_codec(spec)
+        assert "\n" not in str(err.value), spec
+
+
 def test_rejects_non_rgb(checkpoints):
     codec = create_codec(f"bmshj2018-factorized:q=1,weights={checkpoints['bmshj2018-factorized']}")
     with pytest.raises(CodecError, match="H×W×3 uint8"):

@@ -13,7 +13,8 @@ import pytest
 
 from miscomp.weights import models_dir  # noqa: E402
 
-SHIPPED = sorted(models_dir().glob("*-q*-miscomp.pth"))  # the package data, as a wheel ships it
+# the package data, as a wheel ships it: the plain weights and (where one ships) the aware fine-tune
+SHIPPED = sorted(models_dir().glob("*-q*-miscomp.pth")) + sorted(models_dir().glob("*-q*-aware.pth"))
 
 
 def test_weights_are_shipped():
@@ -39,7 +40,8 @@ def test_golden_bitstream_and_psnr(weights: Path, require_shared):
     )
     image = require_shared("data", "kodak", golden["image"])
     rgb = np.array(Image.open(image).convert("RGB"))
-    codec = create_codec(f"{meta['arch']}:q={meta['quality']}")
+    variant = weights.stem.rsplit("-", 1)[1]  # miscomp (the default) or aware: the spec names it
+    codec = create_codec(f"{meta['arch']}:q={meta['quality']},weights={variant}")
     assert codec.info()["weights"]["path"] == str(weights)
     data = codec.compress(rgb)
     assert len(data) == golden["bytes"]

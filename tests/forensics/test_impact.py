@@ -133,3 +133,29 @@ def test_report_of_a_multi_rate_scan_with_ocr_shows_the_read_curves(tmp_path):
     section = html[html.index('id="impact"') : html.index('<h2 id="', html.index('id="impact"') + 1)]
     assert "OCR character error rate" in section and "<th>CER</th>" in section
     assert f"<td>{low['cer']:.3f}</td>" in section
+
+
+def test_base_and_aware_weights_are_two_series_in_the_rd_and_impact_figures():
+    """A scan of the in-house codec with ``weights=miscomp`` (q1, q2) and ``weights=aware`` (q1): the
+    weights are not a rate parameter, so the base and the aware model are two curves side by side, the
+    base's two rates on one of them (as in the report's rate-distortion and impact plots)."""
+    from miscomp.report.rdplot import rd_points
+
+    params = [
+        '{"q": 1, "weights": "miscomp"}',
+        '{"q": 2, "weights": "miscomp"}',
+        '{"q": 1, "weights": "aware"}',
+    ]
+    pairs = pd.DataFrame({
+        "pair_id": ["a__b1", "a__b2", "a__aw"], "codec": ["bmshj2018-factorized"] * 3,
+        "codec_tag": ["bmshj-q1-weightsmiscomp", "bmshj-q2-weightsmiscomp", "bmshj-q1-weightsaware"],
+        "params": params, "bpp": [0.19, 0.27, 0.20], "psnr": [24.3, 25.6, 24.5], "status": ["ok"] * 3,
+    })  # fmt: skip
+    findings = pd.DataFrame(
+        {"pair_id": ["a__b1", "a__b1", "a__b2", "a__aw"], "symbol": [True, True, True, False]}
+    )
+    curves = {c["curve"]: c["points"] for c in impact_curves(pairs, findings)}
+    base, aware = "bmshj2018-factorized (weights=miscomp)", "bmshj2018-factorized (weights=aware)"
+    assert set(curves) == {base, aware}
+    assert [p["bpp"] for p in curves[base]] == [0.19, 0.27] and curves[aware][0]["symbol_share"] == 0.0
+    assert set(rd_points(pairs, findings)["curve"]) == {base, aware}
