@@ -7,8 +7,9 @@ provide the file. An explicit path that does not exist is an error at once: sile
 to another file would make results unreproducible.
 
 Weights we trained ourselves ship inside the package (``miscomp/data/weights``, so an installed wheel
-has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-miscomp.pth``. Their model card
-and training script are in ``models/`` at the repository root.
+has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-miscomp.pth``; fine-tuned variants
+of them as ``<arch>-q<N>-<variant>.pth`` (e.g. ``ganlite``, picked by ``weights=<variant>``). Their model
+cards and training scripts are in ``models/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -71,17 +72,18 @@ def models_dir() -> Path:
     return Settings.from_env().models_dir
 
 
-def inhouse_path(arch: str, quality: int) -> Path:
-    return models_dir() / f"{arch}-q{quality}-miscomp.pth"
+def inhouse_path(arch: str, quality: int, variant: str = "miscomp") -> Path:
+    return models_dir() / f"{arch}-q{quality}-{variant}.pth"
 
 
-def resolve_inhouse(arch: str, quality: int) -> ResolvedWeights:
-    path = inhouse_path(arch, quality)
+def resolve_inhouse(arch: str, quality: int, variant: str = "miscomp") -> ResolvedWeights:
+    """The shipped in-house weights (``variant`` "miscomp") or a shipped fine-tuned variant of them."""
+    path = inhouse_path(arch, quality, variant)
     if path.is_file():
         return ResolvedWeights(path, "in-house")
-    have = sorted(p.name for p in path.parent.glob("*-miscomp.pth")) if path.parent.is_dir() else []
+    have = sorted(p.name for p in path.parent.glob(f"{arch}-q*-*.pth")) if path.parent.is_dir() else []
     raise MissingWeightsError(
-        f"{arch} q={quality}: no in-house weights at {path} "
+        f"{arch} q={quality}: no in-house {variant} weights at {path} "
         f"(available: {', '.join(have) or 'none'}). Put {path.name} there or point "
         f"MISCOMP_MODELS_DIR at the folder that holds it; or use weights=official "
         f"(downloads CompressAI's pretrained model) or weights=PATH to a checkpoint."

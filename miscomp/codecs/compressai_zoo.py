@@ -11,7 +11,8 @@ Bitstream (little-endian)::
 
 Weights: ``weights=miscomp`` (default) loads our own ``models/<arch>-q<N>-miscomp.pth``;
 ``weights=official`` CompressAI's pretrained model (downloaded once into torch hub's cache);
-anything else is a path to a checkpoint or state dict.
+``weights=<variant>`` (a plain lower-case name, e.g. ``ganlite``) a shipped in-house variant
+``<arch>-q<N>-<variant>.pth``; anything else is a path to a checkpoint or state dict.
 """
 
 from __future__ import annotations
@@ -84,15 +85,15 @@ class CompressAICodec(Codec):
     # -- weights --------------------------------------------------------------------------------
 
     def _weights_label(self) -> str:
-        if self.weights in ("miscomp", "official"):
+        if self.weights == "official" or _is_variant(self.weights):
             return self.weights
         return Path(self.weights).stem  # a path: keep tags short and filesystem-safe
 
     def _resolve_weights(self) -> W.ResolvedWeights:
-        if self.weights == "miscomp":
+        if _is_variant(self.weights):
             if self.metric != "mse":
                 raise CodecError(f"{self.name}: in-house weights are trained for mse only")
-            return W.resolve_inhouse(self.name, self.q)
+            return W.resolve_inhouse(self.name, self.q, self.weights)
         if self.weights == "official":
             return W.resolve(official_spec(self.name, self.metric, self.q), cache=_torch_hub_checkpoints())
         return W.resolve(
@@ -180,6 +181,12 @@ class CompressAICodec(Codec):
             groups.append(payload[start : start + n])
             start += n
         return h, w, shape, groups
+
+
+def _is_variant(weights: str) -> bool:
+    """A shipped in-house weight name (``miscomp``, ``ganlite``, ...) rather than a path: lower-case
+    letters, digits and dashes, no dot or slash (a checkpoint path has a suffix or a folder)."""
+    return weights != "official" and re.fullmatch(r"[a-z][a-z0-9-]*", weights) is not None
 
 
 def official_spec(arch: str, metric: str, quality: int) -> W.WeightsSpec:
