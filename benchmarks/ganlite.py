@@ -142,9 +142,27 @@ def evaluate(args: argparse.Namespace) -> None:
             for m in ("psnr", "ms_ssim", "hf_ratio") for t in ("base", "ganlite")
         }  # fmt: skip
     write_results("ganlite_eval", summary, rows)
+    if args.golden:
+        _write_golden(df, rows, gan)
     if crops:
         _figure(crops, args.figure)
     print(summary)
+
+
+def _write_golden(df, rows: list[dict], gan) -> None:  # noqa: ANN001
+    """kodim23's exact bytes and GAN-lite PSNR into the weights' sidecar, as rd_kodak --golden does for
+    q1/q2 (tests/codecs/test_ganlite_weights.py checks them)."""
+    import json
+
+    from miscomp.io import atomic_write_text, file_sha256
+
+    row = next(r for r in rows if r["image"] == "kodim23")
+    path = Path(gan.info()["weights"]["path"])
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["golden"] = {"image": "kodim23.png", "weights_sha256": file_sha256(path), "bytes": row["bytes"],
+                      "bpp": row["bpp"], "psnr": round(row["psnr_ganlite"], 4),
+                      "ms_ssim": round(row["ms_ssim_ganlite"], 5)}  # fmt: skip
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
 
 
 def _figure(crops: dict[str, list[np.ndarray]], path: Path) -> None:
@@ -174,6 +192,7 @@ def main() -> None:
     e = sub.add_parser("eval")
     e.add_argument("--kodak", type=int, default=24, help="the first N Kodak images")
     e.add_argument("--no-scenes", action="store_true", help="skip the test bed's held-out scenes")
+    e.add_argument("--golden", action="store_true", help="write kodim23's numbers into the weights' .json")
     e.add_argument("--figure", type=Path, default=REPO / "docs" / "ganlite-crops.png")
     args = ap.parse_args()
     {"perceptual": perceptual, "eval": evaluate}[args.cmd](args)

@@ -140,9 +140,14 @@ def main() -> None:
         "--with", dest="extra", nargs="*", default=[], choices=sorted(EXTRA_GRID),
         help="add these families to the corpus (writes trace_loco_<names>.*; the default is untouched)",
     )  # fmt: skip
+    ap.add_argument(
+        "--built-only", action="store_true",
+        help="use only the tiles the corpus already holds with every codec (no encoding of the base grid)",
+    )  # fmt: skip
+    ap.add_argument("--name", default="", help="results name (default: trace_loco[_<with>])")
     args = ap.parse_args()
     extra = tuple(args.extra)
-    table = load_table(shared_dir(), args.cache, extra=extra)
+    table = load_table(shared_dir(), args.cache, extra=extra, built_only=args.built_only)
     fam_rows, codec_rows = evaluate(table, FAMILIES + tuple(f for e in extra for f, _, _ in EXTRA_GRID[e]))
     meta = {
         "tiles": int(table[["source", "tile"]].drop_duplicates().shape[0]),
@@ -153,7 +158,8 @@ def main() -> None:
     summary = {"corpus": meta, "codecs": codec_rows}
     if extra:
         summary["shipped_model"] = shipped_on(table, extra)
-    name = "_".join(("trace_loco", *extra))
+    meta["built_only"] = args.built_only
+    name = args.name or "_".join(("trace_loco", *extra))
     write_results(name, summary, fam_rows, results_dir=args.out)
     plot(fam_rows, args.out / f"{name}.png")
     print("| family | learned | tiles | LR held out | LR seen | RF held out | RF seen |")

@@ -101,10 +101,13 @@ def encode_tiles(
     n_plates: int = 30,
     log: bool = True,
     extra: tuple[str, ...] = (),
+    built_only: bool = False,
 ) -> list[dict]:
     """Encode every tile with every codec once; reconstructions are kept as PNG under ``cache`` (so
     features can change without re-encoding). Returns one record per (tile, codec) of
-    ``CODEC_GRID`` plus the ``EXTRA_GRID`` families named in ``extra`` (the default corpus without)."""
+    ``CODEC_GRID`` plus the ``EXTRA_GRID`` families named in ``extra`` (the default corpus without).
+    ``built_only``: skip tiles that lack any ``CODEC_GRID`` codec (a corpus still being built); the
+    ``extra`` codecs are still added to the tiles kept, from their saved original."""
     grid = (*CODEC_GRID, *(g for name in extra for g in EXTRA_GRID[name]))
     wanted = {"original", *(g[1] for g in grid)}
     from PIL import Image
@@ -121,13 +124,19 @@ def encode_tiles(
             meta_path = folder / "meta.json"
             meta: dict[str, dict] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
             todo = [g for g in (("original", "original", False), *grid) if g[1] not in meta]
+            extra_only = {g[1] for g in todo} <= {g[1] for name in extra for g in EXTRA_GRID[name]}
+            if todo and built_only and not extra_only:
+                continue
             if todo:
-                if tiles_ is None:
-                    tiles_ = crops(src.load(), n, seed=s_i)
-                if t_i >= len(tiles_):
-                    break
-                folder.mkdir(parents=True, exist_ok=True)
-                tile = tiles_[t_i]
+                if extra_only:  # the tile as cut when the corpus was built
+                    tile = np.asarray(Image.open(folder / "original.png").convert("RGB"))
+                else:
+                    if tiles_ is None:
+                        tiles_ = crops(src.load(), n, seed=s_i)
+                    if t_i >= len(tiles_):
+                        break
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tile = tiles_[t_i]
                 for family, spec, learned in todo:
                     if spec == "original":
                         rec, bpp = tile, 24.0
