@@ -4,6 +4,8 @@
     python -m benchmarks.ganlite perceptual          # -> benchmarks/results/ganlite_perceptual.*
     # bpp / PSNR / high-frequency energy ratio, base vs GAN-lite, Kodak + held-out test-bed scenes
     python -m benchmarks.ganlite eval [--kodak 24]   # -> benchmarks/results/ganlite_eval.* + docs PNG
+    # the shipped trace detector (trained without GAN-lite) on the trace corpus's tiles, q1 vs GAN-lite
+    python -m benchmarks.ganlite trace-shipped       # -> benchmarks/results/ganlite_trace_shipped.*
 
 The perceptual measurement uses training-set crops only (scikit-image photos, plates, rendered
 scenes: ``miscomp.training.data``), never Kodak or the test bed.
@@ -185,6 +187,42 @@ def _figure(crops: dict[str, list[np.ndarray]], path: Path) -> None:
     canvas.save(path)
 
 
+def trace_shipped(args: argparse.Namespace) -> None:
+    """The shipped trace model (trained without GAN-lite) on the trace corpus's own tiles (the same 86
+    256² tiles, cut and encoded as tiles as ``models/trace_corpus.py`` does), base q1 vs GAN-lite:
+    the share of tiles called learned at p = 0.5. Photos were in the model's training corpus (through
+    other codecs); the GAN-lite decoder was not."""
+    from miscomp.codecs import create_codec
+    from miscomp.forensics.features import FEATURES, TILE, tile_features
+    from miscomp.forensics.trace import load_model
+    from models.trace_corpus import crops, sources
+
+    model = load_model()
+    codecs = {"bmshj2018": create_codec(BASE_SPEC), "ganlite": create_codec(GAN_SPEC)}
+    rows = []
+    for s_i, src in enumerate(sources(shared_dir())):
+        n = 1 if src.group == "plates" else 2
+        for t_i, tile in enumerate(crops(src.load(), n, seed=s_i)):
+            for fam, codec in codecs.items():
+                out = codec.apply(tile)
+                logit = float(model.logits(tile_features(out.reconstruction)[None].astype(np.float64))[0])
+                prob = round(1 / (1 + np.exp(-logit)), 4)
+                rows.append({"source": src.source_id, "group": src.group, "tile": t_i, "family": fam,
+                             "bpp": round(out.n_bytes * 8 / TILE**2, 4), "prob": prob,
+                             "detected": int(logit > 0)})  # fmt: skip
+        print(src.source_id, [(r["family"], r["prob"]) for r in rows[-2 * n :]], flush=True)
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    summary = {"model_version": model.version, "features": len(FEATURES)}
+    for fam, g in df.groupby("family"):
+        summary[fam] = {"tiles": len(g), "detected": int(g["detected"].sum()),
+                        "rate": round(float(g["detected"].mean()), 4),
+                        "median_prob": round(float(g["prob"].median()), 4)}  # fmt: skip
+    write_results("ganlite_trace_shipped", summary, rows)
+    print(summary)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -194,8 +232,9 @@ def main() -> None:
     e.add_argument("--no-scenes", action="store_true", help="skip the test bed's held-out scenes")
     e.add_argument("--golden", action="store_true", help="write kodim23's numbers into the weights' .json")
     e.add_argument("--figure", type=Path, default=REPO / "docs" / "ganlite-crops.png")
+    sub.add_parser("trace-shipped")
     args = ap.parse_args()
-    {"perceptual": perceptual, "eval": evaluate}[args.cmd](args)
+    {"perceptual": perceptual, "eval": evaluate, "trace-shipped": trace_shipped}[args.cmd](args)
 
 
 if __name__ == "__main__":
