@@ -8,8 +8,9 @@ to another file would make results unreproducible.
 
 Weights we trained ourselves ship inside the package (``miscomp/data/weights``, so an installed wheel
 has them; ``MISCOMP_MODELS_DIR`` overrides it), named ``<arch>-q<N>-<variant>.pth``: ``miscomp`` (plain
-rate-distortion training, the default) or ``aware`` (fine-tuned with the miscompression-aware objective,
-issue 31). Their model card and training script are in ``models/`` at the repository root.
+rate-distortion training, the default), ``aware`` (fine-tuned with the miscompression-aware objective,
+issue 31, where one ships) or ``ganlite`` (the decoder fine-tuned to draw detail like a GAN codec,
+issue 31). Their model cards and training scripts are in ``models/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def models_dir() -> Path:
 
 
 # The in-house weight variants a codec spec can name (``weights=<variant>``); the file's suffix.
-INHOUSE_VARIANTS = ("miscomp", "aware")
+INHOUSE_VARIANTS = ("miscomp", "aware", "ganlite")
 
 
 def inhouse_path(arch: str, quality: int, variant: str = "miscomp") -> Path:

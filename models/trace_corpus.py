@@ -29,6 +29,13 @@ CODEC_GRID: tuple[tuple[str, str, bool], ...] = (
 )
 
 
+# Families that are not in the shipped model's corpus; added with ``extra=`` (benchmarks/trace_loco.py
+# --with ganlite): the in-house GAN-lite decoder (issue 31), same bitstream as bmshj2018-factorized q1.
+EXTRA_GRID: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "ganlite": (("ganlite", "bmshj2018-factorized:q=1,weights=ganlite", True),),
+}
+
+
 @dataclass(frozen=True)
 class Source:
     source_id: str
@@ -88,10 +95,21 @@ def _slug(spec: str) -> str:
 
 
 def encode_tiles(
-    shared: Path, cache: Path, tiles_per_source: int = 2, n_plates: int = 30, log: bool = True
+    shared: Path,
+    cache: Path,
+    tiles_per_source: int = 2,
+    n_plates: int = 30,
+    log: bool = True,
+    extra: tuple[str, ...] = (),
+    built_only: bool = False,
 ) -> list[dict]:
     """Encode every tile with every codec once; reconstructions are kept as PNG under ``cache`` (so
-    features can change without re-encoding). Returns one record per (tile, codec)."""
+    features can change without re-encoding). Returns one record per (tile, codec) of
+    ``CODEC_GRID`` plus the ``EXTRA_GRID`` families named in ``extra`` (the default corpus without).
+    ``built_only``: skip tiles that lack any ``CODEC_GRID`` codec (a corpus still being built); the
+    ``extra`` codecs are still added to the tiles kept, from their saved original."""
+    grid = (*CODEC_GRID, *(g for name in extra for g in EXTRA_GRID[name]))
+    wanted = {"original", *(g[1] for g in grid)}
     from PIL import Image
 
     from miscomp.codecs import create_codec
@@ -105,14 +123,20 @@ def encode_tiles(
             folder = cache / "tiles" / f"{src.source_id}_{t_i}"
             meta_path = folder / "meta.json"
             meta: dict[str, dict] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-            todo = [g for g in (("original", "original", False), *CODEC_GRID) if g[1] not in meta]
+            todo = [g for g in (("original", "original", False), *grid) if g[1] not in meta]
+            extra_only = {g[1] for g in todo} <= {g[1] for name in extra for g in EXTRA_GRID[name]}
+            if todo and built_only and not extra_only:
+                continue
             if todo:
-                if tiles_ is None:
-                    tiles_ = crops(src.load(), n, seed=s_i)
-                if t_i >= len(tiles_):
-                    break
-                folder.mkdir(parents=True, exist_ok=True)
-                tile = tiles_[t_i]
+                if extra_only:  # the tile as cut when the corpus was built
+                    tile = np.asarray(Image.open(folder / "original.png").convert("RGB"))
+                else:
+                    if tiles_ is None:
+                        tiles_ = crops(src.load(), n, seed=s_i)
+                    if t_i >= len(tiles_):
+                        break
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tile = tiles_[t_i]
                 for family, spec, learned in todo:
                     if spec == "original":
                         rec, bpp = tile, 24.0
@@ -137,7 +161,7 @@ def encode_tiles(
                 tmp.replace(meta_path)
                 if log:
                     print(f"corpus: {src.source_id} tile {t_i} encoded", flush=True)
-            records += [{**m, "path": str(folder / m["file"])} for m in meta.values()]
+            records += [{**m, "path": str(folder / m["file"])} for m in meta.values() if m["codec"] in wanted]
     return records
 
 

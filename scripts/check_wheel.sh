@@ -59,4 +59,10 @@ for name in have:
 if not have:
     print("check_wheel: no aware weights in this checkout (none expected in the wheel)")
 PY
+# the GAN-lite variant (issue 31) resolves from the wheel's package data like q1/q2
+env -u MISCOMP_MODELS_DIR OMP_NUM_THREADS=1 "$work/venv/bin/python" -c '
+from miscomp.codecs import create_codec
+w = create_codec("bmshj2018-factorized:q=1,weights=ganlite").info()["weights"]
+assert w["source"] == "in-house" and "site-packages" in w["path"], w
+print("check_wheel: ok: ganlite weights from the installed wheel", w["path"])'
 "$work/venv/bin/miscomp" dataset list >/dev/null

@@ -13,12 +13,13 @@ PACKAGE = REPO / "miscomp"
 # (miscomp.registry.import_submodules).
 REGISTRIES = ("miscomp.codecs", "miscomp.detect")
 # What users run: the command line (miscomp.cli is the console script, ``python -m miscomp``) and the
-# training library that models/train_compressai.py drives.
+# training library that models/train_compressai.py and models/train_ganlite.py drive.
 ENTRY_POINTS = {
     "miscomp",
     "miscomp.__main__",
     "miscomp.cli",
     "miscomp.training.data",
+    "miscomp.training.gan",
     "miscomp.training.loop",
 }
 

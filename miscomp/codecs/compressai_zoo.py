@@ -11,8 +11,9 @@ Bitstream (little-endian)::
 
 Weights: ``weights=miscomp`` (default) loads our own ``models/<arch>-q<N>-miscomp.pth``;
 ``weights=aware`` our miscompression-aware fine-tune ``<arch>-q<N>-aware.pth`` (issue 31; where one ships);
-``weights=official`` CompressAI's pretrained model (downloaded once into torch hub's cache);
-anything else is a path to a checkpoint or state dict.
+``weights=ganlite`` our decoder fine-tuned to draw detail like a GAN codec ``<arch>-q<N>-ganlite.pth``
+(issue 31; q1 ships); ``weights=official`` CompressAI's pretrained model (downloaded once into torch hub's
+cache); anything else is a path to a checkpoint or state dict.
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ class CompressAICodec(Codec):
             return W.resolve_inhouse(self.name, self.q, self.weights)
         if self.weights == "official":
             return W.resolve(official_spec(self.name, self.metric, self.q), cache=_torch_hub_checkpoints())
+        if re.fullmatch(r"[a-z][a-z0-9-]*", self.weights) and not Path(self.weights).exists():
+            # a plain word that is no file here is a mistyped variant far more often than a path
+            raise W.MissingWeightsError(
+                f"weights={self.weights}: no such file, and not one of "
+                f"{', '.join((*W.INHOUSE_VARIANTS, 'official'))} (or give weights=PATH to a checkpoint)"
+            )
         return W.resolve(
             W.WeightsSpec(
                 f"{self.name} q={self.q}",
