@@ -285,16 +285,6 @@ def generator_loss(cfg: GanConfig, rec, x, perceptual, disc=None) -> dict[str, A
 # -- training --------------------------------------------------------------------------------------
 
 
-def _lr(cfg: GanConfig, base: float, step: int, elapsed_s: float) -> float:
-    if step < cfg.warmup_steps:
-        return base * (step + 1) / cfg.warmup_steps
-    progress = elapsed_s / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0
-    if cfg.max_steps:
-        progress = max(progress, step / cfg.max_steps)
-    progress = min(max(progress, 0.0), 1.0)
-    return base * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))  # cosine to a tenth
-
-
 def load_base(arch: str, quality: int, path: Path, device: str = "cpu"):
     """The base model (fp32) from a shipped state dict or training checkpoint."""
     from miscomp.training.loop import build_model, initial_weights
@@ -311,7 +301,7 @@ def train_ganlite(
     final checkpoint. ``dataset.sample(rng, batch, patch)`` gives N×3×H×W float32 in [0, 1]."""
     import torch
 
-    from miscomp.training.loop import _log_json, _save_atomic, load_checkpoint
+    from miscomp.training.loop import _log_json, _save_atomic, cosine_schedule, load_checkpoint
 
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = workdir / "checkpoint.pt", workdir / "log.jsonl"
@@ -359,7 +349,10 @@ def train_ganlite(
     last_ckpt, t_prev = elapsed, time.monotonic()
     while budget_left():
         for g in opt_g.param_groups:
-            g["lr"] = _lr(cfg, cfg.lr, step, elapsed)
+            # the base loop's schedule, cosine down to a tenth of the fine-tune's lr
+            g["lr"] = cosine_schedule(
+                cfg.lr, 0.1 * cfg.lr, cfg.warmup_steps, cfg.minutes, cfg.max_steps, step, elapsed
+            )
         x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch)).to(device)
         y_hat = quantised_latents(model, x)
         rec = model.g_s(y_hat)

@@ -68,13 +68,21 @@ def build_model(arch: str, quality: int):
 
 
 def learning_rate(cfg: TrainConfig, step: int, elapsed_s: float) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = elapsed_s / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0
-    if cfg.max_steps:
-        progress = max(progress, step / cfg.max_steps)
+    return cosine_schedule(cfg.lr, cfg.lr_min, cfg.warmup_steps, cfg.minutes, cfg.max_steps, step, elapsed_s)
+
+
+def cosine_schedule(
+    lr: float, lr_min: float, warmup_steps: int, minutes: float, max_steps: int, step: int, elapsed_s: float
+) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine from ``lr`` to ``lr_min`` over the run's budget:
+    its minutes or its steps, whichever is spent first (every training loop here uses it)."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = elapsed_s / (minutes * 60) if minutes > 0 else 0.0
+    if max_steps:
+        progress = max(progress, step / max_steps)
     progress = min(max(progress, 0.0), 1.0)
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * progress))
 
 
 def _optimisers(model, cfg: TrainConfig):
