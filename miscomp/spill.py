@@ -33,13 +33,15 @@ class Spill:
         self._entries: dict[Hashable, tuple[Path, list[tuple[tuple[int, ...], np.dtype]]]] = {}
         self.nbytes = 0
 
-    def owner(self, sha256: str) -> None:
+    def owner(self, sha256: str) -> bool:
         """Say which original the next keys belong to (a content hash; ``@x,y,w,h`` tile suffixes are
-        ignored): another one than before drops everything kept."""
+        ignored): another one than before drops everything kept, and True says so."""
         owner = sha256.partition("@")[0]
-        if owner != self._owner:
-            self.clear()
-            self._owner = owner
+        if owner == self._owner:
+            return False
+        self.clear()
+        self._owner = owner
+        return True
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries

@@ -243,7 +243,6 @@ class OriginalSides:
         from miscomp.spill import Spill
 
         self._spill = Spill(max_bytes, "miscomp-structure-")
-        self._owner = ""
         self._small: dict[tuple, tuple] = {}  # bit-packed edge masks and window sums, in memory
 
     def get(self, original: np.ndarray, key: str, tolerance: int) -> OriginalSide:
@@ -251,10 +250,8 @@ class OriginalSides:
         nothing kept)."""
         if not key or self._spill.max_bytes <= 0:
             return original_side(original, tolerance)
-        owner = key.partition("@")[0]
-        if owner != self._owner:
-            self._owner, self._small = owner, {}
-        self._spill.owner(key)
+        if self._spill.owner(key):  # another original: what was kept in memory goes with the files
+            self._small = {}
         k = (key, original.shape, tolerance)
         if k in self._spill and k in self._small:
             mag, cos, sin = self._spill.get(k)
