@@ -38,31 +38,27 @@ assert weights["source"] == "in-house" and "site-packages" in weights["path"], w
 assert (run / "report.html").is_file()
 print(f"check_wheel: ok: {len(pairs)} pairs from the installed wheel, weights {weights['path']}")
 PY
-# every aware fine-tune in the checkout (weights=aware, issue 31) is in the wheel and loads from there
+# every fine-tuned in-house variant in the checkout (weights=aware, weights=ganlite: issue 31) is in the
+# wheel, resolves from its package data and codes an image
 env -u MISCOMP_MODELS_DIR OMP_NUM_THREADS=1 "$work/venv/bin/python" - "$repo/miscomp/data/weights" <<'PY'
 import sys
 from pathlib import Path
 import numpy as np
 from miscomp.codecs import create_codec
-from miscomp.weights import models_dir
-want = sorted(p.name for p in Path(sys.argv[1]).glob("*-q*-aware.pth"))
-have = sorted(p.name for p in models_dir().glob("*-q*-aware.pth"))
-assert have == want, f"aware weights in the checkout {want}, in the wheel {have}"
-for name in have:
-    arch, q = name.rsplit("-q", 1)[0], int(name.rsplit("-q", 1)[1].split("-")[0])
-    codec = create_codec(f"{arch}:q={q},weights=aware")
-    info = codec.info()["weights"]
-    assert info["source"] == "in-house" and "site-packages" in info["path"] and info["path"].endswith(name), info
-    img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
-    assert codec.decompress(codec.compress(img)).shape == img.shape
-    print(f"check_wheel: ok: {arch}:q={q},weights=aware from the wheel, sha256 {info['sha256'][:16]}")
-if not have:
-    print("check_wheel: no aware weights in this checkout (none expected in the wheel)")
+from miscomp.weights import INHOUSE_VARIANTS, models_dir
+for variant in (v for v in INHOUSE_VARIANTS if v != "miscomp"):
+    want = sorted(p.name for p in Path(sys.argv[1]).glob(f"*-q*-{variant}.pth"))
+    have = sorted(p.name for p in models_dir().glob(f"*-q*-{variant}.pth"))
+    assert have == want, f"{variant} weights in the checkout {want}, in the wheel {have}"
+    for name in have:
+        arch, q = name.rsplit("-q", 1)[0], int(name.rsplit("-q", 1)[1].split("-")[0])
+        codec = create_codec(f"{arch}:q={q},weights={variant}")
+        info = codec.info()["weights"]
+        assert info["source"] == "in-house" and "site-packages" in info["path"] and info["path"].endswith(name), info
+        img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+        assert codec.decompress(codec.compress(img)).shape == img.shape
+        print(f"check_wheel: ok: {arch}:q={q},weights={variant} from the wheel, sha256 {info['sha256'][:16]}")
+    if not have:
+        print(f"check_wheel: no {variant} weights in this checkout (none expected in the wheel)")
 PY
-# the GAN-lite variant (issue 31) resolves from the wheel's package data like q1/q2
-env -u MISCOMP_MODELS_DIR OMP_NUM_THREADS=1 "$work/venv/bin/python" -c '
-from miscomp.codecs import create_codec
-w = create_codec("bmshj2018-factorized:q=1,weights=ganlite").info()["weights"]
-assert w["source"] == "in-house" and "site-packages" in w["path"], w
-print("check_wheel: ok: ganlite weights from the installed wheel", w["path"])'
 "$work/venv/bin/miscomp" dataset list >/dev/null
