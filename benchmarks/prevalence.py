@@ -99,9 +99,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         sub = table[(table.dataset == name) & (table.group == "all") & (table.basis == "raw")]
-        for codec, grp in sub.groupby("codec", sort=True):
+        for curve, grp in sub.groupby("curve" if "curve" in sub else "codec", sort=True):
             grp = grp.sort_values("bpp")
-            (line,) = ax.plot(grp["bpp"], grp["per_mp"], marker="o", label=codec)
+            (line,) = ax.plot(grp["bpp"], grp["per_mp"], marker="o", label=curve)
             ax.fill_between(
                 grp["bpp"], grp["per_mp_lo"], grp["per_mp_hi"], color=line.get_color(), alpha=0.15
             )

@@ -21,7 +21,7 @@ def study(
         typer.Option(help="Review evidence JSON (precision and recall of the tool's flags per group)."),
     ] = None,
     reference: Annotated[
-        str, typer.Option(help="Codec the BD-CER/BD-WER deltas are measured against.")
+        str, typer.Option(help="Codec (or curve, e.g. 'bmshj2018-factorized (weights=aware)') the BD-CER/BD-WER deltas are measured against.")
     ] = "jpeg",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder (default RUN_DIR/study).")
@@ -69,7 +69,7 @@ def study(
     out_console.print(table)
     for b in res.bd:
         value = "n/a (rates do not overlap)" if b.delta is None else f"{b.delta * 100:+.2f} points"
-        out_console.print(f"BD-{b.metric.upper()} {b.codec} vs {b.reference}: {value}", highlight=False)
+        out_console.print(f"BD-{b.metric.upper()} {b.curve} vs {b.reference}: {value}", highlight=False)
     out_console.print(f"wrote {res.out} (prevalence.csv, text_fidelity.csv, bd.csv, prevalence.png)")
 
 

@@ -89,7 +89,7 @@ def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
     """Figure data for the report: one curve per codec (the RD plot's curves: settings other than the
     rate make another curve), one point per codec setting, sorted by bpp. Only measured pairs with a
     bpp count."""
-    from miscomp.report.rdplot import _curve_key, _params
+    from miscomp.curves import setting_curve
 
     measured = pairs[pairs["status"].isin(["ok", "partial"]) & pairs["bpp"].notna()]
     if measured.empty:
@@ -104,7 +104,7 @@ def impact_curves(pairs: pd.DataFrame, findings: pd.DataFrame) -> list[dict]:
     )
     curves: dict[str, list[dict]] = {}
     for tag, t in m.groupby("codec_tag"):
-        key = _curve_key(str(t["codec"].iloc[0]), str(tag), _params(t["params"].iloc[0]))
+        key = setting_curve(t, str(tag))
         curves.setdefault(key, []).append({
             "codec_tag": str(tag), "bpp": round(float(t["bpp"].mean()), 4), "pairs": len(t),
             "symbol_share": round(float((t["n_symbol"] > 0).mean()), 4),

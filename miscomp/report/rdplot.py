@@ -5,46 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from miscomp.curves import curve_key, params_of
 from miscomp.report.refs import CONTEXT_KEYS, kodak_image_ids, kodak_refs, ref_for_codec, refs_citation
-
-# Parameters that move a codec along its curve; the rest (subsampling, model …) make another curve.
-RATE_PARAMS = {
-    "quality",
-    "q",
-    "qp",
-    "crf",
-    "lambda",
-    "lmbda",
-    "distance",
-    "level",
-    "bpp",
-    "rate",
-    "bits",
-    "ratio",
-}
-
-
-def _params(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        return text
-    try:
-        value = json.loads(text) if isinstance(text, str) and text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _curve_key(codec: str, tag: str, params: dict[str, Any]) -> str:
-    if codec == "external":  # every external label is its own codec, whatever it is called
-        return tag
-    fixed = {k: v for k, v in sorted(params.items()) if k not in RATE_PARAMS}
-    return codec + (" (" + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ")" if fixed else "")
 
 
 def rd_points(ok_pairs: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
@@ -53,10 +20,10 @@ def rd_points(ok_pairs: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     df = ok_pairs.assign(n=ok_pairs["pair_id"].map(counts).fillna(0))
     rows = []
     for tag, g in df.groupby("codec_tag", sort=True):
-        params = _params(g["params"].iloc[0] if "params" in g else "")
+        params = params_of(g["params"].iloc[0] if "params" in g else "")
         codec = g["codec"].iloc[0]
         rows.append({
-            "codec_tag": tag, "codec": codec, "params": params, "curve": _curve_key(codec, tag, params),
+            "codec_tag": tag, "codec": codec, "params": params, "curve": curve_key(codec, tag, params),
             "bpp": g["bpp"].mean(skipna=False), "psnr": g["psnr"].mean(), "per_image": g["n"].mean(),
             "images": len(g),
         })  # fmt: skip

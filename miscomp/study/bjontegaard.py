@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from miscomp.curves import setting_curve
 from miscomp.pairs.records import READ_COUNT_FIELDS
 
 
@@ -23,6 +24,7 @@ class TextFidelity:
 
     codec: str
     codec_tag: str
+    curve: str  # the setting's curve (miscomp.curves): BD deltas are per curve, not per family
     bpp: float
     pairs: int
     chars: int
@@ -45,6 +47,7 @@ def text_fidelity(pairs: pd.DataFrame) -> list[TextFidelity]:
             TextFidelity(
                 codec=str(grp["codec"].iloc[0]),
                 codec_tag=str(tag),
+                curve=setting_curve(grp, str(tag)),
                 bpp=float(pd.to_numeric(grp["bpp"], errors="coerce").mean()),
                 pairs=len(grp),
                 chars=chars,
@@ -79,6 +82,7 @@ def bd_delta(rate_ref, metric_ref, rate_test, metric_test) -> float:
 @dataclass(frozen=True)
 class BDRow:
     codec: str
+    curve: str
     reference: str
     metric: str  # "cer" | "wer"
     delta: float | None  # mean difference in error rate (test - reference); negative = fewer errors
@@ -86,20 +90,27 @@ class BDRow:
 
 
 def bd_table(fidelity: list[TextFidelity], reference: str = "jpeg") -> list[BDRow]:
-    """BD-CER and BD-WER of every codec against ``reference`` (a codec name), from the settings' points."""
+    """BD-CER and BD-WER of every other curve against ``reference`` (a curve, or a codec name: its
+    settings), from the settings' points. Settings are grouped by curve (:mod:`miscomp.curves`): two
+    models of one family at the same rate (base q1 and ``weights=ganlite``) are two curves, not one
+    curve with two points at one rate."""
     df = pd.DataFrame([f.__dict__ for f in fidelity])
-    if df.empty or reference not in set(df["codec"]):
+    if df.empty:
         return []
-    ref = df[df["codec"] == reference]
+    is_ref = df["curve"] == reference if reference in set(df["curve"]) else df["codec"] == reference
+    if not is_ref.any():
+        return []
+    ref = df[is_ref]
     rows = []
-    for codec, grp in df[df["codec"] != reference].groupby("codec", sort=True):
+    for curve, grp in df[~is_ref].groupby("curve", sort=True):
         for metric in ("cer", "wer"):
             r = ref.dropna(subset=[metric])
             g = grp.dropna(subset=[metric])
             delta = bd_delta(r["bpp"], r[metric], g["bpp"], g[metric])
             rows.append(
                 BDRow(
-                    codec=str(codec),
+                    codec=str(grp["codec"].iloc[0]),
+                    curve=str(curve),
                     reference=reference,
                     metric=metric,
                     delta=None if np.isnan(delta) else round(delta, 5),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from miscomp.curves import setting_curve
 from miscomp.errors import MiscompError
 
 CATEGORIES = ("amplitude", "geometry", "shape")
@@ -78,6 +79,7 @@ class PrevalenceRow:
 
     codec: str
     codec_tag: str
+    curve: str  # the setting's curve (miscomp.curves): family + parameters other than the rate
     bpp: float
     images: int
     megapixels: float
@@ -134,6 +136,7 @@ def prevalence(
             base = dict(
                 codec=str(grp["codec"].iloc[0]),
                 codec_tag=str(tag),
+                curve=setting_curve(grp, str(tag)),
                 bpp=float(pd.to_numeric(grp["bpp"], errors="coerce").mean()),
                 images=n,
                 megapixels=round(float(mp.sum()), 4),

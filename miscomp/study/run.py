@@ -66,8 +66,9 @@ def study_run(
 
 
 def prevalence_figure(table: pd.DataFrame, group: str = "all"):
-    """Prevalence (shown miscompressions per megapixel) against bpp, one line per codec with its 95 %
-    band; corrected figures dashed where review evidence exists. None when no codec has a rate."""
+    """Prevalence (shown miscompressions per megapixel) against bpp, one line per curve (a codec
+    family with its parameters other than the rate, :mod:`miscomp.curves`) with its 95 % band;
+    corrected figures dashed where review evidence exists. None when no codec has a rate."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,9 +81,11 @@ def prevalence_figure(table: pd.DataFrame, group: str = "all"):
     fig, ax = plt.subplots(figsize=(10, 3.6))
     for basis, style in (("raw", "-"), ("corrected", "--")):
         sub = table[(table["group"] == group) & (table["basis"] == basis)]
-        for codec, grp in sub.groupby("codec", sort=True):
+        # tables written before prevalence rows carried their curve fall back to the family
+        by = "curve" if "curve" in sub else "codec"
+        for curve, grp in sub.groupby(by, sort=True):
             grp = grp.sort_values("bpp")
-            label = codec if basis == "raw" else f"{codec} (corrected)"
+            label = curve if basis == "raw" else f"{curve} (corrected)"
             # error bars show each setting's interval (a band alone is invisible for a single rate)
             err = [grp["per_mp"] - grp["per_mp_lo"], grp["per_mp_hi"] - grp["per_mp"]]
             bars = ax.errorbar(grp["bpp"], grp["per_mp"], yerr=err, fmt="o" + style, capsize=3, label=label)

@@ -40,3 +40,30 @@ def test_text_fidelity_pools_counts_and_bd_table():
     # taef2 errs more than JPEG over 0.3-0.5 bpp: a positive delta
     assert rows[("taef2", "cer")].delta > 0 and rows[("taef2", "wer")].delta > 0
     assert bd_table(list(fid.values()), "webp") == []  # no reference codec in the run
+
+
+def test_bd_table_is_per_curve_not_per_family():
+    # base q1/q2 and a fine-tuned variant of the same family: the variant is its own curve with its
+    # own delta, not a third point (at q1's rate) on the base's curve
+    def rows(tag, codec, params, bpp, errors):
+        return {
+            "codec": codec, "codec_tag": tag, "params": params, "status": "ok", "bpp": bpp,
+            "ocr_lines": 1, "ocr_exact_lines": 0, "ocr_chars": 100, "ocr_char_errors": errors,
+            "ocr_words": 10, "ocr_word_errors": errors // 10,
+        }  # fmt: skip
+
+    bm = "bmshj2018-factorized"
+    pairs = pd.DataFrame([
+        rows("j5", "jpeg", '{"quality": 5}', 0.1, 60), rows("j30", "jpeg", '{"quality": 30}', 0.6, 10),
+        rows("b1", bm, '{"q": 1}', 0.15, 50), rows("b2", bm, '{"q": 2}', 0.3, 30),
+        rows("g1", bm, '{"q": 1, "weights": "ganlite"}', 0.15, 80),
+        rows("g2", bm, '{"q": 2, "weights": "ganlite"}', 0.3, 60),
+    ])  # fmt: skip
+    fid = text_fidelity(pairs)
+    assert {f.codec_tag: f.curve for f in fid}["g1"] == f"{bm} (weights=ganlite)"
+    got = {(r.curve, r.metric): r for r in bd_table(fid, "jpeg")}
+    assert {c for c, _ in got} == {bm, f"{bm} (weights=ganlite)"}
+    base, gan = got[(bm, "cer")], got[(f"{bm} (weights=ganlite)", "cer")]
+    assert base.settings == 2 and gan.settings == 2 and gan.codec == bm
+    assert gan.delta > base.delta  # the variant's 30 more errors per 100 characters at both rates
+    assert gan.delta - base.delta == pytest.approx(0.3, abs=1e-6)

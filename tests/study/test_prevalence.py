@@ -75,3 +75,29 @@ def test_no_measured_pairs_is_one_error():
     pairs, findings = _tables()
     with pytest.raises(MiscompError, match="no measured pairs"):
         prevalence(pairs.assign(status="error"), findings, 0.5)
+
+
+def test_prevalence_figure_has_one_line_per_curve():
+    # two models of one family at the same rates: two legend entries, as in the RD plot
+    from miscomp.study.run import prevalence_figure
+
+    bm = "bmshj2018-factorized"
+    gan = '"weights": "ganlite"'
+    pairs = pd.DataFrame({
+        "pair_id": ["a1", "a2", "g1", "g2"], "codec": [bm] * 4, "codec_tag": ["q1", "q2", "g1", "g2"],
+        "params": ['{"q": 1}', '{"q": 2}', '{"q": 1, ' + gan + "}", '{"q": 2, ' + gan + "}"],
+        "status": ["ok"] * 4, "width": [100] * 4, "height": [100] * 4, "bpp": [0.15, 0.3, 0.15, 0.3],
+    })  # fmt: skip
+    findings = pd.DataFrame({"pair_id": ["g1"], "category": ["shape"], "symbol": [True], "score": [0.9]})
+    df = frame(prevalence(pairs, findings, 0.5, n_boot=50))
+    assert set(df["curve"]) == {bm, f"{bm} (weights=ganlite)"}
+    fig = prevalence_figure(df)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == [bm, f"{bm} (weights=ganlite)"]
+    # a table from before rows carried their curve still plots, one line per family
+    old = prevalence_figure(df.drop(columns="curve"))
+    assert [t.get_text() for t in old.axes[0].get_legend().get_texts()] == [bm]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    plt.close(old)
