@@ -49,6 +49,15 @@ def within_design(flat: np.ndarray, codec: str, codecs: tuple[str, ...]) -> np.n
     return np.hstack([logged, ranks, *per_codec])
 
 
+def edge_rank(flat: np.ndarray) -> np.ndarray:
+    """Per cell: its edge density's rank within the image (0..1, ties averaged), as ``within_design``
+    ranks every feature: the edge-density baseline's ordering of the image's cells."""
+    from scipy.stats import rankdata
+
+    e = flat[:, FEATURES.index("edges")].astype(np.float64)
+    return rankdata(e) / max(len(e), 1)
+
+
 def prior_design(n: int, codec: str, bpp: float, codecs: tuple[str, ...]) -> np.ndarray:
     """Per cell, the same for all cells of an image: log bpp, the codec, and log bpp per codec."""
     if not np.isfinite(bpp) or bpp <= 0:
@@ -69,7 +78,8 @@ def _onehot(n: int, codec: str, codecs: tuple[str, ...]) -> np.ndarray:
 class RiskModel:
     """Two logistic parts whose logits add: *within* ranks the cells of one image (fitted on the pairs
     that have a miscompression, so it learns where in an image, not which image); *prior* says how
-    prone the codec at this rate is (constant over an image). The score is the sigmoid of the sum: a
+    prone the codec at this rate is (constant over an image); ``edge_weight`` times the cell's edge
+    density rank within its image is added to the within part. The score is the sigmoid of the sum: a
     ranking score, not a calibrated probability (the within part is fitted class-balanced)."""
 
     codecs: tuple[str, ...]
@@ -83,12 +93,18 @@ class RiskModel:
     within: tuple[str, ...] = WITHIN
     typical_bpp: dict[str, float] = field(default_factory=dict)  # codec spec -> mean bpp in training
     trained_on: str = ""
+    # the edge-density baseline's own score (the cell's rank of `edges` within its image, 0..1) added to
+    # the logit with this weight: chosen with C by cross-validation on what the map is judged by (AUC,
+    # riskiest 5 %), which the fit's log-loss does not optimise (docs/decisions/risk-map.md, s37)
+    edge_weight: float = 0.0
 
     def logit(self, flat: np.ndarray, codec: str, bpp: float) -> np.ndarray:
         x = (within_design(flat, codec, self.codecs) - np.array(self.within_mean)) / np.array(
             self.within_scale
         )
         w = x @ np.array(self.within_coef) + self.within_intercept
+        if self.edge_weight:
+            w = w + self.edge_weight * edge_rank(flat)
         p = (
             prior_design(len(flat), codec, bpp, self.codecs) @ np.array(self.prior_coef)
             + self.prior_intercept
@@ -117,11 +133,14 @@ class RiskModel:
                 within=tuple(data["within"]),
                 typical_bpp={str(k): float(v) for k, v in data.get("typical_bpp", {}).items()},
                 trained_on=str(data.get("trained_on", "")),
+                edge_weight=float(data.get("edge_weight", 0.0)),  # files before s37: none
             )
         except FileNotFoundError:
             raise MiscompError(f"{path}: risk model file does not exist") from None
         except (ValueError, KeyError, TypeError) as err:
             raise MiscompError(f"{path}: not a risk model ({type(err).__name__}: {err})") from None
+        if not np.isfinite(model.edge_weight) or model.edge_weight < 0:
+            raise MiscompError(f"{path}: risk model's edge_weight must be a number >= 0")
         if model.features != FEATURES or model.within != WITHIN:
             raise MiscompError(f"{path}: risk model was made for other features than this version's")
         n_w = 2 * len(WITHIN) * (1 + len(model.codecs))
@@ -146,12 +165,14 @@ def fit(
     C: float = 0.01,
     trained_on: str = "",
     weights: list[np.ndarray] | None = None,
+    edge_weight: float = 0.0,
 ) -> RiskModel:
     """Fit on samples: per (image, codec setting) its cell features, codec name, bpp and 0/1 targets;
     ``settings`` (codec specs) name the typical rates the model keeps for `miscomp risk` without --bpp.
     ``weights`` (per cell, default 1) weigh the within part's cells, e.g. so that every labelled
     miscompression counts once however many cells it covers; either way its positive cells together
-    weigh as much as its negative cells (miscompressed cells are a few % even of pairs that have any)."""
+    weigh as much as its negative cells (miscompressed cells are a few % even of pairs that have any).
+    ``edge_weight`` is not fitted: the model keeps it (:attr:`RiskModel.edge_weight`)."""
     from sklearn.linear_model import LogisticRegression
 
     if not flats:
@@ -186,6 +207,7 @@ def fit(
         prior_intercept=float(prior.intercept_[0]),
         typical_bpp={c: round(float(np.mean(v)), 4) for c, v in sorted(typical.items())},
         trained_on=trained_on,
+        edge_weight=float(edge_weight),
     )
 
 

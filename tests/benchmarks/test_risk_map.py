@@ -38,3 +38,39 @@ def test_summarise_and_bootstrap_over_images():
     assert ci["d_auc_nontext_ci"] == [0.5, 0.5]  # paired: every resample is 1.0 against 0.5
     lo, hi = ci["top5_nontext_ci"]
     assert 0 <= lo < 0.5 < hi <= 1  # half the images have their label covered
+
+
+def test_pick_C_searches_the_edge_weight_without_refitting(monkeypatch):
+    """With a model that ranks nothing, only the edge rank's weight can order the cells: the search
+    tries every weight for every C and bed weight and picks one that uses the edge rank."""
+    from benchmarks import risk_map
+    from miscomp.study.features import FEATURES, CellGrid
+    from miscomp.study.risk import WITHIN, RiskModel
+
+    n_w, n_p = 2 * len(WITHIN) * 2, 3
+    blank = RiskModel(("jpeg",), (0.0,) * n_w, (1.0,) * n_w, (0.0,) * n_w, 0.0, (0.0,) * n_p, 0.0)
+    fits = []
+    monkeypatch.setattr(risk_map, "train", lambda *a, **k: fits.append(a[1]) or blank)
+    rng = np.random.default_rng(0)
+
+    def sample(bed, k):
+        values = rng.random((4, 4, len(FEATURES))).astype(np.float32)
+        edges = values[..., FEATURES.index("edges")].ravel()
+        target = edges >= np.quantile(edges, 0.75)
+        return {"image_id": f"{bed}{k}", "grid": CellGrid(64, 64, 16, values), "codec": "jpeg", "bpp": 0.5,
+                "spec": "jpeg:quality=10", "target": target, "cover": target[:, None],
+                "symbol": np.array([k % 2 == 0]), "weight": np.ones(16)}  # fmt: skip
+
+    beds = [[sample("a", k) for k in range(6)], [sample("b", k) for k in range(6)]]
+    C, bed_w, edge_w, rows = risk_map.pick_C(beds, "target")
+    grid = {(r["C"], r["bed_weight"], r["edge_weight"]) for r in rows}
+    assert (
+        len(grid)
+        == len(rows)
+        == len(risk_map.C_GRID) * len(risk_map.BED_WEIGHTS) * len(risk_map.EDGE_WEIGHTS)
+    )
+    assert (
+        len(fits) == len(risk_map.C_GRID) * len(risk_map.BED_WEIGHTS) * 3
+    )  # one fit per fold, not per weight
+    assert edge_w > 0
+    assert all(r["cv_score"] < max(x["cv_score"] for x in rows) for r in rows if r["edge_weight"] == 0)

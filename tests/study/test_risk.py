@@ -229,3 +229,36 @@ def test_shipped_model_fits_this_versions_features():
     assert "each label weighted once" in model.trained_on and model.typical_bpp
     grid, codec, bpp, _ = _sample(0)
     assert model.predict(grid.flat(), codec, bpp).shape == (grid.flat().shape[0],)
+
+
+def test_edge_weight_adds_the_edge_density_rank_and_survives_the_file(tmp_path):
+    """The edge-density baseline's within-image rank is added to the logit with the model's weight;
+    files written before it existed load with weight 0 (the same scores as then)."""
+    from dataclasses import replace
+
+    from scipy.stats import rankdata
+
+    samples = [_sample(s) for s in range(2)] + [_sample(9, "jpeg", 0.8)]
+    model = fit(
+        [g.flat() for g, *_ in samples], [c for _, c, _, _ in samples], [b for *_, b, _ in samples],
+        [t for *_, t in samples],
+    )  # fmt: skip
+    assert model.edge_weight == 0.0
+    grid, codec, bpp, _ = _sample(5)
+    flat = grid.flat()
+    edges = flat[:, FEATURES.index("edges")]
+    assert len(np.unique(edges)) > 3  # the rank orders something
+    weighted = replace(model, edge_weight=2.5)
+    added = weighted.logit(flat, codec, bpp) - model.logit(flat, codec, bpp)
+    assert np.allclose(added, 2.5 * rankdata(edges) / len(edges))
+    path = tmp_path / "m.json"
+    path.write_text(weighted.to_json())
+    assert RiskModel.load(path).edge_weight == 2.5
+    data = json.loads(path.read_text())
+    del data["edge_weight"]  # a model file from before s37
+    path.write_text(json.dumps(data))
+    assert np.allclose(RiskModel.load(path).logit(flat, codec, bpp), model.logit(flat, codec, bpp))
+    data["edge_weight"] = -1.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(MiscompError, match="edge_weight"):
+        RiskModel.load(path)

@@ -201,9 +201,11 @@ class RapidOCREngine(OCREngine):
         det = self.ocr._load_det_model()
         rh, rw = (max(32, round(side * scale / 32) * 32) for side in (h, w))
         img = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (rw, rh), interpolation=cv2.INTER_AREA)
-        mean, std = np.asarray(det.mean, np.float32), np.asarray(det.std, np.float32)
-        x = (img.astype(np.float32) / 255.0 - mean) / std
-        prob = np.asarray(det.session(x.transpose(2, 0, 1)[None]), dtype=np.float32)
+        # rapidocr's own normalisation and layout (its DetPreProcess, built from the same config as
+        # its detection: the same mean/std, computed in float64 and handed over as float32)
+        pre = det.get_preprocess()
+        x = pre.permute(pre.normalize(img))[None].astype(np.float32)
+        prob = np.asarray(det.session(x), dtype=np.float32)
         return cv2.resize(prob.reshape(prob.shape[-2:]), (w, h), interpolation=cv2.INTER_LINEAR)
 
     def recognize(self, rgb: np.ndarray, boxes: list[Box], scale: float = 1.0) -> list[tuple[str, float]]:
