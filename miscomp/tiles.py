@@ -17,6 +17,9 @@ itself (``detect_in_tiles``): text is found tile by tile, the parts of a line th
 are joined, and every line is read and compared whole on the full pair. (Cut into tile views, a line
 across an edge was read in parts, 'PRICE 4.5' for 'PRICE 4.50 EUR'.)
 
+The face detector holds little per pixel (dlib's HOG features) and sees images up to
+``TilesConfig.face_whole_max_pixels`` (25 MP) whole: no overlap scanned twice, no face cut by an edge.
+
 Findings move between tile and image coordinates with :meth:`Finding.translated`, which moves
 everything a later stage reads (the changed line's box) and the boxes inside ``details``.
 """
@@ -59,6 +62,16 @@ class TilesConfig:
         "model is fitted per tile, and its artefact findings on that photo grew 8 -> 16 -> 52",
     )  # fmt: skip
 
+    # The face detector keeps no per-pixel maps of its own (dlib's HOG feature pyramid, ~11 MB per
+    # megapixel, and a 150² chip per face for the identity model), so it sees images up to this many
+    # pixels whole: cut into 2048² tiles it scanned 25 MP of tile pixels for a 12 MP photo, the overlap
+    # twice, and a face across a tile edge was found in neither tile or in part.
+    face_whole_max_pixels: int = measured(
+        25_000_000, "the face detector alone on kodim14 upscaled, WebP q5 (notes/s37/tiling.md)",
+        "+257 MB over the pair whole at 24 MP (+39 MB in 2048² tiles), +123 MB at 12 MP; a default "
+        "24 MP text scan peaked at PEAK_TBD MiB (issue 28: <= 1.5 GB). Larger images are tiled as before",
+    )  # fmt: skip
+
     even: bool = defined(
         False,
         "opt-in: tiles only as long as covering the image with the same number of tiles and this overlap "
@@ -72,11 +85,14 @@ class TilesConfig:
     ) -> int:
         """The tile side ``detector`` gets when the run's is ``tile`` (default: this config's; 0: no
         tiling at all) on an image of ``size`` (h, w): one larger than the run's tile gives the diff
-        detector smaller tiles (``large_image_diff_tile``); images up to it are analysed whole."""
+        detector smaller tiles (``large_image_diff_tile``); images up to it are analysed whole, and
+        by the face detector up to ``face_whole_max_pixels``."""
         tile = self.tile if tile is None else tile
         if tile <= 0:
             return 0
         whole = size is None or (size[0] <= tile and size[1] <= tile)
+        if detector.name == "face" and size is not None and size[0] * size[1] <= self.face_whole_max_pixels:
+            return 0
         if detector.name == "ocr":
             return min(tile, self.ocr_tile)
         if detector.name == "diff" and not whole:
