@@ -62,14 +62,15 @@ class TilesConfig:
         "model is fitted per tile, and its artefact findings on that photo grew 8 -> 16 -> 52",
     )  # fmt: skip
 
-    # The face detector keeps no per-pixel maps of its own (dlib's HOG feature pyramid, ~11 MB per
-    # megapixel, and a 150² chip per face for the identity model), so it sees images up to this many
+    # The face detector keeps few per-pixel maps (dlib's HOG feature pyramid: ~11 MB a megapixel in all,
+    # and a 150² chip per face for the identity model), so it sees images up to this many
     # pixels whole: cut into 2048² tiles it scanned 25 MP of tile pixels for a 12 MP photo, the overlap
     # twice, and a face across a tile edge was found in neither tile or in part.
     face_whole_max_pixels: int = measured(
-        25_000_000, "the face detector alone on kodim14 upscaled, WebP q5 (notes/s37/tiling.md)",
-        "+257 MB over the pair whole at 24 MP (+39 MB in 2048² tiles), +123 MB at 12 MP; a default "
-        "24 MP text scan peaked at PEAK_TBD MiB (issue 28: <= 1.5 GB). Larger images are tiled as before",
+        25_000_000, "the face detector alone on kodim14 upscaled, WebP q5 (docs/decisions/diff-cost.md, s37)",
+        "+257 MB over the pair whole at 24 MP (+39 MB in 2048² tiles), +123 MB at 12 MP; default 24 MP "
+        "scans (benchmarks/memory.py) peaked at 1161 MiB (text) and 1175 (photo), 1057 and 1001 tiled "
+        "(issue 28: <= 1430). Larger images are tiled as before",
     )  # fmt: skip
 
     even: bool = defined(
