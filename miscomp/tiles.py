@@ -17,6 +17,10 @@ itself (``detect_in_tiles``): text is found tile by tile, the parts of a line th
 are joined, and every line is read and compared whole on the full pair. (Cut into tile views, a line
 across an edge was read in parts, 'PRICE 4.5' for 'PRICE 4.50 EUR'.)
 
+The face detector holds little per pixel (dlib's HOG features) and sees images up to
+``TilesConfig.face_whole_max_pixels`` (25 MP) whole: no overlap scanned twice, no face cut by an edge
+(on a 12 MP photo its second codec took 0.47× the time).
+
 Findings move between tile and image coordinates with :meth:`Finding.translated`, which moves
 everything a later stage reads (the changed line's box) and the boxes inside ``details``.
 """
@@ -59,6 +63,18 @@ class TilesConfig:
         "model is fitted per tile, and its artefact findings on that photo grew 8 -> 16 -> 52",
     )  # fmt: skip
 
+    # The face detector keeps few per-pixel maps (dlib's HOG feature pyramid: ~11 MB a megapixel in all,
+    # and a 150² chip per face for the identity model), so it sees images up to this many
+    # pixels whole: cut into 2048² tiles it scanned 25 MP of tile pixels for a 12 MP photo, the overlap
+    # two to four times. (A weak face's HOG score also moves with the tile's offset: one below-report
+    # finding of that photo was found in one of its four tiles only; docs/decisions/diff-cost.md, s37.)
+    face_whole_max_pixels: int = measured(
+        25_000_000, "the face detector alone on kodim14 upscaled, WebP q5 (docs/decisions/diff-cost.md, s37)",
+        "+257 MB over the pair whole at 24 MP (+39 MB in 2048² tiles), +123 MB at 12 MP; default 24 MP "
+        "scans (benchmarks/memory.py) peaked at 1161 MiB (text) and 1175 (photo); side by side, photo "
+        "991 tiled vs 1157 whole (issue 28: <= 1430). Larger images are tiled as before",
+    )  # fmt: skip
+
     even: bool = defined(
         False,
         "opt-in: tiles only as long as covering the image with the same number of tiles and this overlap "
@@ -72,11 +88,14 @@ class TilesConfig:
     ) -> int:
         """The tile side ``detector`` gets when the run's is ``tile`` (default: this config's; 0: no
         tiling at all) on an image of ``size`` (h, w): one larger than the run's tile gives the diff
-        detector smaller tiles (``large_image_diff_tile``); images up to it are analysed whole."""
+        detector smaller tiles (``large_image_diff_tile``); images up to it are analysed whole, and
+        by the face detector up to ``face_whole_max_pixels``."""
         tile = self.tile if tile is None else tile
         if tile <= 0:
             return 0
         whole = size is None or (size[0] <= tile and size[1] <= tile)
+        if detector.name == "face" and size is not None and size[0] * size[1] <= self.face_whole_max_pixels:
+            return 0
         if detector.name == "ocr":
             return min(tile, self.ocr_tile)
         if detector.name == "diff" and not whole:

@@ -238,6 +238,25 @@ def test_large_images_give_the_diff_detector_smaller_tiles_and_smaller_ones_stay
     assert len(det.seen) >= 3 and all(w <= 1024 for _, w in det.seen)
 
 
+def test_the_face_detector_sees_images_up_to_its_limit_whole():
+    from dataclasses import replace
+
+    from miscomp.tiles import TILES
+
+    class Face(ChangedBlobs):
+        name = "face"
+
+    det = Face()
+    orig = np.zeros((2832, 4240, 3), np.uint8)  # the 12 MP photo of the marginal benchmark
+    detect_tiled(det, PairImages("p", orig, orig.copy(), "sha"), tile=2048)
+    assert det.seen == [(2832, 4240)] and det.keys == ["sha"]
+    det.seen.clear()
+    small_limit = replace(TILES, face_whole_max_pixels=2832 * 4240 - 1)
+    detect_tiled(det, PairImages("p", orig, orig.copy(), "sha"), tile=2048, config=small_limit)
+    assert len(det.seen) == 6 and all(h <= 2048 and w <= 2048 for h, w in det.seen)
+    assert TILES.tile_for(det, 0, (2832, 4240)) == 0  # no tiling asked: none
+
+
 def test_diff_evidence_gives_the_share_of_the_whole_image_not_of_the_tile():
     # On a tiled photo a region's "% of image" was its share of the 1024-px tile it was found in.
     from miscomp.detect.diff import DiffDetector

@@ -82,7 +82,12 @@ CELL = STRUCTURE_CONFIG.cell
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    # OpenCV reads a tile (a view with a longer row stride) in place; copying it first was 0.22 s of
+    # a 12 MP WebP pair's 3.8 (docs/decisions/diff-cost.md, s37). The null model's image is a BGR
+    # decode seen as RGB: its buffer is converted as BGR (the same weights per channel, the same bits).
+    if rgb.strides[-1] < 0:
+        return cv2.cvtColor(rgb[..., ::-1], cv2.COLOR_BGR2GRAY)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def _edges(gray: np.ndarray) -> np.ndarray:

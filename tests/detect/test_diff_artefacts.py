@@ -154,3 +154,17 @@ def test_null_ladders_give_the_same_null_and_make_each_ladder_once(monkeypatch):
     artefacts.null_reconstruction(img, "webp", 0.3, ladders, "")  # no key: never kept
     artefacts.null_reconstruction(img, "webp", 0.3, ladders, "")
     assert len(made) == 3 + 1 + 5
+
+
+def test_the_ladder_reads_encoded_sizes_only_the_same_rates_as_a_full_jpeg_round_trip():
+    from miscomp.detect.diff import artefacts
+
+    img = scene()
+    for view in (img, img[7:, 13:]):  # a whole image and a tile view of it
+        h, w = view.shape[:2]
+        small = cv2.resize(view, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        want = tuple(
+            artefacts._jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1]
+            for q in artefacts.ARTEFACTS.jpeg_qualities
+        )
+        assert artefacts.jpeg_ladder(view) == want

@@ -132,3 +132,44 @@ def test_the_reconstruction_scan_floor_keeps_every_face_that_is_read(detector, a
     for rec in (astronaut, _jpeg(astronaut, 10), _jpeg(astronaut, 3)):
         low = [f for f in detector.models.detect(rec, 1, -0.5) if f.score >= floor]
         assert detector.models.detect(rec, 1, floor) == low
+
+
+def test_a_large_pair_seen_whole_gives_the_findings_of_its_tiles_where_no_face_crosses_an_edge(
+    detector, astronaut
+):
+    """TilesConfig.face_whole_max_pixels: a 1200×2600 pair is seen whole instead of as two 2048-px
+    tiles (x 0 and 552). Its one face lies in the first tile only, whose origin is the image's, so the
+    null model's JPEG blocks and the taxonomy's crop are the same either way. Two things differ, as
+    they should: the HOG score (dlib's pyramid levels are sized from the image, so a face scores a
+    little differently in a 2048-px tile; 1.448 vs 1.48 here) and the region's share, which the tile
+    gave of the tile and the whole view gives of the image."""
+    import re
+    from dataclasses import replace
+
+    from miscomp.tiles import TILES, detect_tiled, tile_boxes
+    from testing.shapes import ramp
+
+    orig = ramp(1200, 2600, seed=3)
+    orig[:512, :512] = astronaut
+    (face,), _ = detector.original_faces(_pair(astronaut, astronaut))
+    rec = _jpeg(_blur_around(orig, face.box, 10, 12), 50)
+    tiles = tile_boxes(1200, 2600, TILES.tile, TILES.overlap)
+    assert [(b.x, b.w) for b in tiles] == [(0, 2048), (552, 2048)] and face.box.x1 < 552
+    pair = _pair(orig, rec, "jpeg-quality50", 1.0, sha="large-astronaut")
+    tiled = detect_tiled(detector, pair, config=replace(TILES, face_whole_max_pixels=0))
+    whole = detect_tiled(detector, pair)
+    assert [f.details["kind"] for f in whole] == ["lost"]
+
+    def share(f) -> float:
+        return float(re.search(r"\(region ([0-9.e-]+)% of image\)", f.evidence).group(1))
+
+    def same(f):
+        return replace(
+            f, evidence=re.sub(r" \(region [^)]*\)", "", f.evidence),
+            details={k: v for k, v in f.details.items() if k != "face_score"}, finding_id="",
+        )  # fmt: skip
+
+    assert [same(f) for f in whole] == [same(f) for f in tiled]
+    assert abs(whole[0].details["face_score"] - tiled[0].details["face_score"]) < 0.1
+    ratio = share(tiled[0]) / share(whole[0])  # the tile's share was of 2048×1200, not 2600×1200
+    assert ratio == pytest.approx(2600 / 2048, rel=0.05)

@@ -233,3 +233,15 @@ def test_a_tile_without_candidate_windows_makes_no_maps(monkeypatch):
     det = StructureDetector()
     assert det.detect(_pair(flat, _dial())) == [] and made == []
     assert det.info()["timing"]["skipped"] == 1
+
+
+def test_gray_reads_tile_views_and_bgr_decodes_in_place_with_the_same_bits():
+    from miscomp.detect.diff.artefacts import _jpeg
+    from miscomp.detect.structure import _gray
+
+    rng = np.random.default_rng(5)
+    whole = rng.integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    decoded = _jpeg(whole, 20)[0]  # the null model's image: a BGR decode seen as RGB
+    for img in (whole[40:240, 100:420], decoded, decoded[10:200, 30:300], whole[..., ::-1]):
+        want = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+        assert np.array_equal(_gray(img), want)

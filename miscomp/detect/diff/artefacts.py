@@ -179,7 +179,16 @@ def jpeg_ladder(original: np.ndarray) -> tuple[float, ...]:
     small = cv2.resize(original, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     # A half-size image costs 1.0–1.3× the bits per pixel of the full one at the same quality
     # (measured on kodim02/09/13 at q 2–70), so the ladder is matched against bpp × 1.15.
-    return tuple(_jpeg(small, q)[1] * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities)
+    # Only the sizes are read: encoded from one BGR copy, never decoded (the same bytes as _jpeg's).
+    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    return tuple(_jpeg_size(bgr, q) * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities)
+
+
+def _jpeg_size(bgr: np.ndarray, quality: int) -> int:
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return int(buf.size)
 
 
 class NullLadders:
