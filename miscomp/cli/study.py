@@ -21,7 +21,11 @@ def study(
         typer.Option(help="Review evidence JSON (precision and recall of the tool's flags per group)."),
     ] = None,
     reference: Annotated[
-        str, typer.Option(help="Codec (or curve, e.g. 'bmshj2018-factorized (weights=aware)') the BD-CER/BD-WER deltas are measured against.")
+        str,
+        typer.Option(
+            help="Codec, or curve such as 'bmshj2018-factorized (weights=ganlite)', that the BD-CER/BD-WER "
+            "deltas are measured against."
+        ),
     ] = "jpeg",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder (default RUN_DIR/study).")
