@@ -154,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         help="weight text boxes by (REF / character height)^2, clipped (TextCropConfig); 0: all weigh 1",
     )  # fmt: skip
     t.add_argument(
+        "--rate-target", default="none", choices=("none", "base"),
+        help="base: adapt the rate weight μ (dual ascent, loop.RateControl) so the bits on a fixed probe of "
+        "text crops stay at the initial weights'; needs --aware-term",
+    )  # fmt: skip
+    t.add_argument(
         "--device", default=None, help="auto | cpu | cuda[:N] (default: $MISCOMP_DEVICE, else auto)"
     )
     t.add_argument("--lr", type=float, default=5e-4)
@@ -230,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             aware_term=args.aware_term,
             aware_lambda=args.aware_lambda,
             aware_text_share=args.aware_text_share,
+            rate_target=args.rate_target,
         )
         workdir = args.workdir / cfg.name
         init = previous if args.init_from_previous else args.init_weights
