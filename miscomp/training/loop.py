@@ -72,7 +72,7 @@ class TrainConfig:
         return f"{self.arch}-q{self.quality}"
 
 
-RATE_TARGETS = ("none", "base")
+RATE_TARGETS = ("none", "base", "tune")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,13 @@ class RateControl:
     sampler's text crops with its own random stream (training data only; the test bed's tune monitor
     stays an independent check and held-out is never seen). Text crops, not whole batches: the ship rule
     reads the rate on text, and the aware term moves bits *towards* text, which a whole-batch rate would
-    let the photo half pay for."""
+    let the photo half pay for.
+
+    ``tune`` mode (``--rate-target tune``): the signal is a rate the caller measures, e.g. the estimated
+    bpp of the real-codec test bed's *tune* text images (whole images, as the ship rule reads held-out),
+    with the ``tune_*`` constants: a whole-image pass costs ~15-20 s here, so it runs less often and each
+    step is larger (the same integral gain per training step, η/every), without an EMA (the signal is
+    deterministic and already averages 25 images)."""
 
     every: int = defined(20, "steps between probes: ~10 % of a CPU step budget at 48 crops (3 s a probe)")
     eta: float = defined(
@@ -105,6 +111,11 @@ class RateControl:
     mu_max: float = defined(10.0, "see mu_min")
     probe_crops: int = defined(48, "6 batches of 8: 0.8 MPx at 128², ~3 s on one CPU thread")
     probe_seed: int = defined(1_000_003, "the probe's own random stream, apart from the training batches'")
+    tune_every: int = defined(50, "steps between tune-monitor passes: ~20 s each, ~20 % of a CPU step budget")
+    tune_eta: float = defined(
+        2.5, "η·every/20: the same gain per training step as the probe's η = 1 every 20"
+    )
+    tune_ema: float = defined(0.0, "no smoothing: a deterministic pass over 25 whole images")
 
 
 class RateController:
@@ -112,17 +123,29 @@ class RateController:
     the multiplier ``mu`` and the ratio's EMA; ``update(bits)`` applies one dual step and returns μ."""
 
     def __init__(
-        self, control: RateControl, target_bits: float, mu: float = 1.0, ratio_ema: float | None = None
+        self,
+        control: RateControl,
+        target_bits: float,
+        mu: float = 1.0,
+        ratio_ema: float | None = None,
+        mode: str = "base",
     ):
         if target_bits <= 0:
             raise ValueError(f"rate target must be positive, got {target_bits}")
         self.control, self.target, self.mu, self.ratio_ema = control, float(target_bits), float(mu), ratio_ema
+        self.mode = mode
+        c = control
+        self.every, self.eta, self.ema = (
+            (c.tune_every, c.tune_eta, c.tune_ema) if mode == "tune" else (c.every, c.eta, c.ema)
+        )
 
     def update(self, bits: float) -> float:
         c = self.control
         ratio = bits / self.target
-        self.ratio_ema = ratio if self.ratio_ema is None else c.ema * self.ratio_ema + (1 - c.ema) * ratio
-        self.mu = min(max(self.mu * math.exp(c.eta * (self.ratio_ema - 1)), c.mu_min), c.mu_max)
+        self.ratio_ema = (
+            ratio if self.ratio_ema is None else self.ema * self.ratio_ema + (1 - self.ema) * ratio
+        )
+        self.mu = min(max(self.mu * math.exp(self.eta * (self.ratio_ema - 1)), c.mu_min), c.mu_max)
         return self.mu
 
     def state_dict(self) -> dict[str, Any]:
@@ -130,12 +153,14 @@ class RateController:
             "target_bits": self.target,
             "mu": self.mu,
             "ratio_ema": self.ratio_ema,
+            "mode": self.mode,
             "control": asdict(self.control),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RateController:
-        return cls(RateControl(**state["control"]), state["target_bits"], state["mu"], state["ratio_ema"])
+        control = RateControl(**state["control"])
+        return cls(control, state["target_bits"], state["mu"], state["ratio_ema"], state.get("mode", "base"))
 
 
 def probe_bits(model, probe, batch: int = 8) -> float:
@@ -249,6 +274,7 @@ def train(
     log=print,
     init_from: Path | None = None,
     device: str = "cpu",
+    rate_signal=None,
 ) -> dict[str, Any]:
     """Train (or resume) ``cfg`` until its time or step budget is spent; returns the checkpoint dict.
 
@@ -257,7 +283,8 @@ def train(
     ``init_from``: a checkpoint whose model weights start a *new* run (e.g. q2 from q1: neighbouring
     rates share most of their transforms, so a short CPU budget goes further); ignored on resume.
     ``device``: a torch device (resolved by the caller, see ``settings.resolve_device``); checkpoints
-    are saved so that they load on any device."""
+    are saved so that they load on any device. ``rate_signal(model) -> float``: the rate that
+    ``cfg.rate_target == "tune"`` holds at its initial value (called in eval mode, without gradients)."""
     import numpy as np
     import torch
     from compressai.losses import RateDistortionLoss
@@ -327,20 +354,35 @@ def train(
     aware = cfg.aware
     if aware.active and not hasattr(dataset, "sample_masked"):
         raise ValueError(f"[{cfg.name}] --aware-term {aware.term} needs a dataset with text masks")
-    controller, probe = None, None
+    controller, signal = None, None
     if cfg.rate_target == "base":
         if not hasattr(dataset, "sample_text"):
             raise ValueError(f"[{cfg.name}] --rate-target base needs a dataset with text crops")
         rc = RateControl()
         xs = dataset.sample_text(np.random.default_rng(rc.probe_seed), rc.probe_crops, cfg.patch)
         probe = torch.from_numpy(xs).to(device)
+
+        def signal(m) -> float:
+            return probe_bits(m, probe)
+    elif cfg.rate_target == "tune":
+        if rate_signal is None:
+            raise ValueError(f"[{cfg.name}] --rate-target tune needs a rate signal (the tune text monitor)")
+
+        def signal(m) -> float:
+            was_training = m.training
+            m.eval()
+            with torch.no_grad():
+                value = float(rate_signal(m))
+            m.train(was_training)
+            return value
+
+    if signal is not None:
         if controller_state is not None:
             controller = RateController.from_state(controller_state)
         else:
-            controller = RateController(rc, probe_bits(model, probe))
-            _log_json(log_path, {"event": "rate_target", "step": step, **controller.state_dict(),
-                                 "probe_bpp": controller.target / probe[:, 0].numel()})  # fmt: skip
-            log(f"[{cfg.name}] rate target: {controller.target / probe[:, 0].numel():.4f} bpp on the probe")
+            controller = RateController(RateControl(), signal(model), mode=cfg.rate_target)
+            _log_json(log_path, {"event": "rate_target", "step": step, **controller.state_dict()})
+            log(f"[{cfg.name}] rate target ({cfg.rate_target}): {controller.target:.6g}")
     model.train()
     last_ckpt = elapsed
     window: list[tuple[float, float, float, float]] = []
@@ -377,8 +419,8 @@ def train(
         window.append((out["loss"].item(), out["bpp_loss"].item(), out["mse_loss"].item(), aux.item()))
         if not math.isfinite(window[-1][0]):
             raise FloatingPointError(f"[{cfg.name}] loss is not finite at step {step}; lower --lr")
-        if controller is not None and step % controller.control.every == 0:
-            bits = probe_bits(model, probe)
+        if controller is not None and step % controller.every == 0:
+            bits = signal(model)
             controller.update(bits)
             rec = {"event": "rate", "step": step, "probe_ratio": round(bits / controller.target, 5)}
             rec.update(ratio_ema=round(controller.ratio_ema, 5), mu=round(controller.mu, 5))

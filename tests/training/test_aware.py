@@ -246,7 +246,7 @@ def test_rate_control_config_carries_provenance_and_target_is_checked():
 
     assert check_provenance(RateControl) == []
     with pytest.raises(ValueError, match="rate target"):
-        TrainConfig(rate_target="tune")
+        TrainConfig(rate_target="kodak")
 
 
 def test_rate_target_base_measures_the_initial_probe_and_adapts_mu(tmp_path):
@@ -268,7 +268,7 @@ def test_rate_target_base_measures_the_initial_probe_and_adapts_mu(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     target = [r for r in records if r.get("event") == "rate_target"]
     rate = [r for r in records if r.get("event") == "rate"]
-    assert len(target) == 1 and target[0]["mu"] == 1.0 and target[0]["probe_bpp"] > 0
+    assert len(target) == 1 and target[0]["mu"] == 1.0 and target[0]["target_bits"] > 0
     assert [r["step"] for r in rate] == [20] and rate[0]["mu"] != 1.0  # one dual step moved μ
     assert state["rate_controller"]["mu"] == pytest.approx(rate[0]["mu"], abs=1e-5)
     with pytest.raises(ValueError, match="text crops"):
@@ -278,3 +278,37 @@ def test_rate_target_base_measures_the_initial_probe_and_adapts_mu(tmp_path):
             tmp_path / "plain",
             log=lambda s: None,
         )
+
+
+def test_rate_target_tune_holds_the_callers_signal_and_needs_one(tmp_path):
+    pytest.importorskip("compressai")
+    import json
+
+    from miscomp.training.loop import RateControl, TrainConfig, train
+
+    cfg = TextCropConfig()
+    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
+    data = AwareTrainingSet(
+        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
+    )
+    every = RateControl().tune_every
+    tc = TrainConfig(
+        batch_size=2, patch=32, minutes=0, max_steps=every, warmup_steps=1, checkpoint_every_s=1e9,
+        log_every=every, aware_term="edge-rel", aware_lambda=1.0, rate_target="tune",
+    )  # fmt: skip
+    calls = []
+
+    def signal(model):  # a rate 20 % above the start once training runs: μ must rise
+        calls.append(model.training)
+        return 1.0 if len(calls) == 1 else 1.2
+
+    state = train(tc, data, tmp_path, log=lambda s: None, rate_signal=signal)
+    records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    rate = [r for r in records if r.get("event") == "rate"]
+    assert calls == [False, False]  # measured at the start and after `every` steps, in eval mode
+    assert [r["step"] for r in rate] == [every] and rate[0]["mu"] == pytest.approx(
+        math.exp(RateControl().tune_eta * 0.2), abs=1e-4
+    )
+    assert state["rate_controller"]["mode"] == "tune"
+    with pytest.raises(ValueError, match="rate signal"):
+        train(tc, data, tmp_path / "none", log=lambda s: None)
