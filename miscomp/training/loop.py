@@ -113,7 +113,11 @@ class RateControl:
     probe_seed: int = defined(1_000_003, "the probe's own random stream, apart from the training batches'")
     tune_every: int = defined(50, "steps between tune-monitor passes: ~20 s each, ~20 % of a CPU step budget")
     tune_eta: float = defined(
-        2.5, "η·every/20: the same gain per training step as the probe's η = 1 every 20"
+        2.0,
+        "session 37's first start (probe mode) showed the rate answering μ only after ~150 steps (dead time, "
+        "3 passes of 50): an integral step with dead time d is stable below a loop gain of 2·sin(π/(4d+2)) "
+        "≈ 0.45, and the tune rate answers log μ with ≈ −0.3, so η ≤ ~1.5 would be safe; 2.0 trades some "
+        "overshoot for catching the aware term's fast early rise (+6 % on tune by step 184)",
     )
     tune_ema: float = defined(0.0, "no smoothing: a deterministic pass over 25 whole images")
 
