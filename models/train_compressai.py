@@ -5,11 +5,13 @@
     # checkpoint -> models/<arch>-q<N>-miscomp.pth (update(force=True), fp16 transforms)
     .venv/bin/python models/train_compressai.py export --quality 1
     # miscompression-aware fine-tune of the shipped q1 (issue 31; models/README.md, "Aware fine-tune")
-    nice -n 19 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 30 \
-        --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth \
-        --aware-term edge-rel --aware-lambda 0.005 --lr 1e-4 --warmup 20 --workdir .work/aware-a
-    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-a \
-        --out-dir .work/aware-a --suffix aware --settle-steps 1000
+    # (session 37's shipped run: the rate held at the base's by --rate-target tune)
+    nice -n 5 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 0 --max-steps 1300 \
+        --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth --aware-term edge-rel \
+        --aware-lambda 0.15 --aware-size-ref 16 --rate-target tune --lr 2e-4 --warmup 20 \
+        --workdir .work/aware-s37
+    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-s37 \
+        --out-dir .work/aware-s37 --suffix aware --settle-steps 1000
 
 The library code is in miscomp/training/ (data.py: training set; loop.py: loss, schedule,
 checkpoints, export); this file only parses arguments.
