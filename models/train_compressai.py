@@ -5,11 +5,13 @@
     # checkpoint -> models/<arch>-q<N>-miscomp.pth (update(force=True), fp16 transforms)
     .venv/bin/python models/train_compressai.py export --quality 1
     # miscompression-aware fine-tune of the shipped q1 (issue 31; models/README.md, "Aware fine-tune")
-    nice -n 19 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 30 \
-        --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth \
-        --aware-term edge-rel --aware-lambda 0.005 --lr 1e-4 --warmup 20 --workdir .work/aware-a
-    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-a \
-        --out-dir .work/aware-a --suffix aware --settle-steps 1000
+    # (session 37's shipped run: the rate held at the base's by --rate-target tune)
+    nice -n 5 .venv/bin/python models/train_compressai.py train --quality 1 --minutes 0 --max-steps 1300 \
+        --init-weights miscomp/data/weights/bmshj2018-factorized-q1-miscomp.pth --aware-term edge-rel \
+        --aware-lambda 0.15 --aware-size-ref 16 --rate-target tune --lr 2e-4 --warmup 20 \
+        --workdir .work/aware-s37
+    .venv/bin/python models/train_compressai.py export --quality 1 --workdir .work/aware-s37 \
+        --out-dir .work/aware-s37 --suffix aware --settle-steps 1000
 
 The library code is in miscomp/training/ (data.py: training set; loop.py: loss, schedule,
 checkpoints, export); this file only parses arguments.
@@ -74,15 +76,19 @@ def _tune_text_monitor():
             h, w = (rgb.shape[0] // 64) * 64, (rgb.shape[1] // 64) * 64
             xs.append(torch.from_numpy(rgb[:h, :w].transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255)
 
-    def monitor(model) -> dict[str, float]:
+    def bpp(model) -> float:
         device = next(model.parameters()).device
         bits = pixels = 0.0
         for x in xs:
             out = model(x.to(device))
             bits += sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
             pixels += x.shape[2] * x.shape[3]
-        return {"tune_text_bpp": round(bits / pixels, 4)}
+        return bits / pixels
 
+    def monitor(model) -> dict[str, float]:
+        return {"tune_text_bpp": round(bpp(model), 4)}
+
+    monitor.bpp = bpp  # the unrounded rate: --rate-target tune's signal
     return monitor
 
 
@@ -154,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         help="weight text boxes by (REF / character height)^2, clipped (TextCropConfig); 0: all weigh 1",
     )  # fmt: skip
     t.add_argument(
+        "--rate-target", default="none", choices=("none", "base", "tune"),
+        help="adapt the rate weight μ (dual ascent, loop.RateControl) to hold a rate at its start: "
+        "base: the bits on a fixed probe of training text crops; tune: the estimated bpp of the test bed's "
+        "tune text images (the tune monitor); needs --aware-term",
+    )  # fmt: skip
+    t.add_argument(
         "--device", default=None, help="auto | cpu | cuda[:N] (default: $MISCOMP_DEVICE, else auto)"
     )
     t.add_argument("--lr", type=float, default=5e-4)
@@ -204,11 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("training set:", data.summary(), flush=True)
     monitor = _monitor(_shared() / "data" / "kodak" / "kodim23.png")
+    rate_signal = None
+    if args.rate_target != "none" and args.aware_term == "none":
+        p.error("--rate-target needs --aware-term (it holds the rate of an aware fine-tune)")
     if args.aware_term != "none":
         kodak_monitor, text_monitor = monitor, _tune_text_monitor()
 
         def monitor(model):
             return {**(kodak_monitor(model) if kodak_monitor else {}), **text_monitor(model)}
+
+        rate_signal = text_monitor.bpp if args.rate_target == "tune" else None
 
     minutes = args.minutes * len(args.quality) if len(args.minutes) == 1 else args.minutes
     if len(minutes) != len(args.quality):
@@ -230,12 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             aware_term=args.aware_term,
             aware_lambda=args.aware_lambda,
             aware_text_share=args.aware_text_share,
+            rate_target=args.rate_target,
         )
         workdir = args.workdir / cfg.name
         init = previous if args.init_from_previous else args.init_weights
         train(
             cfg, data, workdir, monitor=monitor, log=lambda s: print(s, flush=True), init_from=init,
-            device=device,
+            device=device, rate_signal=rate_signal,
         )  # fmt: skip
         previous = workdir / "checkpoint.pt"
         if args.export:

@@ -331,3 +331,8 @@ class AwareTrainingSet:
 
     def sample(self, rng: np.random.Generator, batch: int, patch: int) -> np.ndarray:
         return self.sample_masked(rng, batch, patch)[0]
+
+    def sample_text(self, rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
+        """``n`` text crops only (each set picked as in ``sample_masked``): the rate controller's probe."""
+        sets = [t for t in self.text if t.images]
+        return np.concatenate([sets[int(rng.integers(len(sets)))].sample(rng, 1, patch)[0] for _ in range(n)])

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from miscomp.config import defined
+
 # CompressAI's λ for the MSE-optimised zoo models, quality 1..8 (compressai docs, "Model zoo").
 LAMBDA_MSE = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
 
@@ -45,6 +47,15 @@ class TrainConfig:
     aware_term: str = "none"
     aware_lambda: float = 0.0
     aware_text_share: float = 0.5
+    # "none": the rate term weighs 1 (plain λ trade-off); "base": a dual-ascent controller (RateControl)
+    # holds the rate of a fixed probe of text crops at what the *initial* weights spend on it
+    rate_target: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.rate_target not in RATE_TARGETS:
+            raise ValueError(
+                f"rate target must be one of {', '.join(RATE_TARGETS)}, got {self.rate_target!r}"
+            )
 
     @property
     def aware(self):
@@ -59,6 +70,116 @@ class TrainConfig:
     @property
     def name(self) -> str:
         return f"{self.arch}-q{self.quality}"
+
+
+RATE_TARGETS = ("none", "base", "tune")
+
+
+@dataclass(frozen=True)
+class RateControl:
+    """The rate controller of a fine-tune that must keep its initial weights' bitrate (issue 31).
+
+    The loss becomes ``μ·bpp + λ·255²·(MSE + a·term)`` and μ follows a multiplicative dual-ascent step
+    every ``every`` steps: ``μ ← clip(μ·exp(η·(r̄ − 1)), mu_min, mu_max)``, where ``r`` is the bits the
+    model spends on a fixed probe of ``probe_crops`` text crops over what the initial weights spent on
+    the same crops (eval mode: rounded latents, so ``r`` is deterministic given the weights and the
+    target has no sampling noise), and ``r̄`` its EMA. The probe is drawn once from the training
+    sampler's text crops with its own random stream (training data only; the test bed's tune monitor
+    stays an independent check and held-out is never seen). Text crops, not whole batches: the ship rule
+    reads the rate on text, and the aware term moves bits *towards* text, which a whole-batch rate would
+    let the photo half pay for.
+
+    ``tune`` mode (``--rate-target tune``): the signal is a rate the caller measures, e.g. the estimated
+    bpp of the real-codec test bed's *tune* text images (whole images, as the ship rule reads held-out),
+    with the ``tune_*`` constants: a whole-image pass costs ~15-20 s here, so it runs less often and each
+    step is larger (the same integral gain per training step, η/every), without an EMA (the signal is
+    deterministic and already averages 25 images)."""
+
+    every: int = defined(20, "steps between probes: ~10 % of a CPU step budget at 48 crops (3 s a probe)")
+    eta: float = defined(
+        1.0,
+        "dual step: the rate answers μ with exponent ≈ −0.3 within ~100 steps (session 36: rate at step 100 "
+        "∝ λ^0.30) to −0.5 at equilibrium (q1→q2), so the loop crosses over at ~70-130 steps, slower "
+        "than the Adam lag at lr 2e-4 (~100 steps): a 10 % excess raises μ by 10 % per probe",
+    )
+    ema: float = defined(
+        0.5, "EMA weight of the previous ratio: smooths step-to-step weight noise, adds ~1 probe of lag"
+    )
+    mu_min: float = defined(
+        0.1, "bounds: a 10× rate weight either way is far outside any λ tried here (0.00075-0.0018)"
+    )
+    mu_max: float = defined(10.0, "see mu_min")
+    probe_crops: int = defined(48, "6 batches of 8: 0.8 MPx at 128², ~3 s on one CPU thread")
+    probe_seed: int = defined(1_000_003, "the probe's own random stream, apart from the training batches'")
+    tune_every: int = defined(50, "steps between tune-monitor passes: ~20 s each, ~20 % of a CPU step budget")
+    tune_eta: float = defined(
+        2.0,
+        "session 37's first start (probe mode) showed the rate answering μ only after ~150 steps (dead time, "
+        "3 passes of 50): an integral step with dead time d is stable below a loop gain of 2·sin(π/(4d+2)) "
+        "≈ 0.45, and the tune rate answers log μ with ≈ −0.3, so η ≤ ~1.5 would be safe; 2.0 trades some "
+        "overshoot for catching the aware term's fast early rise (+6 % on tune by step 184)",
+    )
+    tune_ema: float = defined(0.0, "no smoothing: a deterministic pass over 25 whole images")
+
+
+class RateController:
+    """State of :class:`RateControl`'s dual ascent: ``target`` bits (the initial weights' on the probe),
+    the multiplier ``mu`` and the ratio's EMA; ``update(bits)`` applies one dual step and returns μ."""
+
+    def __init__(
+        self,
+        control: RateControl,
+        target_bits: float,
+        mu: float = 1.0,
+        ratio_ema: float | None = None,
+        mode: str = "base",
+    ):
+        if target_bits <= 0:
+            raise ValueError(f"rate target must be positive, got {target_bits}")
+        self.control, self.target, self.mu, self.ratio_ema = control, float(target_bits), float(mu), ratio_ema
+        self.mode = mode
+        c = control
+        self.every, self.eta, self.ema = (
+            (c.tune_every, c.tune_eta, c.tune_ema) if mode == "tune" else (c.every, c.eta, c.ema)
+        )
+
+    def update(self, bits: float) -> float:
+        c = self.control
+        ratio = bits / self.target
+        self.ratio_ema = (
+            ratio if self.ratio_ema is None else self.ema * self.ratio_ema + (1 - self.ema) * ratio
+        )
+        self.mu = min(max(self.mu * math.exp(self.eta * (self.ratio_ema - 1)), c.mu_min), c.mu_max)
+        return self.mu
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "target_bits": self.target,
+            "mu": self.mu,
+            "ratio_ema": self.ratio_ema,
+            "mode": self.mode,
+            "control": asdict(self.control),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RateController:
+        control = RateControl(**state["control"])
+        return cls(control, state["target_bits"], state["mu"], state["ratio_ema"], state.get("mode", "base"))
+
+
+def probe_bits(model, probe, batch: int = 8) -> float:
+    """Estimated bits of ``model`` on ``probe`` (N×3×H×W), in eval mode (rounded latents: deterministic)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    bits = 0.0
+    with torch.no_grad():
+        for i in range(0, probe.shape[0], batch):
+            out = model(probe[i : i + batch])
+            bits += sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
+    model.train(was_training)
+    return bits
 
 
 def build_model(arch: str, quality: int):
@@ -157,6 +278,7 @@ def train(
     log=print,
     init_from: Path | None = None,
     device: str = "cpu",
+    rate_signal=None,
 ) -> dict[str, Any]:
     """Train (or resume) ``cfg`` until its time or step budget is spent; returns the checkpoint dict.
 
@@ -165,7 +287,8 @@ def train(
     ``init_from``: a checkpoint whose model weights start a *new* run (e.g. q2 from q1: neighbouring
     rates share most of their transforms, so a short CPU budget goes further); ignored on resume.
     ``device``: a torch device (resolved by the caller, see ``settings.resolve_device``); checkpoints
-    are saved so that they load on any device."""
+    are saved so that they load on any device. ``rate_signal(model) -> float``: the rate that
+    ``cfg.rate_target == "tune"`` holds at its initial value (called in eval mode, without gradients)."""
     import numpy as np
     import torch
     from compressai.losses import RateDistortionLoss
@@ -181,6 +304,7 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
+    controller_state = None
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
@@ -192,6 +316,7 @@ def train(
         step, elapsed = state["step"], state["elapsed_s"]
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
+        controller_state = state.get("rate_controller")
         log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min spent")
     elif init_from is not None:
         model.load_state_dict(initial_weights(init_from))
@@ -210,8 +335,12 @@ def train(
             "lambda": cfg.lambda_,
             "final": final,
         }
+        if controller is not None:
+            state["rate_controller"] = controller.state_dict()
         _save_atomic(state, ckpt_path)
         record = {"event": "checkpoint", "step": step, "elapsed_s": round(elapsed, 1), "final": final}
+        if controller is not None:
+            record["rate_mu"] = round(controller.mu, 5)
         if monitor is not None:
             model.eval()
             with torch.no_grad():
@@ -229,6 +358,35 @@ def train(
     aware = cfg.aware
     if aware.active and not hasattr(dataset, "sample_masked"):
         raise ValueError(f"[{cfg.name}] --aware-term {aware.term} needs a dataset with text masks")
+    controller, signal = None, None
+    if cfg.rate_target == "base":
+        if not hasattr(dataset, "sample_text"):
+            raise ValueError(f"[{cfg.name}] --rate-target base needs a dataset with text crops")
+        rc = RateControl()
+        xs = dataset.sample_text(np.random.default_rng(rc.probe_seed), rc.probe_crops, cfg.patch)
+        probe = torch.from_numpy(xs).to(device)
+
+        def signal(m) -> float:
+            return probe_bits(m, probe)
+    elif cfg.rate_target == "tune":
+        if rate_signal is None:
+            raise ValueError(f"[{cfg.name}] --rate-target tune needs a rate signal (the tune text monitor)")
+
+        def signal(m) -> float:
+            was_training = m.training
+            m.eval()
+            with torch.no_grad():
+                value = float(rate_signal(m))
+            m.train(was_training)
+            return value
+
+    if signal is not None:
+        if controller_state is not None:
+            controller = RateController.from_state(controller_state)
+        else:
+            controller = RateController(RateControl(), signal(model), mode=cfg.rate_target)
+            _log_json(log_path, {"event": "rate_target", "step": step, **controller.state_dict()})
+            log(f"[{cfg.name}] rate target ({cfg.rate_target}): {controller.target:.6g}")
     model.train()
     last_ckpt = elapsed
     window: list[tuple[float, float, float, float]] = []
@@ -249,6 +407,8 @@ def train(
         else:
             x = torch.from_numpy(dataset.sample(rng, cfg.batch_size, cfg.patch)).to(device)
             out = criterion(model(x), x)
+        if controller is not None:
+            out["loss"] = out["loss"] + (controller.mu - 1.0) * out["bpp_loss"]
         out["loss"].backward()
         if cfg.clip_max_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_max_norm)
@@ -263,6 +423,12 @@ def train(
         window.append((out["loss"].item(), out["bpp_loss"].item(), out["mse_loss"].item(), aux.item()))
         if not math.isfinite(window[-1][0]):
             raise FloatingPointError(f"[{cfg.name}] loss is not finite at step {step}; lower --lr")
+        if controller is not None and step % controller.every == 0:
+            bits = signal(model)
+            controller.update(bits)
+            rec = {"event": "rate", "step": step, "probe_ratio": round(bits / controller.target, 5)}
+            rec.update(ratio_ema=round(controller.ratio_ema, 5), mu=round(controller.mu, 5))
+            _log_json(log_path, rec)
         if step % cfg.log_every == 0:
             loss, bpp, mse, auxv = (float(np.mean(c)) for c in zip(*window, strict=True))
             window.clear()
@@ -279,11 +445,18 @@ def train(
             if aware_window:
                 rec["aware"] = float(np.mean(aware_window))
                 aware_window.clear()
+            if controller is not None:
+                rec["mu"], rec["probe_ratio_ema"] = controller.mu, controller.ratio_ema
             _log_json(log_path, rec)
             log(
                 f"[{cfg.name}] step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss:.4f} "
                 f"bpp {bpp:.3f} psnr {psnr:.2f} aux {auxv:.1f}"
                 + (f" aware {rec['aware']:.5f}" if "aware" in rec else "")
+                + (
+                    f" mu {controller.mu:.3f} probe {controller.ratio_ema:.4f}"
+                    if controller is not None and controller.ratio_ema is not None
+                    else ""
+                )
             )
         if elapsed - last_ckpt >= cfg.checkpoint_every_s:
             checkpoint()
@@ -350,6 +523,8 @@ def export_weights(
         "metric": "mse",
         "aware_term": cfg.aware_term,
         "aware_lambda": cfg.aware_lambda,
+        "rate_target": cfg.rate_target,
+        "rate_controller": state.get("rate_controller"),
         "steps": state["step"],
         "train_minutes": round(state["elapsed_s"] / 60, 1),
         "final": state.get("final", False),

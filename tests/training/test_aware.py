@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -215,3 +217,98 @@ def test_one_aware_training_step_runs_and_logs_the_term(tmp_path):
     assert all(r["aware"] >= 0 for r in records if "loss" in r) and any("aware" in r for r in records)
     with pytest.raises(ValueError, match="text masks"):
         train(tc, base, tmp_path / "plain", log=lambda s: None)
+
+
+def test_rate_controller_raises_mu_above_target_lowers_it_below_and_stays_bounded():
+    from miscomp.training.loop import RateControl, RateController
+
+    c = RateControl(eta=1.0, ema=0.0, mu_min=0.5, mu_max=3.0)
+    up, down, held = RateController(c, 100.0), RateController(c, 100.0), RateController(c, 100.0)
+    assert up.update(110.0) == pytest.approx(math.exp(0.1)) and up.mu > 1.0
+    assert down.update(90.0) == pytest.approx(math.exp(-0.1)) and down.mu < 1.0
+    assert held.update(100.0) == pytest.approx(1.0)
+    for _ in range(100):
+        up.update(200.0)
+        down.update(10.0)
+    assert up.mu == 3.0 and down.mu == 0.5
+    # EMA: a single spike moves μ by only (1 - ema) of what it would without smoothing
+    smooth = RateController(RateControl(eta=1.0, ema=0.5), 100.0, ratio_ema=1.0)
+    assert smooth.update(120.0) == pytest.approx(math.exp(0.1))
+    again = RateController.from_state(smooth.state_dict())
+    assert (again.mu, again.ratio_ema, again.target) == (smooth.mu, smooth.ratio_ema, smooth.target)
+    with pytest.raises(ValueError, match="positive"):
+        RateController(c, 0.0)
+
+
+def test_rate_control_config_carries_provenance_and_target_is_checked():
+    from miscomp.config import check_provenance
+    from miscomp.training.loop import RateControl, TrainConfig
+
+    assert check_provenance(RateControl) == []
+    with pytest.raises(ValueError, match="rate target"):
+        TrainConfig(rate_target="kodak")
+
+
+def test_rate_target_base_measures_the_initial_probe_and_adapts_mu(tmp_path):
+    pytest.importorskip("compressai")
+    import json
+
+    from miscomp.training.loop import TrainConfig, train
+
+    cfg = TextCropConfig()
+    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
+    data = AwareTrainingSet(
+        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
+    )
+    tc = TrainConfig(
+        batch_size=2, patch=32, minutes=0, max_steps=20, warmup_steps=1, checkpoint_every_s=1e9, log_every=10,
+        aware_term="edge-rel", aware_lambda=1.0, rate_target="base",
+    )  # fmt: skip
+    state = train(tc, data, tmp_path, log=lambda s: None)
+    records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    target = [r for r in records if r.get("event") == "rate_target"]
+    rate = [r for r in records if r.get("event") == "rate"]
+    assert len(target) == 1 and target[0]["mu"] == 1.0 and target[0]["target_bits"] > 0
+    assert [r["step"] for r in rate] == [20] and rate[0]["mu"] != 1.0  # one dual step moved μ
+    assert state["rate_controller"]["mu"] == pytest.approx(rate[0]["mu"], abs=1e-5)
+    with pytest.raises(ValueError, match="text crops"):
+        train(
+            TrainConfig(rate_target="base", max_steps=1, minutes=0),
+            base,
+            tmp_path / "plain",
+            log=lambda s: None,
+        )
+
+
+def test_rate_target_tune_holds_the_callers_signal_and_needs_one(tmp_path):
+    pytest.importorskip("compressai")
+    import json
+
+    from miscomp.training.loop import RateControl, TrainConfig, train
+
+    cfg = TextCropConfig()
+    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
+    data = AwareTrainingSet(
+        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
+    )
+    every = RateControl().tune_every
+    tc = TrainConfig(
+        batch_size=2, patch=32, minutes=0, max_steps=every, warmup_steps=1, checkpoint_every_s=1e9,
+        log_every=every, aware_term="edge-rel", aware_lambda=1.0, rate_target="tune",
+    )  # fmt: skip
+    calls = []
+
+    def signal(model):  # a rate 20 % above the start once training runs: μ must rise
+        calls.append(model.training)
+        return 1.0 if len(calls) == 1 else 1.2
+
+    state = train(tc, data, tmp_path, log=lambda s: None, rate_signal=signal)
+    records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    rate = [r for r in records if r.get("event") == "rate"]
+    assert calls == [False, False]  # measured at the start and after `every` steps, in eval mode
+    assert [r["step"] for r in rate] == [every] and rate[0]["mu"] == pytest.approx(
+        math.exp(RateControl().tune_eta * 0.2), abs=1e-4
+    )
+    assert state["rate_controller"]["mode"] == "tune"
+    with pytest.raises(ValueError, match="rate signal"):
+        train(tc, data, tmp_path / "none", log=lambda s: None)
