@@ -196,17 +196,23 @@ def test_aware_set_mixes_text_and_plain_crops():
     assert (flat == ~has_text).all()  # the plain crops are exactly the ones with empty masks
 
 
+def _flat_and_sign_crops():
+    """The training loops' tiny data: one flat grey photo group, and an aware set adding one seed of
+    rendered sign crops with their text masks."""
+    cfg = TextCropConfig()
+    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
+    return base, AwareTrainingSet(
+        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
+    )
+
+
 def test_one_aware_training_step_runs_and_logs_the_term(tmp_path):
     pytest.importorskip("compressai")
     import json
 
     from miscomp.training.loop import TrainConfig, train
 
-    cfg = TextCropConfig()
-    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
-    data = AwareTrainingSet(
-        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
-    )
+    base, data = _flat_and_sign_crops()
     tc = TrainConfig(
         batch_size=2, patch=64, minutes=0, max_steps=2, warmup_steps=1, checkpoint_every_s=1e9, log_every=1,
         aware_term="masked+edge", aware_lambda=1.0,
@@ -255,11 +261,7 @@ def test_rate_target_base_measures_the_initial_probe_and_adapts_mu(tmp_path):
 
     from miscomp.training.loop import TrainConfig, train
 
-    cfg = TextCropConfig()
-    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
-    data = AwareTrainingSet(
-        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
-    )
+    base, data = _flat_and_sign_crops()
     tc = TrainConfig(
         batch_size=2, patch=32, minutes=0, max_steps=20, warmup_steps=1, checkpoint_every_s=1e9, log_every=10,
         aware_term="edge-rel", aware_lambda=1.0, rate_target="base",
@@ -286,11 +288,7 @@ def test_rate_target_tune_holds_the_callers_signal_and_needs_one(tmp_path):
 
     from miscomp.training.loop import RateControl, TrainConfig, train
 
-    cfg = TextCropConfig()
-    base = TrainingSet(groups={"flat": [np.full((80, 80, 3), 128, np.uint8)]}, weights={"flat": 1.0})
-    data = AwareTrainingSet(
-        base, [text_scene_crops(range(cfg.train_seed0, cfg.train_seed0 + 1), cfg, ("signs",))]
-    )
+    base, data = _flat_and_sign_crops()
     every = RateControl().tune_every
     tc = TrainConfig(
         batch_size=2, patch=32, minutes=0, max_steps=every, warmup_steps=1, checkpoint_every_s=1e9,
