@@ -73,6 +73,8 @@ def study(
     out_console.print(table)
     for b in res.bd:
         value = "n/a (rates do not overlap)" if b.delta is None else f"{b.delta * 100:+.2f} points"
+        if b.rate_delta is not None:
+            value += f"; BD-rate at equal {b.metric.upper()} {b.rate_delta * 100:+.1f} %"
         out_console.print(f"BD-{b.metric.upper()} {b.curve} vs {b.reference}: {value}", highlight=False)
     out_console.print(f"wrote {res.out} (prevalence.csv, text_fidelity.csv, bd.csv, prevalence.png)")
 

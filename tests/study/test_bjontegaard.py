@@ -67,3 +67,22 @@ def test_bd_table_is_per_curve_not_per_family():
     assert base.settings == 2 and gan.settings == 2 and gan.codec == bm
     assert gan.delta > base.delta  # the variant's 30 more errors per 100 characters at both rates
     assert gan.delta - base.delta == pytest.approx(0.3, abs=1e-6)
+    # BD-rate at equal CER needs the CER ranges to meet: the base's (0.3-0.5) lies inside JPEG's
+    # (0.1-0.6), the variant's (0.6-0.8) only touches it
+    assert base.rate_delta is not None and gan.rate_delta is None
+
+
+def test_bd_rate_is_the_bit_saving_at_equal_error():
+    from miscomp.study.bjontegaard import bd_rate
+
+    bpp = np.array([0.1, 0.2, 0.4, 0.8])
+    cer = np.array([0.8, 0.6, 0.4, 0.2])
+    # the test codec reaches every error rate with 30 % fewer bits
+    assert bd_rate(bpp, cer, bpp * 0.7, cer) == pytest.approx(-0.3, abs=1e-9)
+    assert bd_rate(bpp, cer, bpp * 1.25, cer) == pytest.approx(0.25, abs=1e-9)
+    assert bd_rate(bpp, cer, bpp, cer) == pytest.approx(0.0, abs=1e-12)
+    # two points per curve (q1, q2) already give a figure: linear in log(bpp) between them
+    assert bd_rate(bpp[:2], cer[:2], bpp[:2] * 0.9, cer[:2]) == pytest.approx(-0.1, abs=1e-9)
+    # an error rate that does not fall with the rate, or ranges that do not meet: no figure
+    assert np.isnan(bd_rate(bpp, [0.8, 0.6, 0.7, 0.2], bpp, cer))
+    assert np.isnan(bd_rate(bpp[:2], cer[:2], bpp[2:], cer[2:]))
