@@ -359,14 +359,19 @@ def report(work: Path, aware: str, card: Path | None, curve: str | None = None) 
         scans = {m: pd.read_csv(work / f"text-{m}.csv") for m in ("base", "base-q2", *names)}
         summary.update(bd_figures(scans, kodak_all, rd, names))
     print(json.dumps(summary, indent=1))
-    plot(RESULTS / f"{results_name(quality)}.png", by, aware)
+    other = None
+    if curve is not None:  # the other aware model's points, for the figure
+        k = kodak_all[kodak_all["model"] == curve]
+        other = {"all text": text_point(scans[curve]),
+                 "kodak": {"bpp": float(k["bpp"].mean()), "psnr": float(k["psnr"].mean())}}  # fmt: skip
+    plot(RESULTS / f"{results_name(quality)}.png", by, aware, other)
     return write_results(results_name(quality), summary, rows)
 
 
-def plot(path: Path, by: dict, aware: str) -> None:
+def plot(path: Path, by: dict, aware: str, curve: dict | None = None) -> None:
     """Base and aware side by side: held-out text symbol findings and CER over bpp, and Kodak PSNR over
     bpp; the base is a line through its q1 and q2 points (what "at equal bpp" reads off), the aware
-    model one point."""
+    model one point; ``curve`` (set -> the other aware model's point): the aware curve through both."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 4.2), dpi=110, layout="constrained")
@@ -380,6 +385,9 @@ def plot(path: Path, by: dict, aware: str) -> None:
         base = [by[(m, group)] for m in ("base", "base-q2") if (m, group) in by]
         ax.plot([r["bpp"] for r in base], [r[col] for r in base], "C0o-", ms=7, label="base q1 → q2")
         a = by[(aware, group)]
+        if curve is not None:
+            pts = sorted([(a["bpp"], a[col]), (curve[group]["bpp"], curve[group][col])])
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "C3:", label="aware q1 → q2")
         ax.plot([a["bpp"]], [a[col]], "C3*", ms=14, label=f"aware q{quality_of(aware)} ({aware})")
         for r, name in zip(base, ("q1", "q2"), strict=False):
             ax.annotate(name, (r["bpp"], r[col]), textcoords="offset points", xytext=(6, 4))
