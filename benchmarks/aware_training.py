@@ -398,27 +398,29 @@ def plot(path: Path, by: dict, aware: str, curve: dict | None = None) -> None:
 
 
 def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3) -> list[Path]:
-    """PNG sheets for labelling by eye: each row is one *base* symbol finding (shown, score >= 0.5) on
-    the held-out text, cropped (with a margin) from the original | base | aware reconstructions and
-    upscaled ``zoom``×; the row's label is its number, image and the OCR reads. Whether the base's
-    change is a miscompression, and whether the aware model still makes it, is judged by eye."""
+    """PNG sheets for labelling by eye: each row is one symbol finding (shown, score >= 0.5) of the *base*
+    of the aware model's quality on the held-out text, cropped (with a margin) from the original | base |
+    aware reconstructions and upscaled ``zoom``×; the row's label is its number, image and the OCR reads.
+    Whether the base's change is a miscompression, and whether the aware model still makes it, is judged
+    by eye."""
     from PIL import Image, ImageDraw
 
-    runs = {m: load_run_dir(work / f"run-{m}") for m in ("base", aware)}
-    f = runs["base"]["findings"]
+    base = BASE_NAMES[quality_of(aware)]  # the base of the aware model's own quality
+    runs = {m: load_run_dir(work / f"run-{m}") for m in (base, aware)}
+    f = runs[base]["findings"]
     f = f[(f["score"] >= 0.5) & f["symbol"].astype(bool)].sort_values(["pair_id", "y", "x"])
     rec = {
         m: dict(zip(r["pairs"]["image_id"], r["pairs"]["reconstruction"], strict=True))
         for m, r in runs.items()
     }
-    orig = dict(zip(runs["base"]["pairs"]["image_id"], runs["base"]["pairs"]["original"], strict=True))
-    image_of = dict(zip(runs["base"]["pairs"]["pair_id"], runs["base"]["pairs"]["image_id"], strict=True))
+    orig = dict(zip(runs[base]["pairs"]["image_id"], runs[base]["pairs"]["original"], strict=True))
+    image_of = dict(zip(runs[base]["pairs"]["pair_id"], runs[base]["pairs"]["image_id"], strict=True))
     out.mkdir(parents=True, exist_ok=True)
     rows, index = [], []
     for n, r in enumerate(f.itertuples(index=False), 1):
         iid = image_of[r.pair_id]
         ims = [Image.open(orig[iid]).convert("RGB")] + [
-            Image.open(work / f"run-{m}" / rec[m][iid]).convert("RGB") for m in ("base", aware)
+            Image.open(work / f"run-{m}" / rec[m][iid]).convert("RGB") for m in (base, aware)
         ]
         m = 6
         box = (
