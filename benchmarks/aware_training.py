@@ -34,6 +34,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BASE_SPEC = "bmshj2018-factorized:q=1,precision=float32"
 # the base's next rate on the same images: the base read at the aware model's bpp (report: "at equal bpp")
 BASE_Q2_SPEC = "bmshj2018-factorized:q=2,precision=float32"
+BASE_SPECS = {1: BASE_SPEC, 2: BASE_Q2_SPEC}  # the shipped base of each quality an aware model can have
+BASE_NAMES = {1: "base", 2: "base-q2"}  # their scans' names in an eval folder (text-<name>.csv)
 BED_Q1_TAG = "bmshj2018-factorized-metricmse-q1-weightsmiscomp"
 # Fresh scenes from TextCropConfig.eval_seed0 on (no training or tuning used them); off by default: on
 # this shared CPU one scanned pair takes ~2 min, so the first measurement is the bed's held-out images.
@@ -189,15 +191,106 @@ def delta_psnr_at_equal_bpp(aware: pd.DataFrame, rd: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def quality_of(name: str | Path) -> int:
+    """The quality of an aware weight file or its stem (``<arch>-q<N>-<suffix>``; its sidecar's
+    ``quality`` where the file has one)."""
+    import re
+
+    path = Path(name)
+    card = path.with_suffix(".json")
+    if path.suffix == ".pth" and card.exists():
+        return int(json.loads(card.read_text())["quality"])
+    m = re.search(r"-q(\d+)-", path.name)
+    if m is None:
+        raise ValueError(f"{name}: no quality in the name (<arch>-q<N>-<suffix>)")
+    return int(m.group(1))
+
+
+def base_line_at(bpp: float, q1: tuple[float, float], q2: tuple[float, float]) -> tuple[float, float]:
+    """The base read at ``bpp`` on the line through its q1 and q2 points (bpp, value) over log bpp, and
+    where: t = 0 at q1, 1 at q2 (outside [0, 1] is extrapolation)."""
+    t = float(np.log(bpp / q1[0]) / np.log(q2[0] / q1[0]))
+    return q1[1] + t * (q2[1] - q1[1]), t
+
+
+def text_point(pairs: pd.DataFrame) -> dict:
+    """One model's point on the held-out text: mean bpp, symbol findings (sum), pooled CER."""
+    return {"bpp": float(pairs["bpp"].mean()), "symbol_findings": int(pairs["symbol_findings"].sum()),
+            "cer": cer(pairs)}  # fmt: skip
+
+
+def bd_figures(text: dict[str, pd.DataFrame], kodak_aware: pd.DataFrame, rd: pd.DataFrame,
+               aware: tuple[str, str]) -> dict:  # fmt: skip
+    """Bjøntegaard deltas of the aware curve (``aware``: its q1 and q2 models' names) against the base
+    curve (q1, q2), with the project's :func:`miscomp.study.bjontegaard.bd_delta` (PCHIP over log bpp,
+    the mean difference over the shared rate range; with two points a curve is the line over log bpp).
+
+    ``text``: the held-out text scans by name (``base``, ``base-q2`` and the two aware models);
+    ``kodak_aware``: per Kodak image and aware model (``model``, ``image``, ``bpp``, ``psnr``); ``rd``:
+    ``rd_kodak.csv`` (the shipped q1 and q2 per image). BD-CER is given absolute (CER points) and relative
+    to the base's mean CER over the same range; the same for the symbol findings. BD-PSNR on Kodak: on
+    the curves of the 24 images' mean bpp and PSNR, and the mean of the 24 per-image deltas."""
+    from miscomp.study.bjontegaard import bd_delta
+
+    def ref_mean(rate_ref, metric_ref, rate_test) -> float:
+        # the base curve's own mean over the shared range: bd_delta of it against a zero curve there
+        return bd_delta(rate_test, np.zeros(len(rate_test)), rate_ref, metric_ref)
+
+    base = [text_point(text[BASE_NAMES[q]]) for q in (1, 2)]
+    test = [text_point(text[name]) for name in aware]
+    out: dict = {"bd_curve_aware": list(aware)}
+    rb, ra = [p["bpp"] for p in base], [p["bpp"] for p in test]
+    lo, hi = max(min(rb), min(ra)), min(max(rb), max(ra))
+    out["bd_text_bpp_range"] = [round(lo, 4), round(hi, 4)] if hi > lo else None
+    for key, col in (("cer", "cer"), ("findings", "symbol_findings")):
+        mb, ma = [p[col] for p in base], [p[col] for p in test]
+        delta, mean = bd_delta(rb, mb, ra, ma), ref_mean(rb, mb, ra)
+        out[f"bd_{key}"] = None if np.isnan(delta) else round(delta, 4 if key == "cer" else 2)
+        out[f"bd_{key}_relative"] = None if np.isnan(delta) or not mean else round(delta / mean, 4)
+    q = {k: rd[rd["codec"] == f"bmshj2018-factorized-{k}"].set_index("image") for k in ("q1", "q2")}
+    a = {n: kodak_aware[kodak_aware["model"] == n].set_index("image") for n in aware}
+    kb = [(float(q[k]["bpp"].mean()), float(q[k]["psnr"].mean())) for k in ("q1", "q2")]
+    ka = [(float(a[n]["bpp"].mean()), float(a[n]["psnr"].mean())) for n in aware]
+    d = bd_delta([b for b, _ in kb], [p for _, p in kb], [b for b, _ in ka], [p for _, p in ka])
+    out["bd_psnr_kodak"] = None if np.isnan(d) else round(d, 3)
+    per = [
+        bd_delta(
+            [q["q1"].loc[i, "bpp"], q["q2"].loc[i, "bpp"]],
+            [q["q1"].loc[i, "psnr"], q["q2"].loc[i, "psnr"]],
+            [a[n].loc[i, "bpp"] for n in aware],
+            [a[n].loc[i, "psnr"] for n in aware],
+        )
+        for i in sorted(a[aware[0]].index)
+    ]
+    per = [x for x in per if not np.isnan(x)]
+    out["bd_psnr_kodak_per_image"] = round(float(np.mean(per)), 3) if per else None
+    out["bd_psnr_kodak_images"] = len(per)
+    return out
+
+
 def cer(pairs: pd.DataFrame) -> float | None:
     chars = pd.to_numeric(pairs["ocr_chars"], errors="coerce").fillna(0).sum()
     errors = pd.to_numeric(pairs["ocr_char_errors"], errors="coerce").fillna(0).sum()
     return float(errors / chars) if chars else None
 
 
-def report(work: Path, aware: str, card: Path | None) -> Path:
+def results_name(quality: int) -> str:
+    """The results file of an aware model of ``quality``: q1's keeps its first name (the shipped q1's
+    sidecar cites it)."""
+    return "aware_training" if quality == 1 else f"aware_training_q{quality}"
+
+
+def report(work: Path, aware: str, card: Path | None, curve: str | None = None) -> Path:
+    """results/aware_training[_qN].{json,csv,png} from an eval folder: the aware model ``aware`` against
+    the base of its own quality (the rate) and the base read at its bpp on the line through the base q1
+    and q2 over log bpp (findings, CER, Kodak PSNR). ``curve``: the aware model of the other quality,
+    scanned in the same folder: adds the Bjøntegaard deltas of the aware curve (:func:`bd_figures`)."""
     from benchmarks.harness import write_results
 
+    quality = quality_of(aware)
+    own = BASE_NAMES[quality]  # the base the rate is held to
+    if quality != 1 and not (work / f"text-{own}.csv").exists():
+        raise ValueError(f"{work}: an aware q{quality} needs its base's scan (eval --base-q2)")
     models = ("base", "base-q2", aware) if (work / "text-base-q2.csv").exists() else ("base", aware)
     text = pd.concat([pd.read_csv(work / f"text-{m}.csv") for m in models])
     rows = []
@@ -208,24 +301,25 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
         rows.append({"model": model, "set": group, "images": len(g), "bpp": float(g["bpp"].mean()),
                      "symbol_findings": int(g["symbol_findings"].sum()), "cer": cer(g),
                      "psnr": psnr, "delta_psnr": None})  # fmt: skip
-    kod = delta_psnr_at_equal_bpp(pd.read_csv(work / "kodak.csv"), pd.read_csv(RESULTS / "rd_kodak.csv"))
+    kodak_all = pd.read_csv(work / "kodak.csv")
+    rd = pd.read_csv(RESULTS / "rd_kodak.csv")
+    kod = delta_psnr_at_equal_bpp(kodak_all[kodak_all["model"] == aware], rd)
     rows.append({"model": "base", "set": "kodak", "images": len(kod), "bpp": float(kod["base_q1_bpp"].mean()),
                  "symbol_findings": None, "cer": None, "psnr": float(kod["base_q1_psnr"].mean()),
                  "delta_psnr": 0.0})  # fmt: skip
     rows.append({"model": aware, "set": "kodak", "images": len(kod), "bpp": float(kod["bpp"].mean()),
                  "symbol_findings": None, "cer": None, "psnr": float(kod["psnr"].mean()),
                  "delta_psnr": float(kod["delta_psnr"].mean())})  # fmt: skip
-    rd = pd.read_csv(RESULTS / "rd_kodak.csv")
     b2k = rd[rd["codec"] == "bmshj2018-factorized-q2"]  # the base q2's Kodak point, for the figure
     rows.append({"model": "base-q2", "set": "kodak", "images": len(b2k), "bpp": float(b2k["bpp"].mean()),
                  "symbol_findings": None, "cer": None, "psnr": float(b2k["psnr"].mean()),
                  "delta_psnr": None})  # fmt: skip
     by = {(r["model"], r["set"]): r for r in rows}
-    b, a = by[("base", "all text")], by[(aware, "all text")]
+    b, a = by[(own, "all text")], by[(aware, "all text")]
     meta = json.loads(card.read_text()) if card is not None and card.exists() else {}
     steps, minutes = meta.get("steps"), meta.get("train_minutes")  # of the exported checkpoint
     summary = {
-        "base": BASE_SPEC,
+        "base": BASE_SPECS[quality],
         "aware": aware,
         "aware_term": meta.get("aware_term"),
         "aware_lambda": meta.get("aware_lambda"),
@@ -241,32 +335,43 @@ def report(work: Path, aware: str, card: Path | None) -> Path:
         else None,
         "cer_base": b["cer"],
         "cer_aware": a["cer"],
-        "kodak_bpp_ratio": round(by[(aware, "kodak")]["bpp"] / by[("base", "kodak")]["bpp"], 4),
+        "kodak_bpp_ratio": round(by[(aware, "kodak")]["bpp"] / by[(own, "kodak")]["bpp"], 4),
         "kodak_delta_psnr_at_equal_bpp": round(by[(aware, "kodak")]["delta_psnr"], 3),
     }
     q2 = work / "text-base-q2.csv"  # the base q2 on the same images: the base read at the aware bpp
     if q2.exists():
-        b2 = pd.read_csv(q2)
-        t = float(np.log(a["bpp"] / b["bpp"]) / np.log(b2["bpp"].mean() / b["bpp"]))
-        at = b["symbol_findings"] + t * (int(b2["symbol_findings"].sum()) - b["symbol_findings"])
-        cer_at = b["cer"] + t * (cer(b2) - b["cer"])
+        b1, b2 = by[("base", "all text")], by[("base-q2", "all text")]
+        at, t = base_line_at(a["bpp"], (b1["bpp"], b1["symbol_findings"]), (b2["bpp"], b2["symbol_findings"]))
+        cer_at, _ = base_line_at(a["bpp"], (b1["bpp"], b1["cer"]), (b2["bpp"], b2["cer"]))
         summary.update({
-            "base_q2_bpp": round(float(b2["bpp"].mean()), 4),
-            "symbol_findings_base_q2": int(b2["symbol_findings"].sum()),
-            "cer_base_q2": cer(b2),
+            "base_q2_bpp": round(b2["bpp"], 4),
+            "symbol_findings_base_q2": b2["symbol_findings"],
+            "cer_base_q2": b2["cer"],
+            "base_line_t": round(t, 4),  # 0: at the base q1, 1: at q2; > 1 extrapolates past q2
             "symbol_findings_base_at_aware_bpp": round(at, 1),
             "symbol_findings_change_at_equal_bpp": round(a["symbol_findings"] / at - 1, 4),
             "cer_change_at_equal_bpp": round(a["cer"] / cer_at - 1, 4),
         })  # fmt: skip
+        if quality == 1:  # q1's results keep their first keys (the shipped q1's sidecar and docs cite them)
+            summary.pop("base_line_t")
+    if curve is not None:
+        names = tuple(sorted((aware, curve), key=quality_of))
+        scans = {m: pd.read_csv(work / f"text-{m}.csv") for m in ("base", "base-q2", *names)}
+        summary.update(bd_figures(scans, kodak_all, rd, names))
     print(json.dumps(summary, indent=1))
-    plot(RESULTS / "aware_training.png", by, aware)
-    return write_results("aware_training", summary, rows)
+    other = None
+    if curve is not None:  # the other aware model's points, for the figure
+        k = kodak_all[kodak_all["model"] == curve]
+        other = {"all text": text_point(scans[curve]),
+                 "kodak": {"bpp": float(k["bpp"].mean()), "psnr": float(k["psnr"].mean())}}  # fmt: skip
+    plot(RESULTS / f"{results_name(quality)}.png", by, aware, other)
+    return write_results(results_name(quality), summary, rows)
 
 
-def plot(path: Path, by: dict, aware: str) -> None:
+def plot(path: Path, by: dict, aware: str, curve: dict | None = None) -> None:
     """Base and aware side by side: held-out text symbol findings and CER over bpp, and Kodak PSNR over
     bpp; the base is a line through its q1 and q2 points (what "at equal bpp" reads off), the aware
-    model one point."""
+    model one point; ``curve`` (set -> the other aware model's point): the aware curve through both."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 4.2), dpi=110, layout="constrained")
@@ -280,7 +385,10 @@ def plot(path: Path, by: dict, aware: str) -> None:
         base = [by[(m, group)] for m in ("base", "base-q2") if (m, group) in by]
         ax.plot([r["bpp"] for r in base], [r[col] for r in base], "C0o-", ms=7, label="base q1 → q2")
         a = by[(aware, group)]
-        ax.plot([a["bpp"]], [a[col]], "C3*", ms=14, label=f"aware q1 ({aware})")
+        if curve is not None:
+            pts = sorted([(a["bpp"], a[col]), (curve[group]["bpp"], curve[group][col])])
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "C3:", label="aware q1 → q2")
+        ax.plot([a["bpp"]], [a[col]], "C3*", ms=14, label=f"aware q{quality_of(aware)} ({aware})")
         for r, name in zip(base, ("q1", "q2"), strict=False):
             ax.annotate(name, (r["bpp"], r[col]), textcoords="offset points", xytext=(6, 4))
         ax.set(xlabel="bits per pixel", ylabel=ylabel, title=title)
@@ -290,27 +398,29 @@ def plot(path: Path, by: dict, aware: str) -> None:
 
 
 def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3) -> list[Path]:
-    """PNG sheets for labelling by eye: each row is one *base* symbol finding (shown, score >= 0.5) on
-    the held-out text, cropped (with a margin) from the original | base | aware reconstructions and
-    upscaled ``zoom``×; the row's label is its number, image and the OCR reads. Whether the base's
-    change is a miscompression, and whether the aware model still makes it, is judged by eye."""
+    """PNG sheets for labelling by eye: each row is one symbol finding (shown, score >= 0.5) of the *base*
+    of the aware model's quality on the held-out text, cropped (with a margin) from the original | base |
+    aware reconstructions and upscaled ``zoom``×; the row's label is its number, image and the OCR reads.
+    Whether the base's change is a miscompression, and whether the aware model still makes it, is judged
+    by eye."""
     from PIL import Image, ImageDraw
 
-    runs = {m: load_run_dir(work / f"run-{m}") for m in ("base", aware)}
-    f = runs["base"]["findings"]
+    base = BASE_NAMES[quality_of(aware)]  # the base of the aware model's own quality
+    runs = {m: load_run_dir(work / f"run-{m}") for m in (base, aware)}
+    f = runs[base]["findings"]
     f = f[(f["score"] >= 0.5) & f["symbol"].astype(bool)].sort_values(["pair_id", "y", "x"])
     rec = {
         m: dict(zip(r["pairs"]["image_id"], r["pairs"]["reconstruction"], strict=True))
         for m, r in runs.items()
     }
-    orig = dict(zip(runs["base"]["pairs"]["image_id"], runs["base"]["pairs"]["original"], strict=True))
-    image_of = dict(zip(runs["base"]["pairs"]["pair_id"], runs["base"]["pairs"]["image_id"], strict=True))
+    orig = dict(zip(runs[base]["pairs"]["image_id"], runs[base]["pairs"]["original"], strict=True))
+    image_of = dict(zip(runs[base]["pairs"]["pair_id"], runs[base]["pairs"]["image_id"], strict=True))
     out.mkdir(parents=True, exist_ok=True)
     rows, index = [], []
     for n, r in enumerate(f.itertuples(index=False), 1):
         iid = image_of[r.pair_id]
         ims = [Image.open(orig[iid]).convert("RGB")] + [
-            Image.open(work / f"run-{m}" / rec[m][iid]).convert("RGB") for m in ("base", aware)
+            Image.open(work / f"run-{m}" / rec[m][iid]).convert("RGB") for m in (base, aware)
         ]
         m = 6
         box = (
@@ -363,7 +473,9 @@ def sheets(work: Path, aware: str, out: Path, per_sheet: int = 12, zoom: int = 3
 
 
 # Shipping rule (issue 31, docs/decisions/aware-training.md): the aware weights ship when the held-out
-# text rate is within ±5 % of the base and there are fewer symbol findings than the base at equal bpp.
+# text rate is within ±5 % of the base of their quality and there are fewer symbol findings than the base
+# at equal bpp (read on the line through the base q1 and q2: for an aware q2 near q2's rate that is the
+# line's q2 end, extrapolated past q2 by at most the ±5 % the rate rule allows).
 SHIP_RATE_TOLERANCE = 0.05
 
 
@@ -399,6 +511,8 @@ def ship(weights: Path, results: Path, provenance: Path, arch: str = "bmshj2018-
     ok, why = ship_verdict(summary)
     if not ok:
         raise MiscompError(f"{results}: not shipped: {why}")
+    if summary.get("aware") != weights.stem:
+        raise MiscompError(f"{results}: measures {summary.get('aware')}, not {weights.stem}")
     meta = json.loads(weights.with_suffix(".json").read_text())
     if summary.get("train_steps") != meta.get("steps"):
         raise MiscompError(
@@ -412,11 +526,12 @@ def ship(weights: Path, results: Path, provenance: Path, arch: str = "bmshj2018-
     rec = codec.decompress(data)
     keep = (
         "text_images", "text_bpp_ratio", "symbol_findings_base", "symbol_findings_aware",
-        "symbol_findings_base_at_aware_bpp", "symbol_findings_change_at_equal_bpp", "cer_base", "cer_aware",
-        "cer_change_at_equal_bpp", "kodak_bpp_ratio", "kodak_delta_psnr_at_equal_bpp",
+        "base_line_t", "symbol_findings_base_at_aware_bpp", "symbol_findings_change_at_equal_bpp",
+        "cer_base", "cer_aware", "cer_change_at_equal_bpp", "kodak_bpp_ratio",
+        "kodak_delta_psnr_at_equal_bpp",
     )  # fmt: skip
     heldout = {k: summary.get(k) for k in keep}
-    heldout.update({"verdict": why, "results": "benchmarks/results/aware_training.json"})
+    heldout.update({"verdict": why, "results": f"benchmarks/results/{results.name}"})
     golden = {
         "image": "kodim23.png", "weights_sha256": file_sha256(out), "bytes": len(data),
         "bpp": round(len(data) * 8 / (rgb.shape[0] * rgb.shape[1]), 6), "psnr": round(psnr(rgb, rec), 4),
@@ -461,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     r.add_argument("--aware", default="", help="the aware model's name (its .pth stem)")
     r.add_argument("--card", type=Path, default=None, help="the exported weights' sidecar .json (steps)")
+    r.add_argument(
+        "--curve", default=None,
+        help="the aware model of the other quality, scanned in the same --work: BD-CER/BD-PSNR of the curve",
+    )  # fmt: skip
     sh = sub.add_parser("sheets", help="original | base | aware crops of the base's symbol findings (PNG)")
     sh.add_argument("--work", type=Path, default=Path(".work") / "aware-eval")
     sh.add_argument("--aware", required=True, help="the aware model's name (its .pth stem)")
@@ -496,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = {} if args.no_base else {"base": BASE_SPEC}
         if args.base_q2:
             specs["base-q2"] = BASE_Q2_SPEC
-        specs.update({p.stem: f"{BASE_SPEC},weights={p.resolve()}" for p in args.aware})
+        specs.update({p.stem: f"{BASE_SPECS[quality_of(p)]},weights={p.resolve()}" for p in args.aware})
         args.work.mkdir(parents=True, exist_ok=True)
         if args.part in ("text", "all"):
             for name, spec in specs.items():
@@ -513,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             df.to_csv(args.work / "kodak.csv", index=False)
             print(df.groupby("model")[["bpp", "psnr"]].mean(), flush=True)
     elif args.cmd == "report":
-        report(args.work, args.aware, args.card)
+        report(args.work, args.aware, args.card, args.curve)
     return 0
 
 
