@@ -230,7 +230,7 @@ def bd_figures(text: dict[str, pd.DataFrame], kodak_aware: pd.DataFrame, rd: pd.
     ``rd_kodak.csv`` (the shipped q1 and q2 per image). BD-CER is given absolute (CER points) and relative
     to the base's mean CER over the same range; the same for the symbol findings. BD-PSNR on Kodak: on
     the curves of the 24 images' mean bpp and PSNR, and the mean of the 24 per-image deltas."""
-    from miscomp.study.bjontegaard import bd_delta
+    from miscomp.study.bjontegaard import bd_delta, bd_rate
 
     def ref_mean(rate_ref, metric_ref, rate_test) -> float:
         # the base curve's own mean over the shared range: bd_delta of it against a zero curve there
@@ -247,6 +247,10 @@ def bd_figures(text: dict[str, pd.DataFrame], kodak_aware: pd.DataFrame, rd: pd.
         delta, mean = bd_delta(rb, mb, ra, ma), ref_mean(rb, mb, ra)
         out[f"bd_{key}"] = None if np.isnan(delta) else round(delta, 4 if key == "cer" else 2)
         out[f"bd_{key}_relative"] = None if np.isnan(delta) or not mean else round(delta / mean, 4)
+    # Lai et al. 2024's "BD-rate for CER": bits at equal CER. None where the two curves' CER ranges do
+    # not meet (the aware q1 can read better than the base q2: no shared CER to compare bits at)
+    saving = bd_rate(rb, [p["cer"] for p in base], ra, [p["cer"] for p in test])
+    out["bd_rate_cer"] = None if np.isnan(saving) else round(saving, 4)
     q = {k: rd[rd["codec"] == f"bmshj2018-factorized-{k}"].set_index("image") for k in ("q1", "q2")}
     a = {n: kodak_aware[kodak_aware["model"] == n].set_index("image") for n in aware}
     kb = [(float(q[k]["bpp"].mean()), float(q[k]["psnr"].mean())) for k in ("q1", "q2")]

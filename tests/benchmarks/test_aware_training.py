@@ -99,6 +99,8 @@ def test_bd_figures_of_a_curve_shifted_down_and_up():
     out = at.bd_figures(text, kod, rd, (a1, a2))
     assert out["bd_cer"] == pytest.approx(-0.1)
     assert out["bd_cer_relative"] == pytest.approx(-0.1 / 0.7, abs=1e-4)  # base: 0.8 -> 0.6, mean 0.7
+    # bits at equal CER (shared CER 0.6-0.7): the aware line reaches each CER half a q-step (×1.5) earlier
+    assert out["bd_rate_cer"] == pytest.approx(1.5**-0.5 - 1, abs=1e-4)
     assert out["bd_findings"] == pytest.approx(-20)
     assert out["bd_findings_relative"] == pytest.approx(-20 / 90, abs=1e-4)
     assert out["bd_psnr_kodak"] == pytest.approx(-0.5)
@@ -107,6 +109,7 @@ def test_bd_figures_of_a_curve_shifted_down_and_up():
     text[a1], text[a2] = _scan(a1, 0.4, 1, 1), _scan(a2, 0.5, 1, 1)  # no shared rate range
     out = at.bd_figures(text, kod, rd, (a1, a2))
     assert out["bd_cer"] is None and out["bd_cer_relative"] is None and out["bd_text_bpp_range"] is None
+    assert out["bd_rate_cer"] is None
 
 
 def test_report_of_an_aware_q2_holds_the_rate_to_the_base_q2(tmp_path, monkeypatch):
