@@ -39,6 +39,8 @@ def _monitor(path: Path):
     import torch
     from PIL import Image
 
+    from miscomp.training.loop import estimated_bits
+
     img = np.asarray(Image.open(path).convert("RGB"))
     h, w = img.shape[:2]
     crop = img[h // 2 - 128 : h // 2 + 128, w // 2 - 128 : w // 2 + 128]
@@ -48,7 +50,7 @@ def _monitor(path: Path):
         device = next(model.parameters()).device
         out = model(x.to(device))
         n = x.shape[2] * x.shape[3]
-        bpp = sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values()) / n
+        bpp = estimated_bits(out) / n
         mse = float(torch.mean((out["x_hat"].clamp(0, 1).cpu() - x) ** 2))
         return {
             "monitor_image": path.name,
@@ -68,6 +70,7 @@ def _tune_text_monitor():
 
     sys.path.insert(0, str(REPO))
     from benchmarks.realbed_build import load_original, read_manifest
+    from miscomp.training.loop import estimated_bits
 
     xs = []
     for s in read_manifest()["images"]:
@@ -81,7 +84,7 @@ def _tune_text_monitor():
         bits = pixels = 0.0
         for x in xs:
             out = model(x.to(device))
-            bits += sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
+            bits += estimated_bits(out)
             pixels += x.shape[2] * x.shape[3]
         return bits / pixels
 

@@ -167,19 +167,17 @@ class RateController:
         return cls(control, state["target_bits"], state["mu"], state["ratio_ema"], state.get("mode", "base"))
 
 
-def probe_bits(model, probe, batch: int = 8) -> float:
-    """Estimated bits of ``model`` on ``probe`` (N×3×H×W), in eval mode (rounded latents: deterministic)."""
+def estimated_bits(out: dict[str, Any]) -> float:
+    """The entropy model's estimate of the bits of one forward pass (``out`` of a CompressAI model)."""
     import torch
 
-    was_training = model.training
-    model.eval()
-    bits = 0.0
-    with torch.no_grad():
-        for i in range(0, probe.shape[0], batch):
-            out = model(probe[i : i + batch])
-            bits += sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
-    model.train(was_training)
-    return bits
+    return sum(float(-torch.log2(v).sum()) for v in out["likelihoods"].values())
+
+
+def probe_bits(model, probe, batch: int = 8) -> float:
+    """Estimated bits of ``model`` on ``probe`` (N×3×H×W), in batches; in the caller's mode (the rate
+    controller measures in eval mode: rounded latents, deterministic)."""
+    return sum(estimated_bits(model(probe[i : i + batch])) for i in range(0, probe.shape[0], batch))
 
 
 def build_model(arch: str, quality: int):
@@ -358,7 +356,7 @@ def train(
     aware = cfg.aware
     if aware.active and not hasattr(dataset, "sample_masked"):
         raise ValueError(f"[{cfg.name}] --aware-term {aware.term} needs a dataset with text masks")
-    controller, signal = None, None
+    controller, measure = None, None
     if cfg.rate_target == "base":
         if not hasattr(dataset, "sample_text"):
             raise ValueError(f"[{cfg.name}] --rate-target base needs a dataset with text crops")
@@ -366,21 +364,23 @@ def train(
         xs = dataset.sample_text(np.random.default_rng(rc.probe_seed), rc.probe_crops, cfg.patch)
         probe = torch.from_numpy(xs).to(device)
 
-        def signal(m) -> float:
+        def measure(m) -> float:
             return probe_bits(m, probe)
     elif cfg.rate_target == "tune":
         if rate_signal is None:
             raise ValueError(f"[{cfg.name}] --rate-target tune needs a rate signal (the tune text monitor)")
+        measure = rate_signal
 
-        def signal(m) -> float:
-            was_training = m.training
-            m.eval()
-            with torch.no_grad():
-                value = float(rate_signal(m))
-            m.train(was_training)
-            return value
+    def signal(m) -> float:
+        # in eval mode without gradients (rounded latents: the same weights give the same rate), then back
+        was_training = m.training
+        m.eval()
+        with torch.no_grad():
+            value = float(measure(m))
+        m.train(was_training)
+        return value
 
-    if signal is not None:
+    if measure is not None:
         if controller_state is not None:
             controller = RateController.from_state(controller_state)
         else:
