@@ -144,10 +144,15 @@ _QUALITY = re.compile(r"quality\D{0,2}(\d{1,3})")
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
-    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    buf = _jpeg_bytes(rgb[..., ::-1], quality)
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1], int(buf.size)
+
+
+def _jpeg_bytes(bgr: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1], int(buf.size)
+    return buf
 
 
 def null_reconstruction(
@@ -181,14 +186,8 @@ def jpeg_ladder(original: np.ndarray) -> tuple[float, ...]:
     # (measured on kodim02/09/13 at q 2–70), so the ladder is matched against bpp × 1.15.
     # Only the sizes are read: encoded from one BGR copy, never decoded (the same bytes as _jpeg's).
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-    return tuple(_jpeg_size(bgr, q) * 8 / small.shape[0] / small.shape[1] for q in ARTEFACTS.jpeg_qualities)
-
-
-def _jpeg_size(bgr: np.ndarray, quality: int) -> int:
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return int(buf.size)
+    h, w = small.shape[:2]
+    return tuple(_jpeg_bytes(bgr, q).size * 8 / h / w for q in ARTEFACTS.jpeg_qualities)
 
 
 class NullLadders:
