@@ -59,18 +59,22 @@ def text_fidelity(pairs: pd.DataFrame) -> list[TextFidelity]:
     return rows
 
 
+def _points(rate, metric) -> pd.DataFrame | None:
+    """One curve's points as log rate ``r`` and metric ``m``, sorted by rate (settings at one rate
+    averaged, missing values dropped); None when fewer than two rates remain."""
+    df = pd.DataFrame({"r": np.log(np.asarray(rate, float)), "m": np.asarray(metric, float)})
+    df = df.dropna().groupby("r", as_index=False)["m"].mean().sort_values("r")
+    return df if len(df) >= 2 else None
+
+
 def bd_delta(rate_ref, metric_ref, rate_test, metric_test) -> float:
     """Mean of (test - reference) over the shared log-rate range; NaN when the curves do not overlap
     or either has fewer than two distinct rates."""
     from scipy.interpolate import PchipInterpolator
 
-    curves = []
-    for rate, metric in ((rate_ref, metric_ref), (rate_test, metric_test)):
-        df = pd.DataFrame({"r": np.log(np.asarray(rate, float)), "m": np.asarray(metric, float)})
-        df = df.dropna().groupby("r", as_index=False)["m"].mean().sort_values("r")
-        if len(df) < 2:
-            return float("nan")
-        curves.append(df)
+    curves = [_points(rate_ref, metric_ref), _points(rate_test, metric_test)]
+    if any(c is None for c in curves):
+        return float("nan")
     lo = max(c["r"].iloc[0] for c in curves)
     hi = min(c["r"].iloc[-1] for c in curves)
     if hi <= lo:
@@ -89,13 +93,13 @@ def bd_rate(rate_ref, metric_ref, rate_test, metric_test) -> float:
     from scipy.interpolate import PchipInterpolator
 
     curves = []
-    for rate, metric in ((rate_ref, metric_ref), (rate_test, metric_test)):
-        df = pd.DataFrame({"r": np.log(np.asarray(rate, float)), "m": np.asarray(metric, float)})
-        df = df.dropna().groupby("r", as_index=False)["m"].mean().sort_values("r")
-        steps = np.diff(df["m"].to_numpy())
-        if len(df) < 2 or not (np.all(steps > 0) or np.all(steps < 0)):
+    for points in (_points(rate_ref, metric_ref), _points(rate_test, metric_test)):
+        if points is None:
             return float("nan")
-        curves.append(df.sort_values("m"))
+        steps = np.diff(points["m"].to_numpy())
+        if not (np.all(steps > 0) or np.all(steps < 0)):
+            return float("nan")
+        curves.append(points.sort_values("m"))
     lo = max(c["m"].iloc[0] for c in curves)
     hi = min(c["m"].iloc[-1] for c in curves)
     if hi <= lo:
