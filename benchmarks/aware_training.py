@@ -183,8 +183,7 @@ def delta_psnr_at_equal_bpp(aware: pd.DataFrame, rd: pd.DataFrame) -> pd.DataFra
     rows = []
     for r in aware.itertuples(index=False):
         b1, b2 = q["q1"].loc[r.image], q["q2"].loc[r.image]
-        slope = (b2.psnr - b1.psnr) / (np.log(b2.bpp) - np.log(b1.bpp))
-        base_at = b1.psnr + slope * (np.log(r.bpp) - np.log(b1.bpp))
+        base_at, _ = base_line_at(r.bpp, (b1.bpp, b1.psnr), (b2.bpp, b2.psnr))
         rows.append({"image": r.image, "model": r.model, "bpp": r.bpp, "psnr": r.psnr,
                      "base_q1_bpp": b1.bpp, "base_q1_psnr": b1.psnr, "base_psnr_at_bpp": base_at,
                      "delta_psnr": r.psnr - base_at})  # fmt: skip
@@ -351,13 +350,13 @@ def report(work: Path, aware: str, card: Path | None, curve: str | None = None) 
             "base_q2_bpp": round(b2["bpp"], 4),
             "symbol_findings_base_q2": b2["symbol_findings"],
             "cer_base_q2": b2["cer"],
-            "base_line_t": round(t, 4),  # 0: at the base q1, 1: at q2; > 1 extrapolates past q2
+            # 0: at the base q1, 1: at q2; > 1 extrapolates past q2. q1's results keep their first keys
+            # (the shipped q1's sidecar and docs cite them)
+            **({"base_line_t": round(t, 4)} if quality != 1 else {}),
             "symbol_findings_base_at_aware_bpp": round(at, 1),
             "symbol_findings_change_at_equal_bpp": round(a["symbol_findings"] / at - 1, 4),
             "cer_change_at_equal_bpp": round(a["cer"] / cer_at - 1, 4),
         })  # fmt: skip
-        if quality == 1:  # q1's results keep their first keys (the shipped q1's sidecar and docs cite them)
-            summary.pop("base_line_t")
     if curve is not None:
         names = tuple(sorted((aware, curve), key=quality_of))
         scans = {m: pd.read_csv(work / f"text-{m}.csv") for m in ("base", "base-q2", *names)}
