@@ -35,6 +35,11 @@ WITHIN = (
 MAP_FEATURES = FeatureConfig(text_detect=False, face_detect=False)  # what `miscomp risk` computes
 
 
+# within_design's column of the cells' edge density ranks within the image (the ranks follow the logged
+# features): the edge-density baseline's own ordering, which RiskModel.edge_weight adds to the logit
+EDGE_RANK_COLUMN = len(WITHIN) + WITHIN.index("edges")
+
+
 def within_design(flat: np.ndarray, codec: str, codecs: tuple[str, ...]) -> np.ndarray:
     """Per cell: the WITHIN features log-scaled and as ranks within the image, each also per codec.
 
@@ -47,15 +52,6 @@ def within_design(flat: np.ndarray, codec: str, codecs: tuple[str, ...]) -> np.n
     onehot = _onehot(len(f), codec, codecs)
     per_codec = [m * onehot[:, [i]] for i in range(len(codecs)) for m in (logged, ranks)]
     return np.hstack([logged, ranks, *per_codec])
-
-
-def edge_rank(flat: np.ndarray) -> np.ndarray:
-    """Per cell: its edge density's rank within the image (0..1, ties averaged), as ``within_design``
-    ranks every feature: the edge-density baseline's ordering of the image's cells."""
-    from scipy.stats import rankdata
-
-    e = flat[:, FEATURES.index("edges")].astype(np.float64)
-    return rankdata(e) / max(len(e), 1)
 
 
 def prior_design(n: int, codec: str, bpp: float, codecs: tuple[str, ...]) -> np.ndarray:
@@ -99,12 +95,11 @@ class RiskModel:
     edge_weight: float = 0.0
 
     def logit(self, flat: np.ndarray, codec: str, bpp: float) -> np.ndarray:
-        x = (within_design(flat, codec, self.codecs) - np.array(self.within_mean)) / np.array(
-            self.within_scale
-        )
+        design = within_design(flat, codec, self.codecs)
+        x = (design - np.array(self.within_mean)) / np.array(self.within_scale)
         w = x @ np.array(self.within_coef) + self.within_intercept
-        if self.edge_weight:
-            w = w + self.edge_weight * edge_rank(flat)
+        if self.edge_weight:  # the rank within_design already made, not ranked a second time
+            w = w + self.edge_weight * design[:, EDGE_RANK_COLUMN]
         p = (
             prior_design(len(flat), codec, bpp, self.codecs) @ np.array(self.prior_coef)
             + self.prior_intercept
