@@ -323,16 +323,19 @@ class AwareTrainingSet:
         n_text = int(rng.binomial(batch, self.text_share))
         x = self.base.sample(rng, batch - n_text, patch)
         m = np.zeros((batch - n_text, 1, patch, patch), dtype=np.float32)
-        parts = [(x, m)]
-        sets = [t for t in self.text if t.images]
-        for _ in range(n_text):
-            parts.append(sets[int(rng.integers(len(sets)))].sample(rng, 1, patch))
+        parts = [(x, m)] + self._text_crops(rng, n_text, patch)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def sample(self, rng: np.random.Generator, batch: int, patch: int) -> np.ndarray:
         return self.sample_masked(rng, batch, patch)[0]
 
     def sample_text(self, rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
-        """``n`` text crops only (each set picked as in ``sample_masked``): the rate controller's probe."""
+        """``n`` text crops only (picked as in ``sample_masked``): the rate controller's probe."""
+        return np.concatenate([x for x, _ in self._text_crops(rng, n, patch)])
+
+    def _text_crops(
+        self, rng: np.random.Generator, n: int, patch: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``n`` (image, mask) text crops, each from a text set with images picked at random."""
         sets = [t for t in self.text if t.images]
-        return np.concatenate([sets[int(rng.integers(len(sets)))].sample(rng, 1, patch)[0] for _ in range(n)])
+        return [sets[int(rng.integers(len(sets)))].sample(rng, 1, patch) for _ in range(n)]
